@@ -1,0 +1,200 @@
+//! Decoded blocks: instructions decoded once per (RIP, physical address, mode), kept
+//! until their code pages are written or the cache is flushed.
+
+use crate::ctx::Ctx;
+use crate::exception::Fault;
+use crate::mmu;
+use iced_x86::{Decoder, DecoderOptions, Instruction};
+use std::collections::HashMap;
+
+/// Most instructions in one block.
+pub const MAX_BLOCK_INSNS: usize = 64;
+
+/// What identifies a translation: virtual RIP, physical address of its first byte, and
+/// the mode bits that change decoding or semantics (bitness, CPL).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BlockKey {
+    pub rip: u64,
+    pub phys: u64,
+    pub mode: u32,
+}
+
+pub struct Block {
+    pub key: BlockKey,
+    pub insns: Vec<Instruction>,
+    /// Physical pages this block's bytes come from (one or two).
+    pub pages: [u64; 2],
+    pub exec_count: u32,
+    /// Entry point of compiled code, when the block has been compiled.
+    pub code: Option<*const u8>,
+    pub valid: bool,
+}
+
+#[derive(Default)]
+pub struct BlockCache {
+    map: HashMap<BlockKey, usize>,
+    pub blocks: Vec<Block>,
+    by_page: HashMap<u64, Vec<usize>>,
+    free: Vec<usize>,
+}
+
+/// Why a block could not be found or decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LookupError {
+    Fault(Fault),
+    /// The code is not in RAM (MMIO or beyond the end of memory).
+    NotRam,
+}
+
+pub fn mode_key(ctx: &Ctx) -> u32 {
+    ctx.state.code_bitness() | (ctx.state.cpl() as u32) << 8
+}
+
+impl BlockCache {
+    pub fn len(&self) -> usize {
+        self.blocks.len() - self.free.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Finds or decodes the block starting at the current RIP.
+    pub fn lookup(&mut self, ctx: &mut Ctx) -> Result<usize, LookupError> {
+        let rip = ctx.state.rip;
+        let phys = mmu::translate(ctx, rip, mmu::Access::Exec).map_err(LookupError::Fault)?;
+        if phys >= ctx.ram_size {
+            return Err(LookupError::NotRam);
+        }
+        let key = BlockKey {
+            rip,
+            phys,
+            mode: mode_key(ctx),
+        };
+        if let Some(&id) = self.map.get(&key) {
+            return Ok(id);
+        }
+        let block = decode_block(ctx, key)?;
+        for &p in &block.pages {
+            let pi = (p >> 12) as usize;
+            if ctx.code_pages[pi] == 0 {
+                ctx.code_pages[pi] = 1;
+                mmu::protect_code_page(ctx, p);
+            }
+        }
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.blocks[id] = block;
+                id
+            }
+            None => {
+                self.blocks.push(block);
+                self.blocks.len() - 1
+            }
+        };
+        let b = &self.blocks[id];
+        for &p in b.pages.iter() {
+            let list = self.by_page.entry(p).or_default();
+            if !list.contains(&id) {
+                list.push(id);
+            }
+        }
+        self.map.insert(key, id);
+        Ok(id)
+    }
+
+    /// Drops every block with bytes on physical page `page`; returns their ids.
+    pub fn invalidate_page(&mut self, page: u64) -> Vec<usize> {
+        let ids = self.by_page.remove(&page).unwrap_or_default();
+        let mut dropped = Vec::new();
+        for id in ids {
+            let b = &mut self.blocks[id];
+            if !b.valid {
+                continue;
+            }
+            b.valid = false;
+            b.code = None;
+            self.map.remove(&b.key);
+            let other = if b.pages[0] == page {
+                b.pages[1]
+            } else {
+                b.pages[0]
+            };
+            if other != page {
+                if let Some(l) = self.by_page.get_mut(&other) {
+                    l.retain(|&x| x != id);
+                }
+            }
+            b.insns = Vec::new();
+            self.free.push(id);
+            dropped.push(id);
+        }
+        dropped
+    }
+
+    /// Forgets every block (code-cache flush).
+    pub fn clear(&mut self, ctx: &mut Ctx) {
+        self.map.clear();
+        self.blocks.clear();
+        self.by_page.clear();
+        self.free.clear();
+        ctx.code_pages.fill(0);
+        ctx.flush_tlb();
+    }
+}
+
+fn decode_block(ctx: &mut Ctx, key: BlockKey) -> Result<Block, LookupError> {
+    let rip = key.rip;
+    let in_page = (0x1000 - (rip & 0xfff)) as usize;
+    // Fetch the rest of the page plus 15 bytes, for an instruction that straddles it.
+    let mut buf = vec![0u8; in_page + 15];
+    let n = match mmu::fetch(ctx, rip, &mut buf) {
+        Ok(n) => n,
+        Err((_, true)) => return Err(LookupError::NotRam),
+        Err((f, false)) => return Err(LookupError::Fault(f)),
+    };
+    buf.truncate(n);
+    let bitness = key.mode & 0xff;
+    let mut dec = Decoder::with_ip(bitness, &buf, rip, DecoderOptions::NONE);
+    let mut insns = Vec::with_capacity(16);
+    let mut pages = [key.phys & !0xfff; 2];
+    let mut ins = Instruction::default();
+    while dec.can_decode() && insns.len() < MAX_BLOCK_INSNS {
+        let off = dec.position();
+        dec.decode_out(&mut ins);
+        let end = off + ins.len();
+        if end > in_page {
+            if !insns.is_empty() {
+                break;
+            }
+            // The first instruction straddles the page: its block spans two pages.
+            if let Ok(p) = mmu::translate(ctx, rip.wrapping_add(in_page as u64), mmu::Access::Exec)
+            {
+                if p < ctx.ram_size {
+                    pages[1] = p & !0xfff;
+                }
+            }
+        }
+        if ins.is_invalid() && insns.is_empty() && end > n {
+            // Ran out of fetchable bytes in the middle of the first instruction: the
+            // next page faults. Report that fault.
+            let va = rip.wrapping_add(in_page as u64);
+            return Err(match mmu::translate(ctx, va, mmu::Access::Exec) {
+                Err(f) => LookupError::Fault(f),
+                Ok(_) => LookupError::NotRam,
+            });
+        }
+        let stop = ins.is_invalid() || crate::sem::ends_block(&ins);
+        insns.push(ins);
+        if stop || end >= in_page {
+            break;
+        }
+    }
+    Ok(Block {
+        key,
+        insns,
+        pages,
+        exec_count: 0,
+        code: None,
+        valid: true,
+    })
+}

@@ -1,0 +1,304 @@
+//! The vCPU: the dispatch loop that runs blocks in the interpreter or as compiled code,
+//! counts instructions exactly, and delivers exceptions.
+
+use crate::bus::Bus;
+use crate::cache::{BlockCache, LookupError};
+use crate::cl::Jit;
+use crate::ctx::{exit, Ctx};
+use crate::exception::Fault;
+use crate::interp::{self, End, Step};
+use crate::interrupts;
+use crate::ram::GuestRam;
+use crate::state::{fl, CpuState};
+use std::time::{Duration, Instant};
+
+/// Which tiers run guest code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tier {
+    /// Everything in the interpreter.
+    Interpreter,
+    /// Interpreter for cold blocks, Cranelift for hot ones.
+    Tiered,
+}
+
+#[derive(Clone, Debug)]
+pub struct CpuConfig {
+    pub tier: Tier,
+    /// Executions after which a block is compiled.
+    pub hot_threshold: u32,
+    /// Bytes of generated code kept before the code cache is flushed.
+    pub code_cache_bytes: usize,
+}
+
+impl Default for CpuConfig {
+    fn default() -> Self {
+        CpuConfig {
+            tier: Tier::Tiered,
+            hot_threshold: 64,
+            code_cache_bytes: 64 << 20,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct CpuStats {
+    /// Block executions in the interpreter.
+    pub blocks_interpreted: u64,
+    /// Blocks compiled by Cranelift.
+    pub blocks_compiled: u64,
+    /// Entries into compiled code from the dispatcher.
+    pub jit_entries: u64,
+    pub compile_time: Duration,
+    pub cache_flushes: u64,
+    pub smc_invalidations: u64,
+}
+
+/// Why [`Cpu::run`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunExit {
+    /// The instruction count reached the limit given to `run`.
+    IcountLimit,
+    /// HLT; `interrupts_enabled` tells whether an interrupt could wake the CPU.
+    Halted { interrupts_enabled: bool },
+    /// A device asked to stop (for instance the debug-exit port).
+    BusStop,
+    /// An exception could not be delivered even as a double fault.
+    TripleFault { fault: Fault, rip: u64 },
+    /// RIP points at memory that is not RAM.
+    ExecNotRam { rip: u64 },
+}
+
+pub struct Cpu {
+    ctx: Box<Ctx>,
+    ram: GuestRam,
+    cache: BlockCache,
+    jit: Option<Jit>,
+    cfg: CpuConfig,
+    stats: CpuStats,
+}
+
+impl Cpu {
+    pub fn new(mut ram: GuestRam, cfg: CpuConfig) -> Result<Cpu, crate::cl::JitError> {
+        let mut ctx = Ctx::new(ram.base_ptr(), ram.len());
+        let jit = match cfg.tier {
+            Tier::Tiered => Some(Jit::new(&mut ctx)?),
+            Tier::Interpreter => None,
+        };
+        Ok(Cpu {
+            ctx,
+            ram,
+            cache: BlockCache::default(),
+            jit,
+            cfg,
+            stats: CpuStats::default(),
+        })
+    }
+
+    pub fn state(&self) -> &CpuState {
+        &self.ctx.state
+    }
+    /// Changing state from outside invalidates cached translations of it (TLB).
+    pub fn state_mut(&mut self) -> &mut CpuState {
+        self.ctx.flush_tlb();
+        &mut self.ctx.state
+    }
+    pub fn ram(&self) -> &GuestRam {
+        &self.ram
+    }
+    /// Writing RAM from outside drops translations of the written code.
+    pub fn ram_mut(&mut self) -> &mut GuestRam {
+        self.flush_code_cache();
+        &mut self.ram
+    }
+    pub fn stats(&self) -> &CpuStats {
+        &self.stats
+    }
+    pub fn config(&self) -> &CpuConfig {
+        &self.cfg
+    }
+    /// Nanoseconds of virtual time per instruction is `1 << shift`.
+    pub fn set_icount_shift(&mut self, shift: u32) {
+        self.ctx.icount_shift = shift.min(10);
+    }
+
+    /// Digest of registers and RAM.
+    pub fn digest(&self) -> u64 {
+        let mut h = crate::digest::Digest::default();
+        self.ctx.state.digest_into(&mut h);
+        self.ram.digest_into(&mut h);
+        h.finish()
+    }
+
+    /// Drops all translations (decoded and compiled).
+    pub fn flush_code_cache(&mut self) {
+        self.cache.clear(&mut self.ctx);
+        if let Some(j) = self.jit.as_mut() {
+            j.flush(&mut self.ctx);
+        }
+        self.stats.cache_flushes += 1;
+    }
+
+    /// Runs guest code until `icount_limit` instructions have retired in total, or
+    /// something stops the CPU.
+    pub fn run(&mut self, bus: &mut dyn Bus, icount_limit: u64) -> RunExit {
+        let bus_ptr: *mut (dyn Bus + '_) = bus;
+        // SAFETY: the pointer is only dereferenced (in `Ctx::with_bus`) during this call,
+        // while `bus` is mutably borrowed by it; it is cleared before returning. The
+        // transmute only erases the lifetime.
+        self.ctx.bus = Some(unsafe {
+            std::mem::transmute::<*mut (dyn Bus + '_), *mut (dyn Bus + 'static)>(bus_ptr)
+        });
+        let r = self.run_loop(icount_limit);
+        self.ctx.bus = None;
+        r
+    }
+
+    fn run_loop(&mut self, limit: u64) -> RunExit {
+        loop {
+            if self.ctx.state.icount >= limit {
+                return RunExit::IcountLimit;
+            }
+            self.ctx.state.icount_deadline = limit;
+            let id = match self.cache.lookup(&mut self.ctx) {
+                Ok(id) => id,
+                Err(LookupError::Fault(f)) => {
+                    if let Err(t) = interrupts::deliver_exception(&mut self.ctx, f) {
+                        return self.triple(t);
+                    }
+                    continue;
+                }
+                Err(LookupError::NotRam) => {
+                    return RunExit::ExecNotRam {
+                        rip: self.ctx.state.rip,
+                    }
+                }
+            };
+            self.maybe_link(id);
+            let n = self.cache.blocks[id].insns.len() as u64;
+            let fits = self.ctx.state.icount + n <= limit;
+            if let (Some(code), true) = (self.cache.blocks[id].code, fits) {
+                self.stats.jit_entries += 1;
+                if let Some(j) = self.jit.as_mut() {
+                    j.execute(&mut self.ctx, code);
+                }
+            } else {
+                self.ctx.link_slot = 0;
+                self.stats.blocks_interpreted += 1;
+                let max = if fits {
+                    n
+                } else {
+                    limit - self.ctx.state.icount
+                };
+                self.interpret(id, max as usize);
+                self.maybe_compile(id);
+            }
+            if let Some(r) = self.handle_exit() {
+                return r;
+            }
+        }
+    }
+
+    fn interpret(&mut self, id: usize, max: usize) {
+        for k in 0..max {
+            let step = {
+                let b = &self.cache.blocks[id];
+                interp::step(&mut self.ctx, &b.insns[k])
+            };
+            match step {
+                Step::Retired(None) => {
+                    if self.ctx.exit != exit::NONE {
+                        return;
+                    }
+                }
+                Step::Retired(Some(End::Exit(crate::emit::ExitKind::Halt))) => {
+                    self.ctx.exit = exit::HALT;
+                    return;
+                }
+                Step::Retired(Some(End::Exit(_))) => {
+                    if self.ctx.exit == exit::NONE {
+                        self.ctx.exit = exit::RESYNC;
+                    }
+                    return;
+                }
+                Step::Retired(Some(End::Jump(_))) => return,
+                Step::Fault(f) => {
+                    self.ctx.set_fault(f);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Acts on `ctx.exit` after a block; returns `Some` when `run` must return.
+    fn handle_exit(&mut self) -> Option<RunExit> {
+        let reason = std::mem::replace(&mut self.ctx.exit, exit::NONE);
+        // Code pages written: drop their translations (also when the store faulted).
+        if !self.ctx.smc_pages.is_empty() {
+            let pages = std::mem::take(&mut self.ctx.smc_pages);
+            for p in pages {
+                let dropped = self.cache.invalidate_page(p);
+                self.stats.smc_invalidations += dropped.len() as u64;
+                if let Some(j) = self.jit.as_mut() {
+                    j.forget_blocks(&mut self.ctx, &dropped);
+                }
+            }
+        }
+        match reason {
+            exit::FAULT => {
+                let f = self.ctx.take_fault();
+                if let Err(t) = interrupts::deliver_exception(&mut self.ctx, f) {
+                    return Some(self.triple(t));
+                }
+                None
+            }
+            exit::HALT => Some(RunExit::Halted {
+                interrupts_enabled: self.ctx.state.rflags_sys & fl::IF != 0,
+            }),
+            exit::BUS_STOP => Some(RunExit::BusStop),
+            _ => None,
+        }
+    }
+
+    fn triple(&mut self, t: interrupts::TripleFault) -> RunExit {
+        RunExit::TripleFault {
+            fault: t.fault,
+            rip: self.ctx.state.rip,
+        }
+    }
+
+    fn maybe_compile(&mut self, id: usize) {
+        let Some(jit) = self.jit.as_mut() else {
+            return;
+        };
+        let b = &mut self.cache.blocks[id];
+        b.exec_count += 1;
+        if b.exec_count != self.cfg.hot_threshold || b.code.is_some() {
+            return;
+        }
+        if jit.code_bytes() > self.cfg.code_cache_bytes {
+            self.flush_code_cache();
+            return;
+        }
+        let t0 = Instant::now();
+        let Some(jit) = self.jit.as_mut() else {
+            return;
+        };
+        let b = &mut self.cache.blocks[id];
+        if let Ok(code) = jit.compile(&mut self.ctx, b) {
+            b.code = Some(code);
+            self.stats.blocks_compiled += 1;
+        }
+        self.stats.compile_time += t0.elapsed();
+    }
+
+    /// Chains the block that just exited through a direct jump to block `id`.
+    fn maybe_link(&mut self, id: usize) {
+        let slot = std::mem::replace(&mut self.ctx.link_slot, 0);
+        if let (Some(j), Some(code)) = (self.jit.as_mut(), self.cache.blocks[id].code) {
+            j.note_lookup(&mut self.ctx, self.cache.blocks[id].key.rip, code);
+            if slot != 0 {
+                j.link(slot, code);
+            }
+        }
+    }
+}

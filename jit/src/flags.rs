@@ -1,0 +1,597 @@
+//! Lazy arithmetic flags.
+//!
+//! A flag-setting instruction records *what it did* ([`CcOp`]: the kind of operation and
+//! its operand size) together with its result and operands. Readers compute only the
+//! flags or the condition they need, from that record; a JIT block that knows which
+//! operation set the flags turns `cmp; jl` into a single signed comparison. When an
+//! instruction's effect on the flags does not fit one of the kinds, it computes the
+//! flags itself and records them as [`CcKind::Eflags`].
+//!
+//! Everything here is generic over [`Alu`], so the interpreter, the JIT and the
+//! concrete helpers share one definition.
+
+use crate::emit::{Alu, Cmp};
+use crate::state::fl;
+
+/// The kind of the last flag-setting operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum CcKind {
+    /// `res` holds the six arithmetic flags in their RFLAGS positions.
+    Eflags = 0,
+    /// res = s1 + s2.
+    Add = 1,
+    /// res = s1 + s2 + carry (carry recovered as res - s1 - s2).
+    Adc = 2,
+    /// res = s1 - s2.
+    Sub = 3,
+    /// res = s1 - s2 - borrow (borrow recovered as s1 - s2 - res).
+    Sbb = 4,
+    /// AND/OR/XOR/TEST: CF = OF = 0.
+    Logic = 5,
+    /// res = s1 + 1; s2 holds the preserved CF (0 or 1).
+    Inc = 6,
+    /// res = s1 - 1; s2 holds the preserved CF (0 or 1).
+    Dec = 7,
+}
+
+/// Operation kind plus operand size in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CcOp {
+    pub kind: CcKind,
+    pub size: u8,
+}
+
+impl CcOp {
+    pub const EFLAGS: CcOp = CcOp {
+        kind: CcKind::Eflags,
+        size: 8,
+    };
+    pub const fn new(kind: CcKind, size: u8) -> Self {
+        CcOp { kind, size }
+    }
+    /// Encoding stored in `CpuState::cc_op`.
+    pub const fn encode(self) -> u64 {
+        (self.kind as u64) << 8 | self.size as u64
+    }
+    /// Decodes a stored value; anything unknown reads as explicit flags.
+    pub fn decode(v: u64) -> CcOp {
+        let kind = match v >> 8 {
+            1 => CcKind::Add,
+            2 => CcKind::Adc,
+            3 => CcKind::Sub,
+            4 => CcKind::Sbb,
+            5 => CcKind::Logic,
+            6 => CcKind::Inc,
+            7 => CcKind::Dec,
+            _ => CcKind::Eflags,
+        };
+        let size = match v & 0xff {
+            1 => 1,
+            2 => 2,
+            4 => 4,
+            _ => 8,
+        };
+        CcOp { kind, size }
+    }
+}
+
+/// The lazy flag state as a translator or interpreter sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct LazyFlags<V> {
+    /// `None` when the operation is known only at run time (in `dyn_op`).
+    pub op: Option<CcOp>,
+    pub dyn_op: V,
+    pub res: V,
+    pub s1: V,
+    pub s2: V,
+}
+
+/// x86 condition codes, in the encoding order of Jcc.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cond {
+    O = 0,
+    No,
+    B,
+    Ae,
+    E,
+    Ne,
+    Be,
+    A,
+    S,
+    Ns,
+    P,
+    Np,
+    L,
+    Ge,
+    Le,
+    G,
+}
+
+impl Cond {
+    pub fn from_index(i: u8) -> Cond {
+        use Cond::*;
+        [O, No, B, Ae, E, Ne, Be, A, S, Ns, P, Np, L, Ge, Le, G][(i & 15) as usize]
+    }
+    pub fn from_iced(c: iced_x86::ConditionCode) -> Option<Cond> {
+        use iced_x86::ConditionCode as C;
+        Some(match c {
+            C::o => Cond::O,
+            C::no => Cond::No,
+            C::b => Cond::B,
+            C::ae => Cond::Ae,
+            C::e => Cond::E,
+            C::ne => Cond::Ne,
+            C::be => Cond::Be,
+            C::a => Cond::A,
+            C::s => Cond::S,
+            C::ns => Cond::Ns,
+            C::p => Cond::P,
+            C::np => Cond::Np,
+            C::l => Cond::L,
+            C::ge => Cond::Ge,
+            C::le => Cond::Le,
+            C::g => Cond::G,
+            _ => return None,
+        })
+    }
+}
+
+pub fn size_mask(size: u8) -> u64 {
+    if size >= 8 {
+        u64::MAX
+    } else {
+        (1u64 << (size as u32 * 8)) - 1
+    }
+}
+
+/// `v` truncated to `size` bytes.
+pub fn mask<A: Alu>(a: &mut A, v: A::V, size: u8) -> A::V {
+    if size >= 8 {
+        v
+    } else {
+        let m = a.imm(size_mask(size));
+        a.and(v, m)
+    }
+}
+
+/// `v` truncated to `size` bytes and sign-extended to 64 bits.
+pub fn sext<A: Alu>(a: &mut A, v: A::V, size: u8) -> A::V {
+    if size >= 8 {
+        v
+    } else {
+        let sh = a.imm(64 - size as u64 * 8);
+        let t = a.shl(v, sh);
+        a.sar(t, sh)
+    }
+}
+
+/// The sign bit of `v` at `size`, as 0 or 1.
+pub fn sign_bit<A: Alu>(a: &mut A, v: A::V, size: u8) -> A::V {
+    let sh = a.imm(size as u64 * 8 - 1);
+    let t = a.shr(v, sh);
+    let one = a.imm(1);
+    a.and(t, one)
+}
+
+fn bit<A: Alu>(a: &mut A, v: A::V, n: u32) -> A::V {
+    let sh = a.imm(n as u64);
+    let t = a.shr(v, sh);
+    let one = a.imm(1);
+    a.and(t, one)
+}
+
+/// 1 - v for v in {0, 1}.
+fn not01<A: Alu>(a: &mut A, v: A::V) -> A::V {
+    let one = a.imm(1);
+    a.xor(v, one)
+}
+
+/// Carry (or borrow) into the operation, recovered from result and operands.
+fn carry_in<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
+    let t = if op.kind == CcKind::Adc {
+        let s = a.add(f.s1, f.s2);
+        a.sub(f.res, s)
+    } else {
+        let s = a.sub(f.s1, f.s2);
+        a.sub(s, f.res)
+    };
+    let one = a.imm(1);
+    a.and(t, one)
+}
+
+pub fn cf<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
+    let sz = op.size;
+    match op.kind {
+        CcKind::Eflags => bit(a, f.res, 0),
+        CcKind::Add => {
+            let r = mask(a, f.res, sz);
+            let x = mask(a, f.s1, sz);
+            a.cmp(Cmp::Ult, r, x)
+        }
+        CcKind::Adc => {
+            let r = mask(a, f.res, sz);
+            let x = mask(a, f.s1, sz);
+            let lt = a.cmp(Cmp::Ult, r, x);
+            let le = a.cmp(Cmp::Ule, r, x);
+            let c = carry_in(a, op, f);
+            a.select(c, le, lt)
+        }
+        CcKind::Sub => {
+            let x = mask(a, f.s1, sz);
+            let y = mask(a, f.s2, sz);
+            a.cmp(Cmp::Ult, x, y)
+        }
+        CcKind::Sbb => {
+            let x = mask(a, f.s1, sz);
+            let y = mask(a, f.s2, sz);
+            let lt = a.cmp(Cmp::Ult, x, y);
+            let le = a.cmp(Cmp::Ule, x, y);
+            let c = carry_in(a, op, f);
+            a.select(c, le, lt)
+        }
+        CcKind::Logic => a.imm(0),
+        CcKind::Inc | CcKind::Dec => f.s2,
+    }
+}
+
+pub fn zf<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
+    if op.kind == CcKind::Eflags {
+        return bit(a, f.res, 6);
+    }
+    let r = mask(a, f.res, op.size);
+    let z = a.imm(0);
+    a.cmp(Cmp::Eq, r, z)
+}
+
+pub fn sf<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
+    if op.kind == CcKind::Eflags {
+        return bit(a, f.res, 7);
+    }
+    sign_bit(a, f.res, op.size)
+}
+
+pub fn pf<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
+    if op.kind == CcKind::Eflags {
+        return bit(a, f.res, 2);
+    }
+    let r = mask(a, f.res, 1);
+    let p = a.popcnt(r);
+    let one = a.imm(1);
+    let odd = a.and(p, one);
+    not01(a, odd)
+}
+
+pub fn af<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
+    match op.kind {
+        CcKind::Eflags => bit(a, f.res, 4),
+        CcKind::Logic => a.imm(0),
+        CcKind::Inc | CcKind::Dec => {
+            let t = a.xor(f.s1, f.res);
+            let one = a.imm(1);
+            let t = a.xor(t, one);
+            bit(a, t, 4)
+        }
+        _ => {
+            let t = a.xor(f.s1, f.s2);
+            let t = a.xor(t, f.res);
+            bit(a, t, 4)
+        }
+    }
+}
+
+pub fn of<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
+    let sz = op.size;
+    match op.kind {
+        CcKind::Eflags => bit(a, f.res, 11),
+        CcKind::Add | CcKind::Adc => {
+            let x = a.xor(f.s1, f.res);
+            let y = a.xor(f.s2, f.res);
+            let t = a.and(x, y);
+            sign_bit(a, t, sz)
+        }
+        CcKind::Sub | CcKind::Sbb => {
+            let x = a.xor(f.s1, f.s2);
+            let y = a.xor(f.s1, f.res);
+            let t = a.and(x, y);
+            sign_bit(a, t, sz)
+        }
+        CcKind::Logic => a.imm(0),
+        CcKind::Inc => {
+            let r = mask(a, f.res, sz);
+            let m = a.imm(1u64 << (sz as u32 * 8 - 1));
+            a.cmp(Cmp::Eq, r, m)
+        }
+        CcKind::Dec => {
+            let r = mask(a, f.res, sz);
+            let m = a.imm((1u64 << (sz as u32 * 8 - 1)) - 1);
+            a.cmp(Cmp::Eq, r, m)
+        }
+    }
+}
+
+fn place<A: Alu>(a: &mut A, acc: A::V, v: A::V, pos: u32) -> A::V {
+    let sh = a.imm(pos as u64);
+    let t = a.shl(v, sh);
+    a.or(acc, t)
+}
+
+/// The six arithmetic flags in their RFLAGS positions, for a statically known operation.
+pub fn eflags_static<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
+    if op.kind == CcKind::Eflags {
+        return f.res;
+    }
+    let c = cf(a, op, f);
+    let p = pf(a, op, f);
+    let acc = place(a, c, p, 2);
+    let x = af(a, op, f);
+    let acc = place(a, acc, x, 4);
+    let z = zf(a, op, f);
+    let acc = place(a, acc, z, 6);
+    let s = sf(a, op, f);
+    let acc = place(a, acc, s, 7);
+    let o = of(a, op, f);
+    place(a, acc, o, 11)
+}
+
+/// Evaluates a condition (0 or 1) for a statically known operation, using the shortest
+/// formula the operation allows.
+pub fn cond_static<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>, c: Cond) -> A::V {
+    let sz = op.size;
+    // Conditions come in pairs; evaluate the even one and invert for the odd.
+    let base = Cond::from_index((c as u8) & !1);
+    let invert = (c as u8) & 1 == 1;
+    let v = match (op.kind, base) {
+        (CcKind::Sub, Cond::B) => cf(a, op, f),
+        (CcKind::Sub, Cond::Be) => {
+            let x = mask(a, f.s1, sz);
+            let y = mask(a, f.s2, sz);
+            a.cmp(Cmp::Ule, x, y)
+        }
+        (CcKind::Sub, Cond::L) => {
+            let x = sext(a, f.s1, sz);
+            let y = sext(a, f.s2, sz);
+            a.cmp(Cmp::Slt, x, y)
+        }
+        (CcKind::Sub, Cond::Le) => {
+            let x = sext(a, f.s1, sz);
+            let y = sext(a, f.s2, sz);
+            a.cmp(Cmp::Sle, x, y)
+        }
+        (CcKind::Logic, Cond::L) => sf(a, op, f),
+        (CcKind::Logic, Cond::Le) => {
+            let r = sext(a, f.res, sz);
+            let z = a.imm(0);
+            a.cmp(Cmp::Sle, r, z)
+        }
+        (CcKind::Logic, Cond::Be) => zf(a, op, f),
+        (_, Cond::O) => of(a, op, f),
+        (_, Cond::B) => cf(a, op, f),
+        (_, Cond::E) => zf(a, op, f),
+        (_, Cond::Be) => {
+            let c = cf(a, op, f);
+            let z = zf(a, op, f);
+            a.or(c, z)
+        }
+        (_, Cond::S) => sf(a, op, f),
+        (_, Cond::P) => pf(a, op, f),
+        (_, Cond::L) => {
+            let s = sf(a, op, f);
+            let o = of(a, op, f);
+            a.xor(s, o)
+        }
+        _ => {
+            // Le: ZF | (SF ^ OF)
+            let s = sf(a, op, f);
+            let o = of(a, op, f);
+            let l = a.xor(s, o);
+            let z = zf(a, op, f);
+            a.or(l, z)
+        }
+    };
+    if invert {
+        not01(a, v)
+    } else {
+        v
+    }
+}
+
+/// Arithmetic flags from a stored lazy state (used by helpers and the interpreter).
+pub fn eflags_concrete(op: u64, res: u64, s1: u64, s2: u64) -> u64 {
+    let mut c = ConstAlu;
+    let f = LazyFlags {
+        op: None,
+        dyn_op: op,
+        res,
+        s1,
+        s2,
+    };
+    eflags_static(&mut c, CcOp::decode(op), &f) & fl::ARITH
+}
+
+/// [`Alu`] on plain numbers.
+pub struct ConstAlu;
+
+impl Alu for ConstAlu {
+    type V = u64;
+    crate::alu_u64_impl!();
+}
+
+/// Implements [`Alu`] for `V = u64` (shared by [`ConstAlu`] and the interpreter).
+#[macro_export]
+macro_rules! alu_u64_impl {
+    () => {
+        #[inline(always)]
+        fn imm(&mut self, v: u64) -> u64 {
+            v
+        }
+        #[inline(always)]
+        fn add(&mut self, a: u64, b: u64) -> u64 {
+            a.wrapping_add(b)
+        }
+        #[inline(always)]
+        fn sub(&mut self, a: u64, b: u64) -> u64 {
+            a.wrapping_sub(b)
+        }
+        #[inline(always)]
+        fn and(&mut self, a: u64, b: u64) -> u64 {
+            a & b
+        }
+        #[inline(always)]
+        fn or(&mut self, a: u64, b: u64) -> u64 {
+            a | b
+        }
+        #[inline(always)]
+        fn xor(&mut self, a: u64, b: u64) -> u64 {
+            a ^ b
+        }
+        #[inline(always)]
+        fn mul(&mut self, a: u64, b: u64) -> u64 {
+            a.wrapping_mul(b)
+        }
+        #[inline(always)]
+        fn umulh(&mut self, a: u64, b: u64) -> u64 {
+            ((a as u128 * b as u128) >> 64) as u64
+        }
+        #[inline(always)]
+        fn smulh(&mut self, a: u64, b: u64) -> u64 {
+            ((a as i64 as i128 * b as i64 as i128) >> 64) as u64
+        }
+        #[inline(always)]
+        fn udiv(&mut self, a: u64, b: u64) -> u64 {
+            a.checked_div(b).unwrap_or(0)
+        }
+        #[inline(always)]
+        fn urem(&mut self, a: u64, b: u64) -> u64 {
+            a.checked_rem(b).unwrap_or(0)
+        }
+        #[inline(always)]
+        fn sdiv(&mut self, a: u64, b: u64) -> u64 {
+            (a as i64).checked_div(b as i64).unwrap_or(0) as u64
+        }
+        #[inline(always)]
+        fn srem(&mut self, a: u64, b: u64) -> u64 {
+            (a as i64).checked_rem(b as i64).unwrap_or(0) as u64
+        }
+        #[inline(always)]
+        fn not(&mut self, a: u64) -> u64 {
+            !a
+        }
+        #[inline(always)]
+        fn neg(&mut self, a: u64) -> u64 {
+            a.wrapping_neg()
+        }
+        #[inline(always)]
+        fn shl(&mut self, a: u64, n: u64) -> u64 {
+            a << (n & 63)
+        }
+        #[inline(always)]
+        fn shr(&mut self, a: u64, n: u64) -> u64 {
+            a >> (n & 63)
+        }
+        #[inline(always)]
+        fn sar(&mut self, a: u64, n: u64) -> u64 {
+            ((a as i64) >> (n & 63)) as u64
+        }
+        #[inline(always)]
+        fn rotl(&mut self, a: u64, n: u64) -> u64 {
+            a.rotate_left((n & 63) as u32)
+        }
+        #[inline(always)]
+        fn rotr(&mut self, a: u64, n: u64) -> u64 {
+            a.rotate_right((n & 63) as u32)
+        }
+        #[inline(always)]
+        fn clz(&mut self, a: u64) -> u64 {
+            a.leading_zeros() as u64
+        }
+        #[inline(always)]
+        fn ctz(&mut self, a: u64) -> u64 {
+            a.trailing_zeros() as u64
+        }
+        #[inline(always)]
+        fn popcnt(&mut self, a: u64) -> u64 {
+            a.count_ones() as u64
+        }
+        #[inline(always)]
+        fn bswap(&mut self, a: u64) -> u64 {
+            a.swap_bytes()
+        }
+        #[inline(always)]
+        fn cmp(&mut self, c: $crate::emit::Cmp, a: u64, b: u64) -> u64 {
+            use $crate::emit::Cmp;
+            (match c {
+                Cmp::Eq => a == b,
+                Cmp::Ne => a != b,
+                Cmp::Ult => a < b,
+                Cmp::Ule => a <= b,
+                Cmp::Slt => (a as i64) < (b as i64),
+                Cmp::Sle => (a as i64) <= (b as i64),
+            }) as u64
+        }
+        #[inline(always)]
+        fn select(&mut self, c: u64, a: u64, b: u64) -> u64 {
+            if c != 0 {
+                a
+            } else {
+                b
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags_of(kind: CcKind, size: u8, res: u64, s1: u64, s2: u64) -> u64 {
+        eflags_concrete(CcOp::new(kind, size).encode(), res, s1, s2)
+    }
+
+    #[test]
+    fn add_carry_overflow_8bit() {
+        // 0x7f + 1 = 0x80: OF, SF, AF, no CF.
+        let f = flags_of(CcKind::Add, 1, 0x80, 0x7f, 1);
+        assert_eq!(f, fl::OF | fl::SF | fl::AF);
+        // 0xff + 1 = 0x100: CF, ZF, AF, PF.
+        let f = flags_of(CcKind::Add, 1, 0x100, 0xff, 1);
+        assert_eq!(f, fl::CF | fl::ZF | fl::AF | fl::PF);
+    }
+
+    #[test]
+    fn sub_borrow_and_conditions() {
+        let mut a = ConstAlu;
+        let op = CcOp::new(CcKind::Sub, 4);
+        let f = LazyFlags {
+            op: Some(op),
+            dyn_op: 0,
+            res: 1u64.wrapping_sub(2),
+            s1: 1,
+            s2: 2,
+        };
+        assert_eq!(cond_static(&mut a, op, &f, Cond::B), 1);
+        assert_eq!(cond_static(&mut a, op, &f, Cond::L), 1);
+        assert_eq!(cond_static(&mut a, op, &f, Cond::G), 0);
+        assert_eq!(cond_static(&mut a, op, &f, Cond::Ne), 1);
+        let all = eflags_static(&mut a, op, &f) & fl::ARITH;
+        assert_eq!(all & fl::CF, fl::CF);
+        assert_eq!(all & fl::SF, fl::SF);
+    }
+
+    #[test]
+    fn adc_with_carry_in_recovers_carry() {
+        // 0xffffffff + 0 + 1 (32-bit) = 0 with CF.
+        let f = flags_of(CcKind::Adc, 4, 0x1_0000_0000, 0xffff_ffff, 0);
+        assert_eq!(f & fl::CF, fl::CF);
+        assert_eq!(f & fl::ZF, fl::ZF);
+    }
+
+    #[test]
+    fn encode_decode_round_trip() {
+        for k in [CcKind::Add, CcKind::Sbb, CcKind::Dec, CcKind::Logic] {
+            for s in [1, 2, 4, 8] {
+                assert_eq!(CcOp::decode(CcOp::new(k, s).encode()), CcOp::new(k, s));
+            }
+        }
+    }
+}

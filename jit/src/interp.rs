@@ -1,0 +1,156 @@
+//! The interpreter tier: evaluates instruction semantics on the spot, over blocks of
+//! instructions decoded once and cached.
+
+use crate::ctx::{exit, Ctx};
+use crate::emit::{Alu, Emitter, ExitKind, Sem};
+use crate::exception::Fault;
+use crate::flags::{CcOp, LazyFlags};
+use crate::helpers::{self, Helper};
+use crate::sem::{self, Outcome};
+use iced_x86::Instruction;
+
+/// How an instruction ended when it did not simply fall through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    Jump(u64),
+    Exit(ExitKind),
+}
+
+pub struct Interp<'a> {
+    pub ctx: &'a mut Ctx,
+    pub end: Option<End>,
+}
+
+impl Alu for Interp<'_> {
+    type V = u64;
+    crate::alu_u64_impl!();
+}
+
+impl Emitter for Interp<'_> {
+    #[inline]
+    fn gpr(&mut self, r: usize) -> u64 {
+        self.ctx.state.gpr[r & 15]
+    }
+    #[inline]
+    fn set_gpr(&mut self, r: usize, v: u64) {
+        self.ctx.state.gpr[r & 15] = v
+    }
+    fn xmm(&mut self, r: usize, half: usize) -> u64 {
+        self.ctx.state.xmm[r & 15][half & 1]
+    }
+    fn set_xmm(&mut self, r: usize, half: usize, v: u64) {
+        self.ctx.state.xmm[r & 15][half & 1] = v
+    }
+    fn seg_base(&mut self, s: usize) -> u64 {
+        self.ctx.state.segs[s % 6].base
+    }
+    #[inline]
+    fn flags(&mut self) -> LazyFlags<u64> {
+        let st = &self.ctx.state;
+        LazyFlags {
+            op: Some(CcOp::decode(st.cc_op)),
+            dyn_op: st.cc_op,
+            res: st.cc_res,
+            s1: st.cc_src1,
+            s2: st.cc_src2,
+        }
+    }
+    #[inline]
+    fn set_flags(&mut self, f: LazyFlags<u64>) {
+        let st = &mut self.ctx.state;
+        st.cc_op = f.op.map(CcOp::encode).unwrap_or(f.dyn_op);
+        st.cc_res = f.res;
+        st.cc_src1 = f.s1;
+        st.cc_src2 = f.s2;
+    }
+    fn rflags_sys(&mut self) -> u64 {
+        self.ctx.state.rflags_sys
+    }
+    fn set_rflags_sys(&mut self, v: u64) {
+        self.ctx.state.rflags_sys = v | crate::state::fl::FIXED1;
+    }
+    #[inline]
+    fn load(&mut self, addr: u64, size: u8) -> Sem<u64> {
+        crate::mmu::read(self.ctx, addr, size)
+    }
+    #[inline]
+    fn store(&mut self, addr: u64, v: u64, size: u8) -> Sem {
+        crate::mmu::write(self.ctx, addr, size, v)
+    }
+    fn helper(&mut self, h: Helper, args: &[u64]) -> Sem<u64> {
+        let v = helpers::call(self.ctx, h, args);
+        if self.ctx.exit == exit::FAULT {
+            self.ctx.exit = exit::NONE;
+            return Err(self.ctx.take_fault());
+        }
+        Ok(v)
+    }
+    fn raise_if(&mut self, cond: u64, f: Fault) -> Sem {
+        if cond != 0 {
+            Err(f)
+        } else {
+            Ok(())
+        }
+    }
+    fn jump(&mut self, target: u64) {
+        self.end = Some(End::Jump(target));
+    }
+    fn jump_to(&mut self, target: u64) {
+        self.end = Some(End::Jump(target));
+    }
+    fn branch(&mut self, cond: u64, taken: u64, not_taken: u64) {
+        self.end = Some(End::Jump(if cond != 0 { taken } else { not_taken }));
+    }
+    fn exit(&mut self, kind: ExitKind) {
+        self.end = Some(End::Exit(kind));
+    }
+}
+
+/// The result of interpreting one instruction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Retired; RIP updated. `Some` when the instruction ended the block's flow.
+    Retired(Option<End>),
+    /// Raised an exception; nothing retired, RIP still at the instruction.
+    Fault(Fault),
+}
+
+/// Interprets one instruction: on success RIP advances and `icount` counts it.
+pub fn step(ctx: &mut Ctx, i: &Instruction) -> Step {
+    let mut it = Interp { ctx, end: None };
+    match sem::translate(&mut it, i) {
+        Ok(Outcome::Done) => {
+            let end = it.end;
+            let st = &mut it.ctx.state;
+            st.rip = match end {
+                Some(End::Jump(t)) => t,
+                _ => i.next_ip(),
+            };
+            st.icount += 1;
+            Step::Retired(end)
+        }
+        Ok(Outcome::Unsupported) => {
+            report_unsupported(it.ctx, i);
+            Step::Fault(Fault::ud())
+        }
+        Err(f) => Step::Fault(f),
+    }
+}
+
+/// Reports an unimplemented instruction once per guest address (on stderr: the guest
+/// sees #UD, the user learns which instruction is missing).
+pub fn report_unsupported(ctx: &mut Ctx, i: &Instruction) {
+    if i.code() == iced_x86::Code::INVALID {
+        return;
+    }
+    if ctx.reported_ud.len() < 256 && ctx.reported_ud.insert(i.ip()) {
+        let mut bytes = [0u8; 15];
+        let n = crate::mmu::fetch(ctx, i.ip(), &mut bytes[..i.len()]).unwrap_or(0);
+        let hex: Vec<String> = bytes[..n].iter().map(|b| format!("{b:02x}")).collect();
+        eprintln!(
+            "reprise: unimplemented instruction `{i}` ({}) at {:#x}: raising #UD in the guest",
+            hex.join(" "),
+            i.ip()
+        );
+    }
+}

@@ -1,0 +1,75 @@
+//! Guest RAM: one anonymous mapping, physical address 0 upwards.
+
+use memmap2::MmapMut;
+
+pub struct GuestRam {
+    map: MmapMut,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RamError {
+    #[error("cannot allocate {mib} MiB of guest RAM: {source} (try a smaller --memory)")]
+    Alloc { mib: u64, source: std::io::Error },
+    #[error("guest RAM must be between 2 and 65536 MiB, got {0} MiB")]
+    Size(u64),
+}
+
+impl GuestRam {
+    pub fn new(mib: u64) -> Result<Self, RamError> {
+        if !(2..=65536).contains(&mib) {
+            return Err(RamError::Size(mib));
+        }
+        let map = MmapMut::map_anon((mib << 20) as usize)
+            .map_err(|source| RamError::Alloc { mib, source })?;
+        Ok(GuestRam { map })
+    }
+    pub fn len(&self) -> u64 {
+        self.map.len() as u64
+    }
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+    pub fn as_slice(&self) -> &[u8] {
+        &self.map
+    }
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut self.map
+    }
+    pub fn base_ptr(&mut self) -> *mut u8 {
+        self.map.as_mut_ptr()
+    }
+    /// Copies `data` to physical address `addr`; false if it does not fit in RAM.
+    pub fn write_at(&mut self, addr: u64, data: &[u8]) -> bool {
+        let Some(end) = addr.checked_add(data.len() as u64) else {
+            return false;
+        };
+        if end > self.len() {
+            return false;
+        }
+        self.map[addr as usize..end as usize].copy_from_slice(data);
+        true
+    }
+    pub fn read_u64(&self, addr: u64) -> Option<u64> {
+        let a = addr as usize;
+        let b = self.map.get(a..a.checked_add(8)?)?;
+        Some(u64::from_le_bytes(b.try_into().ok()?))
+    }
+    pub fn write_u64(&mut self, addr: u64, v: u64) -> bool {
+        self.write_at(addr, &v.to_le_bytes())
+    }
+    /// Digest of RAM contents; all-zero pages are hashed by their count only, so the
+    /// digest is cheap for mostly empty machines.
+    pub fn digest_into(&self, h: &mut crate::digest::Digest) {
+        let mut zero_run = 0u64;
+        for (i, page) in self.map.chunks(4096).enumerate() {
+            if page.iter().all(|&b| b == 0) {
+                zero_run += 1;
+                continue;
+            }
+            h.write_u64(i as u64 ^ zero_run << 40);
+            zero_run = 0;
+            h.write(page);
+        }
+        h.write_u64(zero_run);
+    }
+}

@@ -1,0 +1,204 @@
+//! Stack instructions: PUSH POP PUSHF POPF ENTER LEAVE, and the push/pop primitives
+//! that CALL and RET use.
+
+use super::operand::{op_size, read_op, stack_size, write_op};
+use super::{rflags, set_eflags};
+use crate::emit::{Emitter, Sem};
+use crate::flags::mask;
+use crate::state::{fl, reg, seg};
+use iced_x86::{Instruction, Mnemonic, OpKind};
+
+/// Linear address of a stack slot.
+fn stack_linear<E: Emitter>(e: &mut E, i: &Instruction, sp: E::V) -> E::V {
+    super::operand::linear(e, i, seg::SS, sp)
+}
+
+/// Writes the stack pointer at the stack width.
+fn set_sp<E: Emitter>(e: &mut E, i: &Instruction, v: E::V) {
+    let w = stack_size(i);
+    if w == 8 {
+        e.set_gpr(reg::RSP, v)
+    } else {
+        super::operand::write_gpr(
+            e,
+            super::operand::Gpr {
+                idx: reg::RSP,
+                size: w,
+                high8: false,
+            },
+            v,
+        )
+    }
+}
+
+/// Stores `v` (`size` bytes) below the stack pointer; returns the new stack pointer
+/// without writing it (the caller commits it after any other memory access).
+pub fn push_store<E: Emitter>(e: &mut E, i: &Instruction, v: E::V, size: u8) -> Sem<E::V> {
+    let sp = e.gpr(reg::RSP);
+    let n = e.imm(size as u64);
+    let sp = e.sub(sp, n);
+    let sp = mask(e, sp, stack_size(i));
+    let a = stack_linear(e, i, sp);
+    e.store(a, v, size)?;
+    Ok(sp)
+}
+
+pub fn push<E: Emitter>(e: &mut E, i: &Instruction, v: E::V, size: u8) -> Sem {
+    let sp = push_store(e, i, v, size)?;
+    set_sp(e, i, sp);
+    Ok(())
+}
+
+/// Loads `size` bytes from the top of the stack; returns (value, new stack pointer),
+/// the pointer not yet written.
+pub fn pop_load<E: Emitter>(e: &mut E, i: &Instruction, size: u8) -> Sem<(E::V, E::V)> {
+    let sp = e.gpr(reg::RSP);
+    let sp = mask(e, sp, stack_size(i));
+    let a = stack_linear(e, i, sp);
+    let v = e.load(a, size)?;
+    let n = e.imm(size as u64);
+    let sp = e.add(sp, n);
+    Ok((v, sp))
+}
+
+pub fn emit<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Option<()>> {
+    use Mnemonic::*;
+    match i.mnemonic() {
+        Push if i.op_kind(0) != OpKind::Register || i.op_register(0).is_gpr() => {
+            let size = op_size(i, 0);
+            let v = read_op(e, i, 0)?;
+            push(e, i, v, size)?;
+        }
+        Pop if i.op_kind(0) != OpKind::Register || i.op_register(0).is_gpr() => {
+            let size = op_size(i, 0);
+            let (v, sp) = pop_load(e, i, size)?;
+            if i.op_kind(0) == OpKind::Memory {
+                // POP to memory computes the address with the incremented RSP.
+                let old = e.gpr(reg::RSP);
+                set_sp(e, i, sp);
+                if let Err(f) = write_op(e, i, 0, v) {
+                    e.set_gpr(reg::RSP, old);
+                    return Err(f);
+                }
+            } else {
+                set_sp(e, i, sp);
+                write_op(e, i, 0, v)?;
+            }
+        }
+        Pushf | Pushfd | Pushfq => {
+            let size = match i.mnemonic() {
+                Pushf => 2,
+                Pushfd => 4,
+                _ => 8,
+            };
+            let f = rflags(e)?;
+            // VM and RF are pushed as zero.
+            let m = e.imm(!(fl::VM | fl::RF));
+            let f = e.and(f, m);
+            push(e, i, f, size)?;
+        }
+        Popf | Popfd | Popfq => {
+            let size = match i.mnemonic() {
+                Popf => 2,
+                Popfd => 4,
+                _ => 8,
+            };
+            let (v, sp) = pop_load(e, i, size)?;
+            set_sp(e, i, sp);
+            popf_commit(e, v, size);
+        }
+        Leave => {
+            let w = stack_size(i);
+            let size = op_size(i, 0).max(if w == 8 { 8 } else { 2 });
+            let size = if i.code_size() == iced_x86::CodeSize::Code64 {
+                8
+            } else {
+                size
+            };
+            let bp = e.gpr(reg::RBP);
+            let bp = mask(e, bp, w);
+            let a = stack_linear(e, i, bp);
+            let v = e.load(a, size)?;
+            let n = e.imm(size as u64);
+            let sp = e.add(bp, n);
+            set_sp(e, i, sp);
+            super::operand::write_gpr(
+                e,
+                super::operand::Gpr {
+                    idx: reg::RBP,
+                    size,
+                    high8: false,
+                },
+                v,
+            );
+        }
+        Enter => enter(e, i)?,
+        _ => return Ok(None),
+    }
+    Ok(Some(()))
+}
+
+/// Commits a popped RFLAGS image. At CPL 0 every writable flag changes; IF and IOPL
+/// follow the privilege rules (IOPL only at CPL 0, IF when CPL <= IOPL), which the
+/// system issue refines with the CPL the translation knows.
+fn popf_commit<E: Emitter>(e: &mut E, v: E::V, size: u8) {
+    let arith = e.imm(fl::ARITH);
+    let a = e.and(v, arith);
+    set_eflags(e, a);
+    let writable = fl::TF | fl::IF | fl::DF | fl::IOPL | fl::NT | fl::AC | fl::ID;
+    let writable = if size == 2 {
+        writable & 0xffff
+    } else {
+        writable
+    };
+    let old = e.rflags_sys();
+    let keep = e.imm(!writable);
+    let old = e.and(old, keep);
+    let w = e.imm(writable);
+    let new = e.and(v, w);
+    let s = e.or(old, new);
+    e.set_rflags_sys(s);
+}
+
+fn enter<E: Emitter>(e: &mut E, i: &Instruction) -> Sem {
+    let alloc = i.immediate(0) & 0xffff;
+    let level = i.immediate(1) & 31;
+    let size: u8 = if i.code_size() == iced_x86::CodeSize::Code64 {
+        8
+    } else {
+        op_size(i, 0).max(2)
+    };
+    let size = if stack_size(i) == 8 { 8 } else { size };
+    let bp = e.gpr(reg::RBP);
+    let sp0 = push_store(e, i, bp, size)?;
+    let frame = sp0;
+    let mut sp = sp0;
+    if level > 0 {
+        let n = e.imm(size as u64);
+        let mut bpp = bp;
+        for _ in 1..level {
+            bpp = e.sub(bpp, n);
+            let a = stack_linear(e, i, bpp);
+            let v = e.load(a, size)?;
+            sp = e.sub(sp, n);
+            let a2 = stack_linear(e, i, sp);
+            e.store(a2, v, size)?;
+        }
+        sp = e.sub(sp, n);
+        let a2 = stack_linear(e, i, sp);
+        e.store(a2, frame, size)?;
+    }
+    let al = e.imm(alloc);
+    let sp = e.sub(sp, al);
+    super::operand::write_gpr(
+        e,
+        super::operand::Gpr {
+            idx: reg::RBP,
+            size,
+            high8: false,
+        },
+        frame,
+    );
+    set_sp(e, i, sp);
+    Ok(())
+}
