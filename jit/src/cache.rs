@@ -102,17 +102,22 @@ impl BlockCache {
         Ok(id)
     }
 
-    /// Drops every block with bytes on physical page `page`; returns their ids.
-    pub fn invalidate_page(&mut self, page: u64) -> Vec<usize> {
+    /// Drops every block with bytes on physical page `page`; returns the entry points
+    /// of the compiled ones among them (and how many blocks were dropped).
+    pub fn invalidate_page(&mut self, page: u64) -> (Vec<*const u8>, usize) {
         let ids = self.by_page.remove(&page).unwrap_or_default();
         let mut dropped = Vec::new();
+        let mut count = 0;
         for id in ids {
             let b = &mut self.blocks[id];
             if !b.valid {
                 continue;
             }
             b.valid = false;
-            b.code = None;
+            count += 1;
+            if let Some(code) = b.code.take() {
+                dropped.push(code);
+            }
             self.map.remove(&b.key);
             let other = if b.pages[0] == page {
                 b.pages[1]
@@ -126,9 +131,8 @@ impl BlockCache {
             }
             b.insns = Vec::new();
             self.free.push(id);
-            dropped.push(id);
         }
-        dropped
+        (dropped, count)
     }
 
     /// Forgets every block (code-cache flush).

@@ -236,10 +236,10 @@ impl Cpu {
         if !self.ctx.smc_pages.is_empty() {
             let pages = std::mem::take(&mut self.ctx.smc_pages);
             for p in pages {
-                let dropped = self.cache.invalidate_page(p);
-                self.stats.smc_invalidations += dropped.len() as u64;
+                let (codes, count) = self.cache.invalidate_page(p);
+                self.stats.smc_invalidations += count as u64;
                 if let Some(j) = self.jit.as_mut() {
-                    j.forget_blocks(&mut self.ctx, &dropped);
+                    j.forget_code(&mut self.ctx, &codes);
                 }
             }
         }
@@ -294,8 +294,15 @@ impl Cpu {
     /// Chains the block that just exited through a direct jump to block `id`.
     fn maybe_link(&mut self, id: usize) {
         let slot = std::mem::replace(&mut self.ctx.link_slot, 0);
+        let key = self.cache.blocks[id].key;
+        if key.mode != self.ctx.jmp_cache_mode {
+            self.ctx.flush_jmp_cache();
+            self.ctx.jmp_cache_mode = key.mode;
+        }
         if let (Some(j), Some(code)) = (self.jit.as_mut(), self.cache.blocks[id].code) {
-            j.note_lookup(&mut self.ctx, self.cache.blocks[id].key.rip, code);
+            let e = &mut self.ctx.jmp_cache[crate::ctx::JmpEntry::index(key.rip)];
+            e.rip = key.rip;
+            e.code = code as u64;
             if slot != 0 {
                 j.link(slot, code);
             }

@@ -30,6 +30,29 @@ impl TlbEntry {
     };
 }
 
+pub const JMP_CACHE_BITS: u32 = 12;
+pub const JMP_CACHE_SIZE: usize = 1 << JMP_CACHE_BITS;
+
+/// One jump-cache entry: compiled code for a virtual RIP under the current mode.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct JmpEntry {
+    pub rip: u64,
+    pub code: u64,
+}
+
+impl JmpEntry {
+    pub const EMPTY: JmpEntry = JmpEntry {
+        rip: u64::MAX,
+        code: 0,
+    };
+
+    /// Slot index for a RIP (generated code computes the same).
+    pub fn index(rip: u64) -> usize {
+        ((rip ^ (rip >> JMP_CACHE_BITS)) as usize) & (JMP_CACHE_SIZE - 1)
+    }
+}
+
 /// What ended a helper or a JIT block other than normal flow (`Ctx::exit`).
 pub mod exit {
     pub const NONE: u64 = 0;
@@ -61,8 +84,10 @@ pub struct Ctx {
     pub fault_addr: u64,
     /// Scratch for 128-bit memory operands of SSE helpers.
     pub tmp128: [u64; 2],
-    /// Pointer to the JIT's indirect-jump cache (owned by the JIT tier).
-    pub jmp_cache: *mut u8,
+    /// Indirect-jump cache for compiled code: RIP -> entry point (see [`JmpEntry`]).
+    pub jmp_cache: Box<[JmpEntry; JMP_CACHE_SIZE]>,
+    /// The mode key (bitness, CPL) the jump cache was filled under.
+    pub jmp_cache_mode: u32,
     /// Per physical page: non-zero while translated code exists from that page.
     pub code_pages: Vec<u8>,
     /// Code pages written since the loop last looked.
@@ -89,7 +114,8 @@ impl Ctx {
             fault: 0,
             fault_addr: 0,
             tmp128: [0; 2],
-            jmp_cache: std::ptr::null_mut(),
+            jmp_cache: Box::new([JmpEntry::EMPTY; JMP_CACHE_SIZE]),
+            jmp_cache_mode: 0,
             code_pages: vec![0; ram_size.div_ceil(4096) as usize],
             smc_pages: Vec::new(),
             bus: None,
@@ -109,10 +135,17 @@ impl Ctx {
         Fault::unpack(self.fault, self.fault_addr)
     }
 
+    /// Forgets all translations of virtual addresses: both TLBs and the jump cache
+    /// (whose entries are keyed by virtual RIP).
     pub fn flush_tlb(&mut self) {
         for t in self.tlb.iter_mut() {
             t.fill(TlbEntry::EMPTY);
         }
+        self.flush_jmp_cache();
+    }
+
+    pub fn flush_jmp_cache(&mut self) {
+        self.jmp_cache.fill(JmpEntry::EMPTY);
     }
 
     /// The time-stamp counter: virtual nanoseconds (a 1 GHz TSC).

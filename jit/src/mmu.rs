@@ -339,7 +339,7 @@ fn write_slow_inner(ctx: &mut Ctx, vaddr: u64, size: u8, v: u64) -> Result<(), F
 
 /// Slow path called by generated code on a TLB miss. On a fault it records it in the
 /// context (`exit = FAULT`) and returns 0.
-pub extern "C" fn read_slow(ctx: *mut Ctx, vaddr: u64, size: u64) -> u64 {
+pub extern "C" fn read_slow(ctx: *mut Ctx, vaddr: u64, size: u64, _: u64, _: u64) -> u64 {
     // SAFETY: generated code passes the context pointer it was entered with.
     let ctx = unsafe { &mut *ctx };
     match read_slow_inner(ctx, vaddr, size as u8) {
@@ -352,7 +352,7 @@ pub extern "C" fn read_slow(ctx: *mut Ctx, vaddr: u64, size: u64) -> u64 {
 }
 
 /// Slow path for stores; see [`read_slow`]. Returns `ctx.exit` (non-zero: leave the block).
-pub extern "C" fn write_slow(ctx: *mut Ctx, vaddr: u64, size: u64, v: u64) -> u64 {
+pub extern "C" fn write_slow(ctx: *mut Ctx, vaddr: u64, size: u64, v: u64, _: u64) -> u64 {
     // SAFETY: generated code passes the context pointer it was entered with.
     let ctx = unsafe { &mut *ctx };
     if let Err(f) = write_slow_inner(ctx, vaddr, size as u8, v) {

@@ -1,0 +1,659 @@
+//! [`ClEmitter`]: the emitter that lowers instruction semantics to Cranelift IR.
+//!
+//! Guest registers, the lazy-flag record, RFLAGS' system bits and the XMM halves are
+//! cached in Cranelift variables: loaded from the context on first use, written back
+//! only where control leaves the block (and around helpers that read or write the
+//! architectural state directly). The TLB hit path of every load and store is inline;
+//! misses call the MMU's slow path.
+
+use crate::ctx::{exit, Ctx, TlbEntry, TLB_SIZE};
+use crate::emit::{Alu, Cmp, Emitter, ExitKind, Sem};
+use crate::exception::Fault;
+use crate::flags::{CcOp, LazyFlags};
+use crate::helpers::Helper;
+use crate::state::offsets;
+use cranelift_codegen::ir::{
+    condcodes::IntCC, types::I64, AbiParam, InstBuilder, MemFlagsData, SigRef, Signature, Value,
+};
+use cranelift_codegen::isa::CallConv;
+use cranelift_frontend::{FunctionBuilder, Variable};
+use std::mem::offset_of;
+
+/// Cached state: GPRs 0..16, then the flag record, RFLAGS system bits, XMM halves.
+const V_CC_OP: usize = 16;
+const V_CC_RES: usize = 17;
+const V_CC_S1: usize = 18;
+const V_CC_S2: usize = 19;
+const V_RFLAGS_SYS: usize = 20;
+const V_XMM: usize = 21;
+pub const NVARS: usize = V_XMM + 32;
+
+fn var_offset(v: usize) -> i32 {
+    match v {
+        0..=15 => offsets::gpr(v),
+        V_CC_OP => offsets::CC_OP,
+        V_CC_RES => offsets::CC_RES,
+        V_CC_S1 => offsets::CC_SRC1,
+        V_CC_S2 => offsets::CC_SRC2,
+        V_RFLAGS_SYS => offsets::RFLAGS_SYS,
+        _ => offsets::xmm((v - V_XMM) / 2, (v - V_XMM) % 2),
+    }
+}
+
+/// Where the current instruction sits in the block.
+#[derive(Clone, Copy, Debug)]
+pub struct InsnPos {
+    /// Index in the block (instructions retired before it, counted from block entry).
+    pub index: u64,
+    pub ip: u64,
+    pub next_ip: u64,
+}
+
+pub struct ClEmitter<'a, 'f> {
+    pub b: &'a mut FunctionBuilder<'f>,
+    pub ctx: Value,
+    vars: [Variable; NVARS],
+    loaded: u64,
+    dirty: u64,
+    flag_op: Option<CcOp>,
+    /// `icount` at block entry, adjusted when a helper retires extra instructions.
+    icount_base: Variable,
+    /// 1 once a slow path asked to leave after the current instruction (SMC, device
+    /// stop): checked at the end of each instruction.
+    pending: Variable,
+    pub pending_possible: bool,
+    pub pos: InsnPos,
+    /// True once the block's control flow has been terminated by a jump or exit.
+    pub ended: bool,
+    /// Page of the block's first instruction: direct jumps inside it are chained.
+    pub page: u64,
+    tlb_set: usize,
+    helper_sig: SigRef,
+    block_sig: SigRef,
+    /// Link slots allocated for direct jumps of this block.
+    pub slots: &'a mut Vec<Box<u64>>,
+}
+
+fn mem() -> MemFlagsData {
+    MemFlagsData::trusted()
+}
+
+impl<'a, 'f> ClEmitter<'a, 'f> {
+    pub fn new(
+        b: &'a mut FunctionBuilder<'f>,
+        ctx: Value,
+        page: u64,
+        tlb_set: usize,
+        slots: &'a mut Vec<Box<u64>>,
+    ) -> Self {
+        let vars = std::array::from_fn(|_| b.declare_var(I64));
+        let icount_base = b.declare_var(I64);
+        let pending = b.declare_var(I64);
+        let mut hs = Signature::new(CallConv::SystemV);
+        for _ in 0..5 {
+            hs.params.push(AbiParam::new(I64));
+        }
+        hs.returns.push(AbiParam::new(I64));
+        let helper_sig = b.import_signature(hs);
+        let mut bs = Signature::new(CallConv::Tail);
+        bs.params.push(AbiParam::new(I64));
+        let block_sig = b.import_signature(bs);
+        ClEmitter {
+            b,
+            ctx,
+            vars,
+            loaded: 0,
+            dirty: 0,
+            flag_op: None,
+            icount_base,
+            pending,
+            pending_possible: false,
+            pos: InsnPos {
+                index: 0,
+                ip: 0,
+                next_ip: 0,
+            },
+            ended: false,
+            page,
+            tlb_set,
+            helper_sig,
+            block_sig,
+            slots,
+        }
+    }
+
+    fn ld(&mut self, off: i32) -> Value {
+        self.b.ins().load(I64, mem(), self.ctx, off)
+    }
+    fn st(&mut self, v: Value, off: i32) {
+        self.b.ins().store(mem(), v, self.ctx, off);
+    }
+    fn konst(&mut self, v: u64) -> Value {
+        self.b.ins().iconst(I64, v as i64)
+    }
+
+    /// Block entry: remember the instruction count.
+    pub fn init_icount(&mut self, icount: Value) {
+        self.b.def_var(self.icount_base, icount);
+        self.reset_pending();
+    }
+
+    pub fn reset_pending(&mut self) {
+        let z = self.konst(0);
+        self.b.def_var(self.pending, z);
+        self.pending_possible = false;
+    }
+
+    fn use_state(&mut self, v: usize) -> Value {
+        if self.loaded & (1 << v) == 0 {
+            let x = self.ld(var_offset(v));
+            self.b.def_var(self.vars[v], x);
+            self.loaded |= 1 << v;
+        }
+        self.b.use_var(self.vars[v])
+    }
+
+    fn def_state(&mut self, v: usize, x: Value) {
+        self.b.def_var(self.vars[v], x);
+        self.loaded |= 1 << v;
+        self.dirty |= 1 << v;
+    }
+
+    /// Writes every modified cached value back to the context.
+    pub fn flush_state(&mut self) {
+        let mut d = self.dirty;
+        while d != 0 {
+            let v = d.trailing_zeros() as usize;
+            d &= d - 1;
+            let x = self.b.use_var(self.vars[v]);
+            self.st(x, var_offset(v));
+        }
+    }
+
+    /// Stores the instruction count as of `retired` instructions into the block.
+    fn store_icount(&mut self, retired: u64) {
+        let base = self.b.use_var(self.icount_base);
+        let v = self.b.ins().iadd_imm_s(base, retired as i64);
+        self.st(v, offsets::ICOUNT);
+    }
+
+    fn store_rip(&mut self, rip: u64) {
+        let v = self.konst(rip);
+        self.st(v, offsets::RIP);
+    }
+
+    fn set_exit_code(&mut self, code: u64) {
+        let v = self.konst(code);
+        self.st(v, offset_of!(Ctx, exit) as i32);
+    }
+
+    /// Leaves the block with state as of `retired` instructions and RIP = `rip`
+    /// (emitted into the current Cranelift block, which it terminates).
+    pub fn leave(&mut self, retired: u64, rip: u64) {
+        self.flush_state();
+        self.store_icount(retired);
+        self.store_rip(rip);
+        self.b.ins().return_(&[]);
+    }
+
+    /// Emits `if cond { <exit path> }` and continues in a fresh block.
+    fn side_exit(&mut self, cond: Value, body: impl FnOnce(&mut Self)) {
+        let exit_b = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.ins().brif(cond, exit_b, &[], cont, &[]);
+        self.b.seal_block(exit_b);
+        self.b.seal_block(cont);
+        self.b.switch_to_block(exit_b);
+        body(self);
+        self.b.switch_to_block(cont);
+    }
+
+    /// Leaves because of a fault recorded in the context at the current instruction.
+    fn fault_exit(&mut self) {
+        let (idx, ip) = (self.pos.index, self.pos.ip);
+        self.leave(idx, ip);
+    }
+
+    /// After a call that may have set `ctx.exit`: a fault leaves at once (the
+    /// instruction did not happen); any other reason lets the instruction finish and
+    /// leaves after it.
+    fn check_exit_after_call(&mut self) {
+        let code = self.ld(offset_of!(Ctx, exit) as i32);
+        let is_fault = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::Equal, code, exit::FAULT as i64);
+        self.side_exit(is_fault, |e| e.fault_exit());
+        let nz = self.b.ins().icmp_imm_s(IntCC::NotEqual, code, 0);
+        let nz = self.b.ins().uextend(I64, nz);
+        let p = self.b.use_var(self.pending);
+        let p = self.b.ins().bor(p, nz);
+        self.b.def_var(self.pending, p);
+        self.pending_possible = true;
+    }
+
+    /// At the end of an instruction that may have requested an exit: leave after it.
+    pub fn check_pending(&mut self) {
+        if !self.pending_possible {
+            return;
+        }
+        let p = self.b.use_var(self.pending);
+        let (idx, next) = (self.pos.index + 1, self.pos.next_ip);
+        self.side_exit(p, |e| e.leave(idx, next));
+        self.reset_pending();
+    }
+
+    /// TLB lookup: returns (hit flag, entry address).
+    fn tlb_probe(&mut self, addr: Value, size: u8, field: usize) -> (Value, Value) {
+        let idx = self.b.ins().ushr_imm_s(addr, 12);
+        let idx = self.b.ins().band_imm_s(idx, (TLB_SIZE - 1) as i64);
+        let scaled = self
+            .b
+            .ins()
+            .imul_imm_s(idx, std::mem::size_of::<TlbEntry>() as i64);
+        let base = offset_of!(Ctx, tlb) + self.tlb_set * TLB_SIZE * std::mem::size_of::<TlbEntry>();
+        let entry = self.b.ins().iadd(self.ctx, scaled);
+        let entry = self.b.ins().iadd_imm_s(entry, base as i64);
+        let tag = self.b.ins().load(I64, mem(), entry, field as i32);
+        let page = self.b.ins().band_imm_s(addr, !0xfff_i64);
+        let same = self.b.ins().icmp(IntCC::Equal, tag, page);
+        let off = self.b.ins().band_imm_s(addr, 0xfff);
+        let fits =
+            self.b
+                .ins()
+                .icmp_imm_s(IntCC::UnsignedLessThanOrEqual, off, 0x1000 - size as i64);
+        let hit = self.b.ins().band(same, fits);
+        (hit, entry)
+    }
+
+    fn call_helper_ptr(&mut self, f: u64, args: &[Value]) -> Value {
+        let callee = self.konst(f);
+        let mut all = vec![self.ctx];
+        all.extend_from_slice(args);
+        while all.len() < 5 {
+            let z = self.konst(0);
+            all.push(z);
+        }
+        let call = self.b.ins().call_indirect(self.helper_sig, callee, &all);
+        self.b.inst_results(call)[0]
+    }
+
+    /// Continues into compiled code at a static target, or returns to the dispatcher.
+    fn chain_static(&mut self, target: u64) {
+        let retired = self.pos.index + 1;
+        self.flush_state();
+        self.store_icount(retired);
+        if target & !0xfff == self.page {
+            let slot = Box::new(0u64);
+            let slot_addr = &*slot as *const u64 as u64;
+            self.slots.push(slot);
+            let sa = self.konst(slot_addr);
+            let code = self.b.ins().load(I64, mem(), sa, 0);
+            let go = self.b.create_block();
+            let back = self.b.create_block();
+            self.b.ins().brif(code, go, &[], back, &[]);
+            self.b.seal_block(go);
+            self.b.seal_block(back);
+            self.b.switch_to_block(go);
+            self.b
+                .ins()
+                .return_call_indirect(self.block_sig, code, &[self.ctx]);
+            self.b.switch_to_block(back);
+            self.store_rip(target);
+            self.st(sa, offset_of!(Ctx, link_slot) as i32);
+            self.b.ins().return_(&[]);
+        } else {
+            let t = self.konst(target);
+            self.chain_dynamic_flushed(t);
+        }
+    }
+
+    /// Jump-cache probe for a computed target; state already flushed.
+    fn chain_dynamic_flushed(&mut self, target: Value) {
+        self.st(target, offsets::RIP);
+        let shifted = self
+            .b
+            .ins()
+            .ushr_imm_s(target, crate::ctx::JMP_CACHE_BITS as i64);
+        let h = self.b.ins().bxor(target, shifted);
+        let h = self
+            .b
+            .ins()
+            .band_imm_s(h, (crate::ctx::JMP_CACHE_SIZE - 1) as i64);
+        let h = self.b.ins().ishl_imm_s(h, 4);
+        let jc = self.ld(offset_of!(Ctx, jmp_cache) as i32);
+        let e = self.b.ins().iadd(jc, h);
+        let rip = self.b.ins().load(I64, mem(), e, 0);
+        let code = self.b.ins().load(I64, mem(), e, 8);
+        let hit = self.b.ins().icmp(IntCC::Equal, rip, target);
+        let go = self.b.create_block();
+        let back = self.b.create_block();
+        self.b.ins().brif(hit, go, &[], back, &[]);
+        self.b.seal_block(go);
+        self.b.seal_block(back);
+        self.b.switch_to_block(go);
+        self.b
+            .ins()
+            .return_call_indirect(self.block_sig, code, &[self.ctx]);
+        self.b.switch_to_block(back);
+        self.b.ins().return_(&[]);
+    }
+
+    /// Ends the block towards `target` unless a pending exit asks to return first.
+    fn end_static(&mut self, target: u64) {
+        if self.pending_possible {
+            let p = self.b.use_var(self.pending);
+            let next = target;
+            let idx = self.pos.index + 1;
+            self.side_exit(p, |e| e.leave(idx, next));
+        }
+        self.chain_static(target);
+    }
+}
+
+impl Alu for ClEmitter<'_, '_> {
+    type V = Value;
+    fn imm(&mut self, v: u64) -> Value {
+        self.konst(v)
+    }
+    fn add(&mut self, a: Value, b: Value) -> Value {
+        self.b.ins().iadd(a, b)
+    }
+    fn sub(&mut self, a: Value, b: Value) -> Value {
+        self.b.ins().isub(a, b)
+    }
+    fn and(&mut self, a: Value, b: Value) -> Value {
+        self.b.ins().band(a, b)
+    }
+    fn or(&mut self, a: Value, b: Value) -> Value {
+        self.b.ins().bor(a, b)
+    }
+    fn xor(&mut self, a: Value, b: Value) -> Value {
+        self.b.ins().bxor(a, b)
+    }
+    fn mul(&mut self, a: Value, b: Value) -> Value {
+        self.b.ins().imul(a, b)
+    }
+    fn umulh(&mut self, a: Value, b: Value) -> Value {
+        self.b.ins().umulhi(a, b)
+    }
+    fn smulh(&mut self, a: Value, b: Value) -> Value {
+        self.b.ins().smulhi(a, b)
+    }
+    fn udiv(&mut self, a: Value, b: Value) -> Value {
+        self.b.ins().udiv(a, b)
+    }
+    fn urem(&mut self, a: Value, b: Value) -> Value {
+        self.b.ins().urem(a, b)
+    }
+    fn sdiv(&mut self, a: Value, b: Value) -> Value {
+        self.b.ins().sdiv(a, b)
+    }
+    fn srem(&mut self, a: Value, b: Value) -> Value {
+        self.b.ins().srem(a, b)
+    }
+    fn not(&mut self, a: Value) -> Value {
+        self.b.ins().bnot(a)
+    }
+    fn neg(&mut self, a: Value) -> Value {
+        self.b.ins().ineg(a)
+    }
+    fn shl(&mut self, a: Value, n: Value) -> Value {
+        self.b.ins().ishl(a, n)
+    }
+    fn shr(&mut self, a: Value, n: Value) -> Value {
+        self.b.ins().ushr(a, n)
+    }
+    fn sar(&mut self, a: Value, n: Value) -> Value {
+        self.b.ins().sshr(a, n)
+    }
+    fn rotl(&mut self, a: Value, n: Value) -> Value {
+        self.b.ins().rotl(a, n)
+    }
+    fn rotr(&mut self, a: Value, n: Value) -> Value {
+        self.b.ins().rotr(a, n)
+    }
+    fn clz(&mut self, a: Value) -> Value {
+        self.b.ins().clz(a)
+    }
+    fn ctz(&mut self, a: Value) -> Value {
+        self.b.ins().ctz(a)
+    }
+    fn popcnt(&mut self, a: Value) -> Value {
+        self.b.ins().popcnt(a)
+    }
+    fn bswap(&mut self, a: Value) -> Value {
+        self.b.ins().bswap(a)
+    }
+    fn cmp(&mut self, c: Cmp, a: Value, b: Value) -> Value {
+        let cc = match c {
+            Cmp::Eq => IntCC::Equal,
+            Cmp::Ne => IntCC::NotEqual,
+            Cmp::Ult => IntCC::UnsignedLessThan,
+            Cmp::Ule => IntCC::UnsignedLessThanOrEqual,
+            Cmp::Slt => IntCC::SignedLessThan,
+            Cmp::Sle => IntCC::SignedLessThanOrEqual,
+        };
+        let r = self.b.ins().icmp(cc, a, b);
+        self.b.ins().uextend(I64, r)
+    }
+    fn select(&mut self, c: Value, a: Value, b: Value) -> Value {
+        self.b.ins().select(c, a, b)
+    }
+}
+
+impl Emitter for ClEmitter<'_, '_> {
+    fn gpr(&mut self, r: usize) -> Value {
+        self.use_state(r & 15)
+    }
+    fn set_gpr(&mut self, r: usize, v: Value) {
+        self.def_state(r & 15, v)
+    }
+    fn xmm(&mut self, r: usize, half: usize) -> Value {
+        self.use_state(V_XMM + (r & 15) * 2 + (half & 1))
+    }
+    fn set_xmm(&mut self, r: usize, half: usize, v: Value) {
+        self.def_state(V_XMM + (r & 15) * 2 + (half & 1), v)
+    }
+    fn seg_base(&mut self, s: usize) -> Value {
+        self.ld(offsets::seg_base(s % 6))
+    }
+    fn flags(&mut self) -> LazyFlags<Value> {
+        let dyn_op = self.use_state(V_CC_OP);
+        let res = self.use_state(V_CC_RES);
+        let s1 = self.use_state(V_CC_S1);
+        let s2 = self.use_state(V_CC_S2);
+        LazyFlags {
+            op: self.flag_op,
+            dyn_op,
+            res,
+            s1,
+            s2,
+        }
+    }
+    fn set_flags(&mut self, f: LazyFlags<Value>) {
+        self.flag_op = f.op;
+        let op = match f.op {
+            Some(op) => self.konst(op.encode()),
+            None => f.dyn_op,
+        };
+        self.def_state(V_CC_OP, op);
+        self.def_state(V_CC_RES, f.res);
+        self.def_state(V_CC_S1, f.s1);
+        self.def_state(V_CC_S2, f.s2);
+    }
+    fn rflags_sys(&mut self) -> Value {
+        self.use_state(V_RFLAGS_SYS)
+    }
+    fn set_rflags_sys(&mut self, v: Value) {
+        let v = self.b.ins().bor_imm_s(v, crate::state::fl::FIXED1 as i64);
+        self.def_state(V_RFLAGS_SYS, v)
+    }
+
+    fn load(&mut self, addr: Value, size: u8) -> Sem<Value> {
+        let (hit, entry) = self.tlb_probe(addr, size, offset_of!(TlbEntry, read));
+        let hit_b = self.b.create_block();
+        let miss_b = self.b.create_block();
+        let join = self.b.create_block();
+        let result = self.b.append_block_param(join, I64);
+        self.b.ins().brif(hit, hit_b, &[], miss_b, &[]);
+        self.b.seal_block(hit_b);
+        self.b.seal_block(miss_b);
+        // Hit: host address = vaddr + addend.
+        self.b.switch_to_block(hit_b);
+        let addend = self
+            .b
+            .ins()
+            .load(I64, mem(), entry, offset_of!(TlbEntry, addend) as i32);
+        let host = self.b.ins().iadd(addr, addend);
+        let flags = MemFlagsData::new().with_notrap();
+        let v = match size {
+            1 => self.b.ins().uload8(I64, flags, host, 0),
+            2 => self.b.ins().uload16(I64, flags, host, 0),
+            4 => self.b.ins().uload32(flags, host, 0),
+            _ => self.b.ins().load(I64, flags, host, 0),
+        };
+        self.b.ins().jump(join, &[v.into()]);
+        // Miss: the MMU's slow path (may touch a device: give it the exact count).
+        self.b.switch_to_block(miss_b);
+        let idx = self.pos.index;
+        self.store_icount(idx);
+        let sz = self.konst(size as u64);
+        let v = self.call_helper_ptr(crate::mmu::read_slow as *const () as u64, &[addr, sz]);
+        let code = self.ld(offset_of!(Ctx, exit) as i32);
+        let is_fault = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::Equal, code, exit::FAULT as i64);
+        self.side_exit(is_fault, |e| e.fault_exit());
+        self.b.ins().jump(join, &[v.into()]);
+        self.b.seal_block(join);
+        self.b.switch_to_block(join);
+        Ok(result)
+    }
+
+    fn store(&mut self, addr: Value, v: Value, size: u8) -> Sem {
+        let (hit, entry) = self.tlb_probe(addr, size, offset_of!(TlbEntry, write));
+        let hit_b = self.b.create_block();
+        let miss_b = self.b.create_block();
+        let join = self.b.create_block();
+        self.b.ins().brif(hit, hit_b, &[], miss_b, &[]);
+        self.b.seal_block(hit_b);
+        self.b.seal_block(miss_b);
+        self.b.switch_to_block(hit_b);
+        let addend = self
+            .b
+            .ins()
+            .load(I64, mem(), entry, offset_of!(TlbEntry, addend) as i32);
+        let host = self.b.ins().iadd(addr, addend);
+        let flags = MemFlagsData::new().with_notrap();
+        match size {
+            1 => self.b.ins().istore8(flags, v, host, 0),
+            2 => self.b.ins().istore16(flags, v, host, 0),
+            4 => self.b.ins().istore32(flags, v, host, 0),
+            _ => self.b.ins().store(flags, v, host, 0),
+        };
+        self.b.ins().jump(join, &[]);
+        self.b.switch_to_block(miss_b);
+        let idx = self.pos.index;
+        self.store_icount(idx);
+        let sz = self.konst(size as u64);
+        self.call_helper_ptr(crate::mmu::write_slow as *const () as u64, &[addr, sz, v]);
+        self.check_exit_after_call();
+        self.b.ins().jump(join, &[]);
+        self.b.seal_block(join);
+        self.b.switch_to_block(join);
+        Ok(())
+    }
+
+    fn helper(&mut self, h: Helper, args: &[Value]) -> Sem<Value> {
+        let idx = self.pos.index;
+        if h.syncs_state() {
+            self.flush_state();
+            self.store_icount(idx);
+            self.store_rip(self.pos.ip);
+        }
+        let r = self.call_helper_ptr(h.func() as usize as u64, args);
+        if h.syncs_state() {
+            // The helper may have changed anything: reload on next use.
+            self.loaded = 0;
+            self.dirty = 0;
+            self.flag_op = None;
+            // It may also have retired extra instructions (REP string iterations).
+            let now = self.ld(offsets::ICOUNT);
+            let base = self.b.ins().iadd_imm_s(now, -(idx as i64));
+            self.b.def_var(self.icount_base, base);
+        }
+        if h.can_exit() {
+            self.check_exit_after_call();
+        }
+        Ok(r)
+    }
+
+    fn raise_if(&mut self, cond: Value, f: Fault) -> Sem {
+        self.side_exit(cond, |e| {
+            let code = e.konst(f.pack());
+            e.st(code, offset_of!(Ctx, fault) as i32);
+            let a = e.konst(f.address);
+            e.st(a, offset_of!(Ctx, fault_addr) as i32);
+            e.set_exit_code(exit::FAULT);
+            e.fault_exit();
+        });
+        Ok(())
+    }
+
+    fn jump(&mut self, target: Value) {
+        let idx = self.pos.index + 1;
+        if self.pending_possible {
+            let p = self.b.use_var(self.pending);
+            self.side_exit(p, |e| {
+                e.flush_state();
+                e.store_icount(idx);
+                e.st(target, offsets::RIP);
+                e.b.ins().return_(&[]);
+            });
+        }
+        self.flush_state();
+        self.store_icount(idx);
+        self.chain_dynamic_flushed(target);
+        self.ended = true;
+    }
+
+    fn jump_to(&mut self, target: u64) {
+        self.end_static(target);
+        self.ended = true;
+    }
+
+    fn branch(&mut self, cond: Value, taken: u64, not_taken: u64) {
+        let t = self.b.create_block();
+        let nt = self.b.create_block();
+        self.b.ins().brif(cond, t, &[], nt, &[]);
+        self.b.seal_block(t);
+        self.b.seal_block(nt);
+        self.b.switch_to_block(t);
+        self.end_static(taken);
+        self.b.switch_to_block(nt);
+        self.end_static(not_taken);
+        self.ended = true;
+    }
+
+    fn exit(&mut self, kind: ExitKind) {
+        let code = match kind {
+            ExitKind::Halt => exit::HALT,
+            ExitKind::Resync => exit::RESYNC,
+        };
+        // A pending reason (device stop, SMC) takes precedence over RESYNC.
+        let cur = self.ld(offset_of!(Ctx, exit) as i32);
+        let c = self.konst(code);
+        let keep = self.b.ins().icmp_imm_s(IntCC::NotEqual, cur, 0);
+        let v = if kind == ExitKind::Halt {
+            c
+        } else {
+            self.b.ins().select(keep, cur, c)
+        };
+        self.st(v, offset_of!(Ctx, exit) as i32);
+        let (idx, next) = (self.pos.index + 1, self.pos.next_ip);
+        self.leave(idx, next);
+        self.ended = true;
+    }
+}

@@ -1,0 +1,85 @@
+//! Lowers one decoded block to a Cranelift function.
+
+use super::emitter::{ClEmitter, InsnPos};
+use crate::cache::Block;
+use crate::ctx::Ctx;
+use crate::sem::{self, Outcome};
+use crate::state::offsets;
+use cranelift_codegen::ir::{condcodes::IntCC, types::I64, Function, InstBuilder, MemFlagsData};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+
+/// Fills `func` with the code of `block`. Fails (and the block stays interpreted) when
+/// an instruction has no semantics.
+pub fn translate_block(
+    func: &mut Function,
+    fctx: &mut FunctionBuilderContext,
+    ctx: &Ctx,
+    block: &Block,
+    slots: &mut Vec<Box<u64>>,
+    target: cranelift_codegen::isa::TargetFrontendConfig,
+) -> Result<(), String> {
+    let mut b = FunctionBuilder::new(func, fctx);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    b.seal_block(entry);
+    let ctx_v = b.block_params(entry)[0];
+    let n = block.insns.len() as i64;
+    let page = block.key.rip & !0xfff;
+    let tlb_set = ((block.key.mode >> 8) == 3) as usize;
+    let _ = ctx;
+
+    // Budget check: run only if the whole block fits before the deadline.
+    let flags = MemFlagsData::trusted();
+    let icount = b.ins().load(I64, flags, ctx_v, offsets::ICOUNT);
+    let deadline = b.ins().load(I64, flags, ctx_v, offsets::ICOUNT_DEADLINE);
+    let end = b.ins().iadd_imm_s(icount, n);
+    let over = b.ins().icmp(IntCC::UnsignedGreaterThan, end, deadline);
+    let out = b.create_block();
+    let body = b.create_block();
+    b.ins().brif(over, out, &[], body, &[]);
+    b.seal_block(out);
+    b.seal_block(body);
+    b.switch_to_block(out);
+    let rip = b.ins().iconst(I64, block.key.rip as i64);
+    b.ins().store(flags, rip, ctx_v, offsets::RIP);
+    b.ins().return_(&[]);
+    b.switch_to_block(body);
+
+    let mut e = ClEmitter::new(&mut b, ctx_v, page, tlb_set, slots);
+    e.init_icount(icount);
+    for (k, insn) in block.insns.iter().enumerate() {
+        e.pos = InsnPos {
+            index: k as u64,
+            ip: insn.ip(),
+            next_ip: insn.next_ip(),
+        };
+        if insn.is_invalid() {
+            return Err(format!("invalid instruction at {:#x}", insn.ip()));
+        }
+        match sem::translate(&mut e, insn) {
+            Ok(Outcome::Done) => {}
+            Ok(Outcome::Unsupported) => {
+                return Err(format!("no semantics for `{insn}` at {:#x}", insn.ip()))
+            }
+            Err(f) => return Err(format!("semantics raised {f} at translation time")),
+        }
+        if e.ended {
+            break;
+        }
+        e.check_pending();
+    }
+    if !e.ended {
+        // Fell off the end of the block (size or page limit): continue at the next
+        // instruction.
+        let last = block
+            .insns
+            .last()
+            .map(|i| i.next_ip())
+            .unwrap_or(block.key.rip);
+        use crate::emit::Emitter;
+        e.jump_to(last);
+    }
+    b.finalize(target);
+    Ok(())
+}
