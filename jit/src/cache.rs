@@ -6,6 +6,7 @@ use crate::exception::Fault;
 use crate::mmu;
 use iced_x86::{Decoder, DecoderOptions, Instruction};
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 
 /// Most instructions in one block.
 pub const MAX_BLOCK_INSNS: usize = 64;
@@ -22,6 +23,8 @@ pub struct BlockKey {
 pub struct Block {
     pub key: BlockKey,
     pub insns: Vec<Instruction>,
+    /// Per instruction: the semantic group that handles it (interpreter dispatch).
+    pub hints: Vec<u8>,
     /// Physical pages this block's bytes come from (one or two).
     pub pages: [u64; 2],
     pub exec_count: u32,
@@ -30,9 +33,13 @@ pub struct Block {
     pub valid: bool,
 }
 
-#[derive(Default)]
+/// Entries in the direct-mapped cache of recent lookups.
+const RECENT_SIZE: usize = 4096;
+
 pub struct BlockCache {
-    map: HashMap<BlockKey, usize>,
+    map: HashMap<BlockKey, usize, BuildHasherDefault<KeyHasher>>,
+    /// Direct-mapped by RIP: the id of the block last found for it (validated by key).
+    recent: Vec<usize>,
     pub blocks: Vec<Block>,
     by_page: HashMap<u64, Vec<usize>>,
     free: Vec<usize>,
@@ -50,6 +57,40 @@ pub fn mode_key(ctx: &Ctx) -> u32 {
     ctx.state.code_bitness() | (ctx.state.cpl() as u32) << 8
 }
 
+impl Default for BlockCache {
+    fn default() -> Self {
+        BlockCache {
+            map: HashMap::default(),
+            recent: vec![usize::MAX; RECENT_SIZE],
+            blocks: Vec::new(),
+            by_page: HashMap::new(),
+            free: Vec::new(),
+        }
+    }
+}
+
+/// A fast hasher for block keys (keys are guest-chosen but the map needs no DoS
+/// resistance: a slow lookup only slows the guest down).
+#[derive(Default)]
+pub struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(b as u64);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7cc1_b727_220a_95);
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(v as u64)
+    }
+}
+
 impl BlockCache {
     pub fn len(&self) -> usize {
         self.blocks.len() - self.free.len()
@@ -61,7 +102,10 @@ impl BlockCache {
     /// Finds or decodes the block starting at the current RIP.
     pub fn lookup(&mut self, ctx: &mut Ctx) -> Result<usize, LookupError> {
         let rip = ctx.state.rip;
-        let phys = mmu::translate(ctx, rip, mmu::Access::Exec).map_err(LookupError::Fault)?;
+        let phys = match mmu::exec_tlb_hit(ctx, rip) {
+            Some(p) => p,
+            None => mmu::translate(ctx, rip, mmu::Access::Exec).map_err(LookupError::Fault)?,
+        };
         if phys >= ctx.ram_size {
             return Err(LookupError::NotRam);
         }
@@ -70,7 +114,15 @@ impl BlockCache {
             phys,
             mode: mode_key(ctx),
         };
+        let slot = (rip ^ (rip >> 12)) as usize & (RECENT_SIZE - 1);
+        let id = self.recent[slot];
+        if let Some(b) = self.blocks.get(id) {
+            if b.valid && b.key == key {
+                return Ok(id);
+            }
+        }
         if let Some(&id) = self.map.get(&key) {
+            self.recent[slot] = id;
             return Ok(id);
         }
         let block = decode_block(ctx, key)?;
@@ -99,6 +151,7 @@ impl BlockCache {
             }
         }
         self.map.insert(key, id);
+        self.recent[slot] = id;
         Ok(id)
     }
 
@@ -130,6 +183,7 @@ impl BlockCache {
                 }
             }
             b.insns = Vec::new();
+            b.hints = Vec::new();
             self.free.push(id);
         }
         (dropped, count)
@@ -141,6 +195,7 @@ impl BlockCache {
         self.blocks.clear();
         self.by_page.clear();
         self.free.clear();
+        self.recent.fill(usize::MAX);
         ctx.code_pages.fill(0);
         ctx.flush_tlb();
     }
@@ -195,6 +250,7 @@ fn decode_block(ctx: &mut Ctx, key: BlockKey) -> Result<Block, LookupError> {
     }
     Ok(Block {
         key,
+        hints: vec![crate::sem::NO_HINT; insns.len()],
         insns,
         pages,
         exec_count: 0,

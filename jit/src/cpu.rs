@@ -201,8 +201,8 @@ impl Cpu {
     fn interpret(&mut self, id: usize, max: usize) {
         for k in 0..max {
             let step = {
-                let b = &self.cache.blocks[id];
-                interp::step(&mut self.ctx, &b.insns[k])
+                let b = &mut self.cache.blocks[id];
+                interp::step(&mut self.ctx, &b.insns[k], &mut b.hints[k])
             };
             match step {
                 Step::Retired(None) => {

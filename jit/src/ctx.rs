@@ -5,7 +5,7 @@ use crate::bus::Bus;
 use crate::exception::Fault;
 use crate::state::CpuState;
 
-pub const TLB_BITS: u32 = 8;
+pub const TLB_BITS: u32 = 10;
 pub const TLB_SIZE: usize = 1 << TLB_BITS;
 /// A tag that no page-aligned address matches.
 pub const TLB_INVALID: u64 = u64::MAX;
@@ -17,15 +17,33 @@ pub const TLB_INVALID: u64 = u64::MAX;
 pub struct TlbEntry {
     pub read: u64,
     pub write: u64,
-    pub exec: u64,
     pub addend: u64,
+    pub _pad: u64,
 }
 
 impl TlbEntry {
     pub const EMPTY: TlbEntry = TlbEntry {
         read: TLB_INVALID,
         write: TLB_INVALID,
-        exec: TLB_INVALID,
+        addend: 0,
+        _pad: 0,
+    };
+}
+
+pub const ITLB_SIZE: usize = 64;
+
+/// Instruction-fetch TLB entry (used by the dispatcher only, kept apart so code and
+/// data pages that share a data-TLB index do not evict each other).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ItlbEntry {
+    pub page: u64,
+    pub addend: u64,
+}
+
+impl ItlbEntry {
+    pub const EMPTY: ItlbEntry = ItlbEntry {
+        page: TLB_INVALID,
         addend: 0,
     };
 }
@@ -75,6 +93,7 @@ pub struct Ctx {
     pub state: CpuState,
     /// Two TLBs: index 0 for CPL 0-2, 1 for CPL 3.
     pub tlb: [[TlbEntry; TLB_SIZE]; 2],
+    pub itlb: [[ItlbEntry; ITLB_SIZE]; 2],
     pub ram_base: *mut u8,
     pub ram_size: u64,
     /// Why the last helper or block stopped ([`exit`]); cleared by the loop.
@@ -108,6 +127,7 @@ impl Ctx {
         Box::new(Ctx {
             state: CpuState::default(),
             tlb: [[TlbEntry::EMPTY; TLB_SIZE]; 2],
+            itlb: [[ItlbEntry::EMPTY; ITLB_SIZE]; 2],
             ram_base,
             ram_size,
             exit: exit::NONE,
@@ -140,6 +160,9 @@ impl Ctx {
     pub fn flush_tlb(&mut self) {
         for t in self.tlb.iter_mut() {
             t.fill(TlbEntry::EMPTY);
+        }
+        for t in self.itlb.iter_mut() {
+            t.fill(ItlbEntry::EMPTY);
         }
         self.flush_jmp_cache();
     }

@@ -116,9 +116,9 @@ pub enum Step {
 }
 
 /// Interprets one instruction: on success RIP advances and `icount` counts it.
-pub fn step(ctx: &mut Ctx, i: &Instruction) -> Step {
+pub fn step(ctx: &mut Ctx, i: &Instruction, hint: &mut u8) -> Step {
     let mut it = Interp { ctx, end: None };
-    match sem::translate(&mut it, i) {
+    match sem::translate_hinted(&mut it, i, hint) {
         Ok(Outcome::Done) => {
             let end = it.end;
             let st = &mut it.ctx.state;

@@ -2,7 +2,7 @@
 //! software TLB's slow paths. Generated code inlines the TLB hit path and calls
 //! [`read_slow`] / [`write_slow`] on a miss.
 
-use crate::ctx::{exit, Ctx, TlbEntry, TLB_BITS, TLB_SIZE};
+use crate::ctx::{exit, Ctx, ItlbEntry, TlbEntry, TLB_BITS, TLB_SIZE};
 use crate::exception::Fault;
 use crate::state::{CR0_PG, CR0_WP, CR4_PAE, EFER_LMA, EFER_NXE};
 
@@ -33,6 +33,10 @@ const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
 
 pub fn tlb_index(vaddr: u64) -> usize {
     ((vaddr >> 12) as usize) & (TLB_SIZE - 1)
+}
+
+pub fn itlb_index(vaddr: u64) -> usize {
+    ((vaddr >> 12) as usize) & (crate::ctx::ITLB_SIZE - 1)
 }
 
 /// TLB set used for the current privilege level.
@@ -188,23 +192,43 @@ pub fn translate(ctx: &mut Ctx, vaddr: u64, access: Access) -> Result<u64, Fault
     if page < ctx.ram_size {
         let vpage = vaddr & !0xfff;
         let set = tlb_set(ctx);
-        let idx = tlb_index(vaddr);
-        let is_code = ctx.code_pages[(page >> 12) as usize] != 0;
-        let e = &mut ctx.tlb[set][idx];
         let addend = (ctx.ram_base as u64).wrapping_add(page).wrapping_sub(vpage);
-        if e.addend != addend {
-            *e = TlbEntry::EMPTY;
-            e.addend = addend;
-        }
-        e.read = vpage;
-        if writable && !is_code {
-            e.write = vpage;
-        }
-        if executable {
-            e.exec = vpage;
+        if access == Access::Exec {
+            if executable {
+                ctx.itlb[set][itlb_index(vaddr)] = ItlbEntry {
+                    page: vpage,
+                    addend,
+                };
+            }
+        } else {
+            let is_code = ctx.code_pages[(page >> 12) as usize] != 0;
+            let e = &mut ctx.tlb[set][tlb_index(vaddr)];
+            if e.addend != addend || (e.read != vpage && e.read != crate::ctx::TLB_INVALID) {
+                *e = TlbEntry::EMPTY;
+                e.addend = addend;
+            }
+            e.read = vpage;
+            if writable && !is_code {
+                e.write = vpage;
+            }
         }
     }
     Ok(paddr)
+}
+
+/// Physical address of an instruction fetch at `vaddr` if the TLB already allows it.
+#[inline]
+pub fn exec_tlb_hit(ctx: &Ctx, vaddr: u64) -> Option<u64> {
+    let e = &ctx.itlb[tlb_set(ctx)][itlb_index(vaddr)];
+    if e.page == vaddr & !0xfff {
+        Some(
+            vaddr
+                .wrapping_add(e.addend)
+                .wrapping_sub(ctx.ram_base as u64),
+        )
+    } else {
+        None
+    }
 }
 
 /// Removes write permission for `paddr`'s page from both TLBs (it now holds code).

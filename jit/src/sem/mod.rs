@@ -32,6 +32,16 @@ pub enum Outcome {
 /// Emits the semantics of one instruction. Groups are tried in turn; each answers
 /// `Ok(Some(()))` for instructions it owns.
 pub fn translate<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Outcome> {
+    let mut hint = NO_HINT;
+    translate_hinted(e, i, &mut hint)
+}
+
+/// No group known yet for an instruction (see [`translate_hinted`]).
+pub const NO_HINT: u8 = u8::MAX;
+
+/// [`translate`] that remembers in `hint` which group handled the instruction, so an
+/// interpreter executing the same decoded instruction again goes straight to it.
+pub fn translate_hinted<E: Emitter>(e: &mut E, i: &Instruction, hint: &mut u8) -> Sem<Outcome> {
     let groups: [fn(&mut E, &Instruction) -> Sem<Option<()>>; 12] = [
         data::emit,
         alu::emit,
@@ -46,8 +56,14 @@ pub fn translate<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Outcome> {
         system::emit,
         data::emit_misc,
     ];
-    for g in groups {
+    if let Some(g) = groups.get(*hint as usize) {
         if g(e, i)?.is_some() {
+            return Ok(Outcome::Done);
+        }
+    }
+    for (k, g) in groups.iter().enumerate() {
+        if g(e, i)?.is_some() {
+            *hint = k as u8;
             return Ok(Outcome::Done);
         }
     }

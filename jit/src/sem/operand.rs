@@ -14,19 +14,51 @@ pub struct Gpr {
     pub high8: bool,
 }
 
+/// Decodes a general-purpose register from iced-x86's register numbering (AL..R15L,
+/// AX..R15W, EAX..R15D, RAX..R15 are contiguous; the unit test checks this against
+/// iced-x86's own tables).
+#[inline]
 pub fn gpr_of(r: Register) -> Option<Gpr> {
-    if !r.is_gpr() {
-        return None;
+    let n = r as usize;
+    let (idx, size, high8) = match n {
+        1..=4 => (n - 1, 1, false),
+        5..=8 => (n - 5, 1, true),
+        9..=20 => (n - 5, 1, false),
+        21..=36 => (n - 21, 2, false),
+        37..=52 => (n - 37, 4, false),
+        53..=68 => (n - 53, 8, false),
+        _ => return None,
+    };
+    Some(Gpr { idx, size, high8 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gpr_table_matches_iced() {
+        for n in 0..256u32 {
+            let Ok(r) = Register::try_from(n as usize) else {
+                continue;
+            };
+            match gpr_of(r) {
+                Some(g) => {
+                    assert!(r.is_gpr(), "{r:?}");
+                    assert_eq!(g.size as usize, r.size(), "{r:?}");
+                    assert_eq!(g.idx, r.full_register().number(), "{r:?}");
+                    let high =
+                        matches!(r, Register::AH | Register::CH | Register::DH | Register::BH);
+                    assert_eq!(g.high8, high, "{r:?}");
+                }
+                None => assert!(!r.is_gpr(), "{r:?}"),
+            }
+        }
     }
-    let high8 = matches!(r, Register::AH | Register::CH | Register::DH | Register::BH);
-    Some(Gpr {
-        idx: r.full_register().number(),
-        size: r.size() as u8,
-        high8,
-    })
 }
 
 /// Reads a general-purpose register, zero-extended.
+#[inline]
 pub fn read_gpr<E: Emitter>(e: &mut E, g: Gpr) -> E::V {
     let v = e.gpr(g.idx);
     if g.high8 {
@@ -40,6 +72,7 @@ pub fn read_gpr<E: Emitter>(e: &mut E, g: Gpr) -> E::V {
 
 /// Writes a general-purpose register with x86's partial-write rules: 32-bit writes
 /// zero the upper half, 8- and 16-bit writes keep the other bits.
+#[inline]
 pub fn write_gpr<E: Emitter>(e: &mut E, g: Gpr, v: E::V) {
     match (g.size, g.high8) {
         (8, _) => e.set_gpr(g.idx, v),
@@ -68,6 +101,7 @@ pub fn write_gpr<E: Emitter>(e: &mut E, g: Gpr, v: E::V) {
     }
 }
 
+#[inline]
 pub fn read_reg<E: Emitter>(e: &mut E, r: Register) -> E::V {
     match gpr_of(r) {
         Some(g) => read_gpr(e, g),
@@ -75,6 +109,7 @@ pub fn read_reg<E: Emitter>(e: &mut E, r: Register) -> E::V {
     }
 }
 
+#[inline]
 pub fn write_reg<E: Emitter>(e: &mut E, r: Register, v: E::V) {
     if let Some(g) = gpr_of(r) {
         write_gpr(e, g, v)
@@ -185,6 +220,7 @@ pub fn op_size(i: &Instruction, n: u32) -> u8 {
 
 /// Reads operand `n`, zero-extended from its size (immediates come sign-extended to
 /// the operation size as iced-x86 reports them).
+#[inline]
 pub fn read_op<E: Emitter>(e: &mut E, i: &Instruction, n: u32) -> Sem<E::V> {
     Ok(match i.op_kind(n) {
         OpKind::Register => read_reg(e, i.op_register(n)),
@@ -210,6 +246,7 @@ pub fn read_op_sized<E: Emitter>(e: &mut E, i: &Instruction, n: u32, size: u8) -
 }
 
 /// Writes operand `n` (a register or memory).
+#[inline]
 pub fn write_op<E: Emitter>(e: &mut E, i: &Instruction, n: u32, v: E::V) -> Sem {
     match i.op_kind(n) {
         OpKind::Register => {
