@@ -28,6 +28,8 @@ pub struct Block {
     /// Physical pages this block's bytes come from (one or two).
     pub pages: [u64; 2],
     pub exec_count: u32,
+    /// The JIT declined this block; it stays interpreted.
+    pub uncompilable: bool,
     /// Entry point of compiled code, when the block has been compiled.
     pub code: Option<*const u8>,
     pub valid: bool,
@@ -84,7 +86,7 @@ impl std::hash::Hasher for KeyHasher {
         }
     }
     fn write_u64(&mut self, v: u64) {
-        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7cc1_b727_220a_95);
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x517c_c1b7_2722_0a95);
     }
     fn write_u32(&mut self, v: u32) {
         self.write_u64(v as u64)
@@ -254,6 +256,7 @@ fn decode_block(ctx: &mut Ctx, key: BlockKey) -> Result<Block, LookupError> {
         insns,
         pages,
         exec_count: 0,
+        uncompilable: false,
         code: None,
         valid: true,
     })

@@ -271,8 +271,8 @@ impl Cpu {
             return;
         };
         let b = &mut self.cache.blocks[id];
-        b.exec_count += 1;
-        if b.exec_count != self.cfg.hot_threshold || b.code.is_some() {
+        b.exec_count = b.exec_count.saturating_add(1);
+        if b.exec_count < self.cfg.hot_threshold || b.code.is_some() || b.uncompilable {
             return;
         }
         if jit.code_bytes() > self.cfg.code_cache_bytes {
@@ -284,9 +284,14 @@ impl Cpu {
             return;
         };
         let b = &mut self.cache.blocks[id];
-        if let Ok(code) = jit.compile(&mut self.ctx, b) {
-            b.code = Some(code);
-            self.stats.blocks_compiled += 1;
+        match jit.compile(&mut self.ctx, b) {
+            Ok(code) => {
+                b.code = Some(code);
+                self.stats.blocks_compiled += 1;
+            }
+            // Stays in the interpreter (for instance: an instruction without
+            // semantics, which the interpreter turns into #UD).
+            Err(_) => b.uncompilable = true,
         }
         self.stats.compile_time += t0.elapsed();
     }

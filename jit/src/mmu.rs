@@ -291,16 +291,49 @@ fn phys_write(ctx: &mut Ctx, paddr: u64, size: u8, v: u64) {
     }
 }
 
+/// Reads 1, 2, 4 or 8 bytes (little endian) at a host address.
+///
+/// # Safety
+/// `p..p+size` must be readable.
+#[inline(always)]
+unsafe fn load_host(p: *const u8, size: u8) -> u64 {
+    // SAFETY: the caller guarantees `size` readable bytes at `p`; unaligned reads.
+    unsafe {
+        match size {
+            1 => *p as u64,
+            2 => (p as *const u16).read_unaligned() as u64,
+            4 => (p as *const u32).read_unaligned() as u64,
+            _ => (p as *const u64).read_unaligned(),
+        }
+    }
+}
+
+/// Writes 1, 2, 4 or 8 bytes (little endian) at a host address.
+///
+/// # Safety
+/// `p..p+size` must be writable.
+#[inline(always)]
+unsafe fn store_host(p: *mut u8, size: u8, v: u64) {
+    // SAFETY: the caller guarantees `size` writable bytes at `p`; unaligned writes.
+    unsafe {
+        match size {
+            1 => *p = v as u8,
+            2 => (p as *mut u16).write_unaligned(v as u16),
+            4 => (p as *mut u32).write_unaligned(v as u32),
+            _ => (p as *mut u64).write_unaligned(v),
+        }
+    }
+}
+
 /// Reads `size` bytes at a linear address.
+#[inline]
 pub fn read(ctx: &mut Ctx, vaddr: u64, size: u8) -> Result<u64, Fault> {
     let e = &ctx.tlb[tlb_set(ctx)][tlb_index(vaddr)];
     if e.read == vaddr & !0xfff && (vaddr & 0xfff) + size as u64 <= 0x1000 {
         let p = vaddr.wrapping_add(e.addend) as *const u8;
-        let mut b = [0u8; 8];
         // SAFETY: a TLB read tag is installed only for RAM pages, and the access does
         // not cross the page, so `p..p+size` lies inside the RAM mapping.
-        unsafe { std::ptr::copy_nonoverlapping(p, b.as_mut_ptr(), size as usize) };
-        return Ok(u64::from_le_bytes(b));
+        return Ok(unsafe { load_host(p, size) });
     }
     read_slow_inner(ctx, vaddr, size)
 }
@@ -328,14 +361,14 @@ fn read_slow_inner(ctx: &mut Ctx, vaddr: u64, size: u8) -> Result<u64, Fault> {
 
 /// Writes `size` bytes at a linear address. A write to a page holding translated code
 /// sets `ctx.exit = SMC` (the write itself completes).
+#[inline]
 pub fn write(ctx: &mut Ctx, vaddr: u64, size: u8, v: u64) -> Result<(), Fault> {
     let e = &ctx.tlb[tlb_set(ctx)][tlb_index(vaddr)];
     if e.write == vaddr & !0xfff && (vaddr & 0xfff) + size as u64 <= 0x1000 {
         let p = vaddr.wrapping_add(e.addend) as *mut u8;
-        let b = v.to_le_bytes();
         // SAFETY: write tags are installed only for RAM pages without code, and the
         // access does not cross the page.
-        unsafe { std::ptr::copy_nonoverlapping(b.as_ptr(), p, size as usize) };
+        unsafe { store_host(p, size, v) };
         return Ok(());
     }
     write_slow_inner(ctx, vaddr, size, v)

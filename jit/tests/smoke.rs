@@ -156,7 +156,7 @@ fn self_modifying_code_is_seen_by_both_tiers() {
 fn jump_into_unmapped_memory_is_a_triple_fault_without_idt() {
     for tier in [Tier::Interpreter, Tier::Tiered] {
         let mut cpu = machine(tier, &|a| {
-            a.mov(rax, 0x1_0000_0000_0u64).unwrap();
+            a.mov(rax, 0x0010_0000_0000_u64).unwrap();
             a.jmp(rax).unwrap();
         });
         match cpu.run(&mut EmptyBus, 1000) {
@@ -164,4 +164,104 @@ fn jump_into_unmapped_memory_is_a_triple_fault_without_idt() {
             other => panic!("{tier:?}: expected a triple fault, got {other:?}"),
         }
     }
+}
+
+/// Writes a 64-bit interrupt gate for `vector` pointing at `handler` into an IDT at
+/// `idt` and loads IDTR.
+fn install_gate(cpu: &mut Cpu, idt: u64, vector: u8, handler: u64) {
+    let lo = (handler & 0xffff)
+        | (boot::CODE64_SELECTOR << 16)
+        | (0x8e << 40)
+        | ((handler >> 16) & 0xffff) << 48;
+    let hi = handler >> 32;
+    let ram = cpu.ram_mut();
+    assert!(ram.write_u64(idt + vector as u64 * 16, lo));
+    assert!(ram.write_u64(idt + vector as u64 * 16 + 8, hi));
+    cpu.state_mut().idtr = reprise_jit::state::DescTable {
+        base: idt,
+        limit: 256 * 16 - 1,
+        _pad: 0,
+    };
+}
+
+#[test]
+fn undefined_opcode_is_delivered_through_the_idt() {
+    let handler = CODE + 0x800;
+    for tier in [Tier::Interpreter, Tier::Tiered] {
+        let mut cpu = machine(tier, &|a| {
+            a.mov(rbx, 7u64).unwrap();
+            a.ud2().unwrap();
+        });
+        // Handler: r15 = faulting RIP from the frame, then halt.
+        let mut h = CodeAssembler::new(64).unwrap();
+        h.mov(r15, qword_ptr(rsp)).unwrap();
+        h.mov(r14, qword_ptr(rsp + 8)).unwrap();
+        h.hlt().unwrap();
+        let code = h.assemble(handler).unwrap();
+        assert!(cpu.ram_mut().write_at(handler, &code));
+        install_gate(&mut cpu, 0x9000, 6, handler);
+        let r = cpu.run(&mut EmptyBus, 1000);
+        assert_eq!(
+            r,
+            RunExit::Halted {
+                interrupts_enabled: false
+            },
+            "{tier:?}"
+        );
+        let st = cpu.state();
+        assert_eq!(st.gpr[3], 7);
+        // ud2 sits after the 10-byte mov rbx, imm64.
+        assert_eq!(
+            st.gpr[15],
+            CODE + 10,
+            "{tier:?}: pushed RIP is the faulting one"
+        );
+        assert_eq!(st.gpr[14], boot::CODE64_SELECTOR, "{tier:?}: pushed CS");
+        assert_eq!(st.gpr[4], 0x8_0000 - 40, "{tier:?}: five-slot frame");
+    }
+}
+
+#[test]
+fn tiny_code_cache_flushes_and_stays_correct() {
+    let build = |a: &mut CodeAssembler| {
+        // Many distinct hot blocks: 40 loops one after another.
+        a.xor(rax, rax).unwrap();
+        for k in 0..40u32 {
+            let mut top = a.create_label();
+            a.mov(ecx, 50u32).unwrap();
+            a.set_label(&mut top).unwrap();
+            a.add(rax, k as i32 + 1).unwrap();
+            a.dec(ecx).unwrap();
+            a.jnz(top).unwrap();
+        }
+    };
+    let mut a = CodeAssembler::new(64).unwrap();
+    build(&mut a);
+    a.hlt().unwrap();
+    let bytes = a.assemble(CODE).unwrap();
+    let mut ram = GuestRam::new(16).unwrap();
+    assert!(ram.write_at(CODE, &bytes));
+    let mut st = reprise_jit::CpuState::default();
+    boot::enter_long_mode(&mut ram, &mut st, CODE);
+    let cfg = CpuConfig {
+        tier: Tier::Tiered,
+        hot_threshold: 2,
+        code_cache_bytes: 2048,
+    };
+    let mut cpu = Cpu::new(ram, cfg).unwrap();
+    *cpu.state_mut() = st;
+    let flushes_before = cpu.stats().cache_flushes;
+    assert_eq!(
+        cpu.run(&mut EmptyBus, 1_000_000),
+        RunExit::Halted {
+            interrupts_enabled: false
+        }
+    );
+    assert_eq!(cpu.state().gpr[0], 50 * (1..=40u64).sum::<u64>());
+    assert!(
+        cpu.stats().cache_flushes > flushes_before,
+        "{:?}",
+        cpu.stats()
+    );
+    assert!(cpu.stats().blocks_compiled >= 40, "{:?}", cpu.stats());
 }

@@ -36,34 +36,40 @@ pub fn translate<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Outcome> {
     translate_hinted(e, i, &mut hint)
 }
 
+const GROUPS: u8 = 12;
+
+/// The instruction groups, in the order they are tried.
+#[inline(always)]
+fn group<E: Emitter>(k: u8, e: &mut E, i: &Instruction) -> Sem<Option<()>> {
+    match k {
+        0 => data::emit(e, i),
+        1 => alu::emit(e, i),
+        2 => control::emit(e, i),
+        3 => stack::emit(e, i),
+        4 => shift::emit(e, i),
+        5 => muldiv::emit(e, i),
+        6 => bits::emit(e, i),
+        7 => string::emit(e, i),
+        8 => sse::emit(e, i),
+        9 => x87::emit(e, i),
+        10 => system::emit(e, i),
+        11 => data::emit_misc(e, i),
+        _ => Ok(None),
+    }
+}
+
 /// No group known yet for an instruction (see [`translate_hinted`]).
 pub const NO_HINT: u8 = u8::MAX;
 
 /// [`translate`] that remembers in `hint` which group handled the instruction, so an
 /// interpreter executing the same decoded instruction again goes straight to it.
 pub fn translate_hinted<E: Emitter>(e: &mut E, i: &Instruction, hint: &mut u8) -> Sem<Outcome> {
-    let groups: [fn(&mut E, &Instruction) -> Sem<Option<()>>; 12] = [
-        data::emit,
-        alu::emit,
-        control::emit,
-        stack::emit,
-        shift::emit,
-        muldiv::emit,
-        bits::emit,
-        string::emit,
-        sse::emit,
-        x87::emit,
-        system::emit,
-        data::emit_misc,
-    ];
-    if let Some(g) = groups.get(*hint as usize) {
-        if g(e, i)?.is_some() {
-            return Ok(Outcome::Done);
-        }
+    if *hint != NO_HINT && group(*hint, e, i)?.is_some() {
+        return Ok(Outcome::Done);
     }
-    for (k, g) in groups.iter().enumerate() {
-        if g(e, i)?.is_some() {
-            *hint = k as u8;
+    for k in 0..GROUPS {
+        if group(k, e, i)?.is_some() {
+            *hint = k;
             return Ok(Outcome::Done);
         }
     }

@@ -32,31 +32,6 @@ pub fn gpr_of(r: Register) -> Option<Gpr> {
     Some(Gpr { idx, size, high8 })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn gpr_table_matches_iced() {
-        for n in 0..256u32 {
-            let Ok(r) = Register::try_from(n as usize) else {
-                continue;
-            };
-            match gpr_of(r) {
-                Some(g) => {
-                    assert!(r.is_gpr(), "{r:?}");
-                    assert_eq!(g.size as usize, r.size(), "{r:?}");
-                    assert_eq!(g.idx, r.full_register().number(), "{r:?}");
-                    let high =
-                        matches!(r, Register::AH | Register::CH | Register::DH | Register::BH);
-                    assert_eq!(g.high8, high, "{r:?}");
-                }
-                None => assert!(!r.is_gpr(), "{r:?}"),
-            }
-        }
-    }
-}
-
 /// Reads a general-purpose register, zero-extended.
 #[inline]
 pub fn read_gpr<E: Emitter>(e: &mut E, g: Gpr) -> E::V {
@@ -267,5 +242,30 @@ pub fn stack_size(i: &Instruction) -> u8 {
         iced_x86::CodeSize::Code64 => 8,
         iced_x86::CodeSize::Code16 => 2,
         _ => 4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gpr_table_matches_iced() {
+        for n in 0..256u32 {
+            let Ok(r) = Register::try_from(n as usize) else {
+                continue;
+            };
+            match gpr_of(r) {
+                Some(g) => {
+                    assert!(r.is_gpr(), "{r:?}");
+                    assert_eq!(g.size as usize, r.size(), "{r:?}");
+                    assert_eq!(g.idx, r.full_register().number(), "{r:?}");
+                    let high =
+                        matches!(r, Register::AH | Register::CH | Register::DH | Register::BH);
+                    assert_eq!(g.high8, high, "{r:?}");
+                }
+                None => assert!(!r.is_gpr(), "{r:?}"),
+            }
+        }
     }
 }
