@@ -52,8 +52,8 @@ pub fn assemble(b: Build) -> Vec<u8> {
 }
 
 const XMMS: [AsmRegisterXmm; 16] = [
-    xmm0, xmm1, xmm2, xmm3, xmm4, xmm5, xmm6, xmm7, xmm8, xmm9, xmm10, xmm11, xmm12, xmm13,
-    xmm14, xmm15,
+    xmm0, xmm1, xmm2, xmm3, xmm4, xmm5, xmm6, xmm7, xmm8, xmm9, xmm10, xmm11, xmm12, xmm13, xmm14,
+    xmm15,
 ];
 const GPRS: [AsmRegister64; 16] = [
     rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi, r8, r9, r10, r11, r12, r13, r14, r15,
@@ -296,9 +296,22 @@ impl Rng {
 
     fn f32_special(&mut self) -> u32 {
         const S: [u32; 16] = [
-            0x0000_0000, 0x8000_0000, 0x3f80_0000, 0xbf80_0000, 0x7f80_0000, 0xff80_0000,
-            0x7fc0_0000, 0xffc0_0001, 0x7f80_0001, 0x0000_0001, 0x807f_ffff, 0x7f7f_ffff,
-            0x0080_0000, 0x4f00_0000, 0xcf00_0000, 0x3fc0_0000,
+            0x0000_0000,
+            0x8000_0000,
+            0x3f80_0000,
+            0xbf80_0000,
+            0x7f80_0000,
+            0xff80_0000,
+            0x7fc0_0000,
+            0xffc0_0001,
+            0x7f80_0001,
+            0x0000_0001,
+            0x807f_ffff,
+            0x7f7f_ffff,
+            0x0080_0000,
+            0x4f00_0000,
+            0xcf00_0000,
+            0x3fc0_0000,
         ];
         let k = self.below(S.len() as u64) as usize;
         S[k]
@@ -306,11 +319,22 @@ impl Rng {
 
     fn f64_special(&mut self) -> u64 {
         const S: [u64; 16] = [
-            0, 0x8000_0000_0000_0000, 0x3ff0_0000_0000_0000, 0xbff0_0000_0000_0000,
-            0x7ff0_0000_0000_0000, 0xfff0_0000_0000_0000, 0x7ff8_0000_0000_0000,
-            0xfff8_0000_0000_0001, 0x7ff0_0000_0000_0001, 1, 0x800f_ffff_ffff_ffff,
-            0x7fef_ffff_ffff_ffff, 0x0010_0000_0000_0000, 0x43e0_0000_0000_0000,
-            0xc1e0_0000_0000_0000, 0x41df_ffff_ffc0_0000,
+            0,
+            0x8000_0000_0000_0000,
+            0x3ff0_0000_0000_0000,
+            0xbff0_0000_0000_0000,
+            0x7ff0_0000_0000_0000,
+            0xfff0_0000_0000_0000,
+            0x7ff8_0000_0000_0000,
+            0xfff8_0000_0000_0001,
+            0x7ff0_0000_0000_0001,
+            1,
+            0x800f_ffff_ffff_ffff,
+            0x7fef_ffff_ffff_ffff,
+            0x0010_0000_0000_0000,
+            0x43e0_0000_0000_0000,
+            0xc1e0_0000_0000_0000,
+            0x41df_ffff_ffc0_0000,
         ];
         let k = self.below(S.len() as u64) as usize;
         S[k]
@@ -318,7 +342,8 @@ impl Rng {
 
     /// A random float-ish number in `[lo, hi]` exponent range, as f32 bits.
     fn f32_normal(&mut self) -> u32 {
-        let v = (self.next() as f64 / u64::MAX as f64 - 0.5) * 2f64.powi(self.below(80) as i32 - 40);
+        let v =
+            (self.next() as f64 / u64::MAX as f64 - 0.5) * 2f64.powi(self.below(80) as i32 - 40);
         (v as f32).to_bits()
     }
 
@@ -330,7 +355,8 @@ impl Rng {
             2 => (self.f32_special() as u64) | (self.f32_special() as u64) << 32,
             3 => (self.f32_normal() as u64) | (self.f32_normal() as u64) << 32,
             4 => {
-                let v = (self.next() as f64 / u64::MAX as f64 - 0.5) * 2f64.powi(self.below(140) as i32 - 70);
+                let v = (self.next() as f64 / u64::MAX as f64 - 0.5)
+                    * 2f64.powi(self.below(140) as i32 - 70);
                 v.to_bits()
             }
             _ => self.next() & 0x8000_8080_ff00_ff7f,
@@ -360,7 +386,11 @@ impl Rng {
         let rc = (self.below(4) as u32) << 13;
         let daz = if self.below(3) == 0 { 1 << 6 } else { 0 };
         let ftz = if self.below(3) == 0 { 1 << 15 } else { 0 };
-        let sticky = if self.below(2) == 0 { self.below(64) as u32 } else { 0 };
+        let sticky = if self.below(2) == 0 {
+            self.below(64) as u32
+        } else {
+            0
+        };
         io.mxcsr = 0x1f80 | rc | daz | ftz | sticky;
         io
     }

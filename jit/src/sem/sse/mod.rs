@@ -247,7 +247,7 @@ pub fn split(v: u128) -> [u64; 2] {
 
 /// Helper entry point (see `crate::helpers`): `op` from [`pack_op`], the source
 /// operand's halves and the immediate.
-pub extern "C" fn helper_sse(ctx: *mut Ctx, op: u64, lo: u64, hi: u64, imm: u64) -> u64 {
+pub(crate) extern "C" fn helper_sse(ctx: *mut Ctx, op: u64, lo: u64, hi: u64, imm: u64) -> u64 {
     // SAFETY: helpers receive the live, exclusive context pointer.
     let ctx = unsafe { &mut *ctx };
     match run(ctx, op, join(lo, hi), imm as u8) {

@@ -32,7 +32,8 @@ pub fn emit<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Option<()>> {
             | Movlpd
             | Movhlps
             | Movlhps
-    ) || (matches!(m, Movss | Movsd) && (xmm_op(i, 0).is_some() || xmm_op(i, 1).is_some()));
+    ) || (matches!(m, Movss | Movsd)
+        && (xmm_op(i, 0).is_some() || xmm_op(i, 1).is_some()));
     if !handled || i.op_count() != 2 {
         return Ok(None);
     }

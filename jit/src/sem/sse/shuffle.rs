@@ -89,7 +89,13 @@ pub fn run(m: Mnemonic, d: u128, s: u128, imm: u8) -> Option<Shuf> {
     let sel = |k: u32| (im >> (2 * k)) & 3;
     Some(Shuf::Xmm(match m {
         Pshufd => build(32, |k| get(s, 32, sel(k))),
-        Pshuflw => build(16, |k| if k < 4 { get(s, 16, sel(k)) } else { get(s, 16, k) }),
+        Pshuflw => build(16, |k| {
+            if k < 4 {
+                get(s, 16, sel(k))
+            } else {
+                get(s, 16, k)
+            }
+        }),
         Pshufhw => build(16, |k| {
             if k < 4 {
                 get(s, 16, k)
