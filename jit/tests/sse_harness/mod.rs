@@ -370,6 +370,19 @@ impl Rng {
         for x in io.xmm.iter_mut() {
             *x = [self.chunk(), self.chunk()];
         }
+        // Often make XMM2 and the first 16 bytes of memory close to XMM1, so that
+        // equal lanes (compares, min/max, equal floats) are common.
+        if self.below(3) == 0 {
+            let keep = self.next() & self.next();
+            let keep_m = self.next() | self.next();
+            for h in 0..2 {
+                let x = io.xmm[1][h];
+                io.xmm[2][h] = (x & keep) | (io.xmm[2][h] & !keep);
+                let m = u64::from_le_bytes(io.mem[h * 8..h * 8 + 8].try_into().unwrap());
+                let v = (x & keep_m) | (m & !keep_m);
+                io.mem[h * 8..h * 8 + 8].copy_from_slice(&v.to_le_bytes());
+            }
+        }
         // XMM3 holds a plausible shift count.
         io.xmm[3][0] = self.below(80);
         for g in io.gpr.iter_mut() {

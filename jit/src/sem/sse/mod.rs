@@ -8,7 +8,8 @@
 //! memory fault happens before anything is written. The helper writes XMM results into
 //! `ctx.state.xmm[dst]` itself and returns GPR or flag results.
 //!
-//! Files: [`mov`] (moves), [`logic`] (inline bitwise and 64-bit lane ops), [`int`]
+//! Files: [`mov`] (moves), [`logic`] (inline bitwise and 64-bit lane ops), [`lanes`]
+//! (inline SWAR versions of the hottest integer lane ops), [`int`]
 //! (integer lane arithmetic), [`shuffle`] (shuffles, unpacks, packs, inserts, masks),
 //! [`float`] (arithmetic and compares, on the host under the guest's MXCSR), [`convert`],
 //! [`approx`] (RCP/RSQRT in software), [`mxcsr`] (MXCSR handling and LDMXCSR/STMXCSR).
@@ -17,6 +18,7 @@ pub mod approx;
 pub mod convert;
 pub mod float;
 pub mod int;
+pub mod lanes;
 pub mod logic;
 pub mod mov;
 pub mod mxcsr;
@@ -43,6 +45,9 @@ pub fn emit<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Option<()>> {
         return Ok(Some(r));
     }
     if let Some(r) = logic::emit(e, i)? {
+        return Ok(Some(r));
+    }
+    if let Some(r) = lanes::emit(e, i)? {
         return Ok(Some(r));
     }
     via_helper(e, i)

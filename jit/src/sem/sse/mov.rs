@@ -37,7 +37,10 @@ pub fn emit<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Option<()>> {
     if !handled || i.op_count() != 2 {
         return Ok(None);
     }
-    guard(e)?;
+    if m != Movnti {
+        // MOVNTI is an integer instruction: no SSE state, no CR0/CR4 conditions.
+        guard(e)?;
+    }
     match m {
         Movaps | Movapd | Movdqa | Movups | Movupd | Movdqu | Lddqu | Movntps | Movntpd
         | Movntdq => {
@@ -143,8 +146,11 @@ fn store_full<E: Emitter>(e: &mut E, i: &Instruction, lo: E::V, hi: E::V) -> Sem
         return Ok(());
     }
     let a = sse_addr(e, i)?;
-    e.store(a, lo, 8)?;
     let eight = e.imm(8);
     let a8 = e.add(a, eight);
-    e.store(a8, hi, 8)
+    // High half first: if a misaligned store crosses into a page that faults, the
+    // part on the second page faults before anything is written (an 8-byte store
+    // that itself crosses is checked whole by the MMU).
+    e.store(a8, hi, 8)?;
+    e.store(a, lo, 8)
 }

@@ -11,6 +11,8 @@ use iced_x86::{Instruction, Mnemonic};
 
 /// Exception flag bits (IE DE ZE OE UE PE).
 pub const FLAGS: u32 = 0x3f;
+/// Pre-computation exception flags: IE, DE, ZE.
+pub const PRE: u32 = 0x7;
 /// Exception mask bits.
 pub const MASKS: u32 = 0x3f << 7;
 /// Bits the host MXCSR takes from the guest's: rounding control, DAZ, FTZ.
@@ -42,10 +44,15 @@ pub fn host_csr(guest: u32) -> u32 {
 /// raises #XM (or #UD without CR4.OSXMMEXCPT); the caller then leaves the destination
 /// unchanged.
 pub fn commit(ctx: &mut Ctx, flags: u32) -> Result<(), Fault> {
-    let flags = flags & FLAGS;
+    let mut flags = flags & FLAGS;
     let st = &mut ctx.state;
-    st.mxcsr |= flags;
     let unmasked = flags & !(st.mxcsr >> 7) & FLAGS;
+    if unmasked & PRE != 0 {
+        // An unmasked pre-computation exception (invalid, denormal, divide by zero)
+        // aborts the instruction before the post-computation ones are detected.
+        flags &= PRE;
+    }
+    st.mxcsr |= flags;
     if unmasked != 0 {
         return Err(if st.cr4 & CR4_OSXMMEXCPT != 0 {
             Fault::new(vec::XM)
