@@ -72,6 +72,7 @@ fn moves() {
             movhpd(xmm1, qword_ptr(rsi + 8)); movhpd(qword_ptr(rsi + 3), xmm2);
             movlpd(xmm1, qword_ptr(rsi + 8)); movlpd(qword_ptr(rsi + 3), xmm2);
             movhlps(xmm1, xmm2); movlhps(xmm1, xmm2); movhlps(xmm3, xmm3);
+            maskmovdqu(xmm1, xmm2); maskmovdqu(xmm5, xmm5);
         ],
         false,
         1,

@@ -3,7 +3,8 @@
 //! state, and compares the results.
 //!
 //! Memory operands address `[rsi + disp]`: in the guest RSI points at `DATA`, on the
-//! host at a buffer holding the same bytes; RSI and RSP are not compared.
+//! host at a buffer holding the same bytes; RDI points 16 bytes further (for
+//! MASKMOVDQU). RSI, RDI and RSP are not compared.
 
 #![allow(dead_code)]
 
@@ -18,6 +19,7 @@ pub const HANDLERS: u64 = 0x31_0000;
 pub const MEM: usize = 64;
 pub const RSI: usize = 6;
 pub const RSP: usize = 4;
+pub const RDI: usize = 7;
 pub const ARITH: u64 = 0x8d5;
 
 /// Inputs and outputs of one run.
@@ -154,6 +156,7 @@ impl Host {
             _pad2: 0,
         };
         st.gpr[RSI] = bytes.as_mut_ptr() as u64;
+        st.gpr[RDI] = st.gpr[RSI] + 16;
         // SAFETY: `exec` holds the wrapper just assembled for this address: it saves
         // and restores every callee-saved register and the host MXCSR, and the tested
         // instruction only touches registers and the 64-byte buffer RSI points at.
@@ -168,6 +171,7 @@ impl Host {
             mem: *bytes,
         };
         out.gpr[RSI] = input.gpr[RSI];
+        out.gpr[RDI] = input.gpr[RDI];
         out.gpr[RSP] = input.gpr[RSP];
         out
     }
@@ -227,6 +231,7 @@ impl Guest {
         st.xmm = input.xmm;
         st.gpr = input.gpr;
         st.gpr[RSI] = DATA;
+        st.gpr[RDI] = DATA + 16;
         st.gpr[RSP] = 0x8_0000;
         st.gpr[15] = 0xdead;
         st.mxcsr = input.mxcsr;
@@ -249,6 +254,7 @@ impl Guest {
             mem,
         };
         out.gpr[RSI] = input.gpr[RSI];
+        out.gpr[RDI] = input.gpr[RDI];
         out.gpr[RSP] = input.gpr[RSP];
         if fault.is_none() {
             out.gpr[15] = input.gpr[15];

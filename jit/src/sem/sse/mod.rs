@@ -276,6 +276,10 @@ fn run(ctx: &mut Ctx, op: u64, src: u128, imm: u8) -> Result<u64, Fault> {
             return Ok(0);
         }
         Mnemonic::Stmxcsr => return Ok(ctx.state.mxcsr as u64),
+        Mnemonic::Maskmovdqu => {
+            mov::maskmov_helper(ctx, dst, aux as usize & 15, src as u64)?;
+            return Ok(0);
+        }
         _ => {}
     }
     let [dlo, dhi] = ctx.state.xmm[dst];

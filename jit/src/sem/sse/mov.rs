@@ -1,16 +1,20 @@
 //! Inline moves: MOVAPS/MOVAPD/MOVDQA/MOVUPS/MOVUPD/MOVDQU/LDDQU, MOVNTPS/MOVNTPD/
 //! MOVNTDQ/MOVNTI (plain stores), MOVSS/MOVSD, MOVD/MOVQ, MOVHPS/MOVLPS/MOVHPD/MOVLPD,
-//! MOVHLPS/MOVLHPS.
+//! MOVHLPS/MOVLHPS, MASKMOVDQU (through the helper: a byte-masked store).
 
-use super::super::operand::{gpr_of, write_gpr};
-use super::{guard, read_src, sse_addr, xmm_op};
+use super::super::operand::{gpr_of, linear, seg_index, write_gpr};
+use super::{guard, pack_op, read_src, sse_addr, xmm_op};
 use crate::emit::{Emitter, Sem};
 use crate::flags::mask;
+use crate::helpers::Helper;
 use iced_x86::{Instruction, Mnemonic, OpKind};
 
 pub fn emit<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Option<()>> {
     use Mnemonic::*;
     let m = i.mnemonic();
+    if m == Maskmovdqu {
+        return maskmov(e, i);
+    }
     let handled = matches!(
         m,
         Movaps
@@ -153,4 +157,46 @@ fn store_full<E: Emitter>(e: &mut E, i: &Instruction, lo: E::V, hi: E::V) -> Sem
     // that itself crosses is checked whole by the MMU).
     e.store(a8, hi, 8)?;
     e.store(a, lo, 8)
+}
+
+/// MASKMOVDQU xmm1, xmm2: stores the bytes of xmm1 whose xmm2 byte has its top bit set
+/// to DS:rDI. The helper checks every selected byte is writable before storing any.
+fn maskmov<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Option<()>> {
+    let (Some(data), Some(sel)) = (xmm_op(i, 1), xmm_op(i, 2)) else {
+        return Ok(None);
+    };
+    let size = match i.op_kind(0) {
+        OpKind::MemorySegRDI => 8,
+        OpKind::MemorySegEDI => 4,
+        OpKind::MemorySegDI => 2,
+        _ => return Ok(None),
+    };
+    let di = e.gpr(7);
+    let di = mask(e, di, size);
+    let a = linear(e, i, seg_index(i.memory_segment()), di);
+    let op = e.imm(pack_op(Mnemonic::Maskmovdqu, data, sel as u8));
+    let z = e.imm(0);
+    e.helper(Helper::Sse, &[op, a, z, z])?;
+    Ok(Some(()))
+}
+
+/// MASKMOVDQU's helper side: xmm `data` masked by xmm `sel`, stored at linear `addr`.
+pub fn maskmov_helper(
+    ctx: &mut crate::ctx::Ctx,
+    data: usize,
+    sel: usize,
+    addr: u64,
+) -> Result<(), crate::exception::Fault> {
+    use crate::mmu;
+    let d = super::join(ctx.state.xmm[data][0], ctx.state.xmm[data][1]);
+    let s = super::join(ctx.state.xmm[sel][0], ctx.state.xmm[sel][1]);
+    let chosen = (0..16u32).filter(|k| (s >> (8 * k + 7)) & 1 != 0);
+    for k in chosen.clone() {
+        mmu::translate(ctx, addr.wrapping_add(k as u64), mmu::Access::Write)?;
+    }
+    for k in chosen {
+        let byte = ((d >> (8 * k)) & 0xff) as u64;
+        mmu::write(ctx, addr.wrapping_add(k as u64), 1, byte)?;
+    }
+    Ok(())
 }
