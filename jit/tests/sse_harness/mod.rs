@@ -182,6 +182,8 @@ impl Host {
 pub struct Guest {
     pub cpu: Cpu,
     base: CpuState,
+    /// Start of guest RAM (the mapping stays put while `cpu` lives).
+    ram: *mut u8,
 }
 
 impl Guest {
@@ -211,7 +213,8 @@ impl Guest {
         }
         st.idtr.base = IDT;
         st.idtr.limit = 32 * 16 - 1;
-        Guest { cpu, base: st }
+        let ram = cpu.ram_mut().as_mut_slice().as_mut_ptr();
+        Guest { cpu, base: st, ram }
     }
 
     /// Runs `insn` from `input` with CR0/CR4 adjusted by `setup`; returns the state
@@ -225,19 +228,29 @@ impl Guest {
         let mut code = insn.to_vec();
         code.push(0xf4);
         self.cpu.ram_mut().write_at(CODE, &code);
-        self.cpu.ram_mut().write_at(DATA, &input.mem);
-        let st = self.cpu.state_mut();
-        *st = self.base.clone();
-        st.xmm = input.xmm;
-        st.gpr = input.gpr;
-        st.gpr[RSI] = DATA;
-        st.gpr[RDI] = DATA + 16;
-        st.gpr[RSP] = 0x8_0000;
-        st.gpr[15] = 0xdead;
-        st.mxcsr = input.mxcsr;
-        setup(st);
-        let r = self.cpu.run(&mut EmptyBus, 100);
-        assert!(matches!(r, RunExit::Halted { .. }), "{r:?}");
+        // With a hot threshold of 1 the first run interprets the block and compiles
+        // it; the second run executes the compiled code. Data is rewritten without
+        // `ram_mut`, which would drop the translations.
+        let runs = if self.cpu.config().tier == Tier::Tiered {
+            2
+        } else {
+            1
+        };
+        for _ in 0..runs {
+            self.write_data(&input.mem);
+            let st = self.cpu.state_mut();
+            *st = self.base.clone();
+            st.xmm = input.xmm;
+            st.gpr = input.gpr;
+            st.gpr[RSI] = DATA;
+            st.gpr[RDI] = DATA + 16;
+            st.gpr[RSP] = 0x8_0000;
+            st.gpr[15] = 0xdead;
+            st.mxcsr = input.mxcsr;
+            setup(st);
+            let r = self.cpu.run(&mut EmptyBus, 100);
+            assert!(matches!(r, RunExit::Halted { .. }), "{r:?}");
+        }
         let st = self.cpu.state();
         let fault = if st.rip == CODE + code.len() as u64 {
             None
@@ -260,6 +273,13 @@ impl Guest {
             out.gpr[15] = input.gpr[15];
         }
         (out, fault)
+    }
+
+    fn write_data(&mut self, mem: &[u8; MEM]) {
+        // SAFETY: DATA + MEM lies inside guest RAM (16 MiB), which stays mapped as long
+        // as `self.cpu`; nothing else accesses it while no guest code runs, and the
+        // page holds no translated code.
+        unsafe { std::ptr::copy_nonoverlapping(mem.as_ptr(), self.ram.add(DATA as usize), MEM) };
     }
 
     pub fn run(&mut self, insn: &[u8], input: &Io) -> (Io, Option<u8>) {
