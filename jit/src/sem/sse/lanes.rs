@@ -333,3 +333,113 @@ fn mask_to_gpr<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Option<()>> {
     write_gpr(e, g, r);
     Ok(Some(()))
 }
+
+#[cfg(test)]
+mod tests {
+    //! The inline versions against the helper's reference versions.
+    use super::super::{int, join, shuffle};
+    use crate::ctx::Ctx;
+    use crate::interp::Interp;
+    use crate::state::CR4_OSFXSR;
+    use iced_x86::code_asm::*;
+    use iced_x86::{Decoder, DecoderOptions, Instruction, Mnemonic, OpKind};
+
+    fn decode(f: impl Fn(&mut CodeAssembler) -> Result<(), IcedError>) -> Instruction {
+        let mut a = CodeAssembler::new(64).unwrap();
+        f(&mut a).unwrap();
+        let bytes = a.assemble(0).unwrap();
+        Decoder::with_ip(64, &bytes, 0, DecoderOptions::NONE).decode()
+    }
+
+    #[test]
+    fn inline_lanes_match_helper_reference() {
+        let mut ram = vec![0u8; 4096];
+        let mut ctx = Ctx::new(ram.as_mut_ptr(), 4096);
+        ctx.state.cr4 |= CR4_OSFXSR;
+        let forms: Vec<Instruction> = vec![
+            decode(|a| a.paddb(xmm1, xmm2)),
+            decode(|a| a.paddw(xmm1, xmm2)),
+            decode(|a| a.paddd(xmm1, xmm2)),
+            decode(|a| a.psubb(xmm1, xmm2)),
+            decode(|a| a.psubw(xmm1, xmm2)),
+            decode(|a| a.psubd(xmm1, xmm2)),
+            decode(|a| a.pcmpeqb(xmm1, xmm2)),
+            decode(|a| a.pcmpeqw(xmm1, xmm2)),
+            decode(|a| a.pcmpeqd(xmm1, xmm2)),
+            decode(|a| a.pminub(xmm1, xmm2)),
+            decode(|a| a.pmaxub(xmm1, xmm2)),
+            decode(|a| a.pshufd(xmm1, xmm2, 0x9c)),
+            decode(|a| a.punpckldq(xmm1, xmm2)),
+            decode(|a| a.punpckhdq(xmm1, xmm2)),
+            decode(|a| a.punpcklqdq(xmm1, xmm2)),
+            decode(|a| a.punpckhqdq(xmm1, xmm2)),
+            decode(|a| a.shufpd(xmm1, xmm2, 2)),
+            decode(|a| a.psllw(xmm1, 3)),
+            decode(|a| a.psrld(xmm1, 31)),
+            decode(|a| a.psrlq(xmm1, 64)),
+            decode(|a| a.psraw(xmm1, 9)),
+            decode(|a| a.psrad(xmm1, 40)),
+            decode(|a| a.pslldq(xmm1, 5)),
+            decode(|a| a.psrldq(xmm1, 12)),
+            decode(|a| a.pmovmskb(eax, xmm2)),
+            decode(|a| a.movmskps(eax, xmm2)),
+            decode(|a| a.movmskpd(eax, xmm2)),
+        ];
+        let mut seed = 0x1234_5678_9abc_def1u64;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for i in &forms {
+            for _ in 0..200 {
+                let x = [rnd(), rnd()];
+                let mut y = [rnd(), rnd()];
+                y[0] = (y[0] & rnd()) | (x[0] & !(y[0] & rnd()));
+                ctx.state.xmm[1] = x;
+                ctx.state.xmm[2] = y;
+                let mut it = Interp {
+                    ctx: &mut ctx,
+                    end: None,
+                };
+                assert_eq!(super::emit(&mut it, i), Ok(Some(())), "{i}");
+                let (d, s) = (join(x[0], x[1]), join(y[0], y[1]));
+                let imm = if i.op_count() > 1 && i.op_kind(i.op_count() - 1) == OpKind::Immediate8 {
+                    i.immediate(i.op_count() - 1) as u8
+                } else {
+                    0
+                };
+                // Immediate shifts pass the count as the source.
+                let src = if i.op_count() == 2 && imm != 0 {
+                    imm as u128
+                } else {
+                    s
+                };
+                let m = i.mnemonic();
+                let want = int::run(m, d, src, imm)
+                    .map(|v| (v, 0))
+                    .or_else(|| {
+                        shuffle::run(m, d, s, imm).map(|o| match o {
+                            shuffle::Shuf::Xmm(v) => (v, 0),
+                            shuffle::Shuf::Gpr(g) => (d, g),
+                        })
+                    })
+                    .unwrap();
+                let got = (
+                    join(ctx.state.xmm[1][0], ctx.state.xmm[1][1]),
+                    ctx.state.gpr[0],
+                );
+                let got = if matches!(
+                    m,
+                    Mnemonic::Pmovmskb | Mnemonic::Movmskps | Mnemonic::Movmskpd
+                ) {
+                    (d, got.1)
+                } else {
+                    (got.0, 0)
+                };
+                assert_eq!(got, want, "{i} {x:x?} {y:x?}");
+            }
+        }
+    }
+}
