@@ -257,3 +257,82 @@ fn conversions() {
         9,
     );
 }
+
+/// Fixed inputs for the corner cases: signed zeros in every rounding mode, denormal
+/// inputs and tiny results under every DAZ/FTZ combination, indefinite conversions.
+#[test]
+fn signed_zeros_denormals_and_indefinites() {
+    let mut host = Host::default();
+    let mut guests = both_tiers();
+    let forms = t![
+        addps(xmm1, xmm2); subpd(xmm1, xmm2); mulss(xmm1, xmm2); divsd(xmm1, xmm2);
+        minps(xmm1, xmm2); maxpd(xmm1, xmm2); sqrtps(xmm1, xmm2); cmppd(xmm1, xmm2, 0);
+        cvtps2pd(xmm1, xmm2); cvtpd2ps(xmm1, xmm2); cvttps2dq(xmm1, xmm2); cvtsd2si(rax, xmm2);
+        cvttss2si(eax, xmm2); ucomiss(xmm1, xmm2);
+    ];
+    let f = |a: f32, b: f32| (a.to_bits() as u64) | (b.to_bits() as u64) << 32;
+    let d = |a: f64| a.to_bits();
+    let tiny32 = f32::from_bits(1);
+    let tiny64 = f64::from_bits(1);
+    let pairs: [([u64; 2], [u64; 2]); 6] = [
+        ([f(0.0, -0.0), f(-0.0, 0.0)], [f(-0.0, -0.0), f(0.0, 0.0)]),
+        ([d(0.0), d(-0.0)], [d(-0.0), d(-0.0)]),
+        (
+            [f(tiny32, 1e-38), f(-tiny32, 3.0)],
+            [f(0.0, 0.5), f(tiny32, 1e-30)],
+        ),
+        ([d(tiny64), d(1e-308)], [d(0.0), d(0.25)]),
+        (
+            [f(1.0, -2.5), f(2.5, 3.5)],
+            [f(f32::NAN, 3e9), f(-3e9, 2.5)],
+        ),
+        ([d(1e19), d(-0.5)], [d(-9.3e18), d(f64::INFINITY)]),
+    ];
+    for (x1, x2) in pairs {
+        for csr in 0..16u32 {
+            let mut io = Io::default();
+            io.xmm[1] = x1;
+            io.xmm[2] = x2;
+            io.mxcsr = 0x1f80 | (csr & 3) << 13 | (csr & 4) << 4 | (csr & 8) << 12;
+            for (name, build) in &forms {
+                let insn = assemble(*build);
+                let mut want = host.run(&insn, &io);
+                if !name.starts_with("ucomiss") {
+                    want.flags = 0;
+                }
+                for g in guests.iter_mut() {
+                    let (mut got, fault) = g.run(&insn, &io);
+                    if !name.starts_with("ucomiss") {
+                        got.flags = 0;
+                    }
+                    assert_eq!(fault, None, "{name}");
+                    assert_eq!(got, want, "{name} mxcsr {:#x}", io.mxcsr);
+                }
+            }
+        }
+    }
+    // A few results spelled out.
+    let mut io = Io::default();
+    io.xmm[1] = [f(0.0, 2e-38), 0];
+    io.xmm[2] = [f(-0.0, 0.5), 0];
+    let mul: Build = |a| a.mulps(xmm1, xmm2);
+    let add: Build = |a| a.addps(xmm1, xmm2);
+    let g = &mut guests[0];
+    io.mxcsr = 0x1f80 | 0x8000; // FTZ: the tiny product flushes to +0, UE and PE set
+    let (out, _) = g.run(&assemble(mul), &io);
+    assert_eq!(out.xmm[1][0], f(-0.0, 0.0));
+    assert_eq!(out.mxcsr & 0x3f, 0x30);
+    io.mxcsr = 0x1f80 | 0x2000; // round down: 0 + -0 = -0
+    let (out, _) = g.run(&assemble(add), &io);
+    assert_eq!(out.xmm[1][0] as u32, 0x8000_0000);
+    io.xmm[2] = [f(-tiny32, 0.0), 0];
+    io.mxcsr = 0x1f80 | 0x40; // DAZ: the denormal input counts as -0, no DE
+    let (out, _) = g.run(&assemble(add), &io);
+    assert_eq!(out.xmm[1][0] as u32, 0);
+    assert_eq!(out.mxcsr & 0x3f, 0);
+    io.xmm[2] = [f(f32::NAN, 0.0), 0];
+    io.mxcsr = 0x1f80;
+    let (out, _) = g.run(&assemble(|a| a.cvttss2si(eax, xmm2)), &io);
+    assert_eq!(out.gpr[0] as u32, 0x8000_0000, "integer indefinite");
+    assert_eq!(out.mxcsr & 1, 1, "IE");
+}
