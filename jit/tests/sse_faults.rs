@@ -125,6 +125,22 @@ fn unmasked_exceptions_raise_xm() {
     expect_fault(|a| a.sqrtsd(xmm1, xmm3), &io, none, XM);
     // UCOMISS only signals invalid for SNaN.
     expect_ok(|a| a.ucomiss(xmm1, xmm2), &io, none);
+    // Underflow unmasked: an exact tiny result still signals UE (and FTZ is ignored).
+    io.xmm[1] = [2f32.powi(-126).to_bits() as u64, 0];
+    io.xmm[2] = [0.5f32.to_bits() as u64, 0];
+    io.mxcsr = (0x1f80 & !(1 << 11)) | 0x8000;
+    let insn = assemble(|a| a.mulss(xmm1, xmm2));
+    for mut g in both_tiers() {
+        let (out, fault) = g.run(&insn, &io);
+        assert_eq!(fault, Some(XM));
+        assert_eq!(out.xmm, io.xmm);
+        assert_eq!(out.mxcsr & 0x3f, 0x10, "UE only");
+    }
+    // Masked, the same product is exact: no flags at all (FTZ off).
+    io.mxcsr = 0x1f80;
+    let out = expect_ok(|a| a.mulss(xmm1, xmm2), &io, none);
+    assert_eq!(out.xmm[1][0] as u32, 2f32.powi(-127).to_bits());
+    assert_eq!(out.mxcsr & 0x3f, 0);
 }
 
 #[test]

@@ -310,7 +310,8 @@ fn run(ctx: &mut Ctx, op: u64, src: u128, imm: u8) -> Result<u64, Fault> {
     } else {
         return Err(Fault::ud());
     };
-    mxcsr::commit(ctx, out.flags)?;
+    let flags = out.flags | mxcsr::unmasked_underflow(m, csr, &out);
+    mxcsr::commit(ctx, flags)?;
     match out.value {
         mxcsr::Value::Xmm(v) => {
             put(ctx, v);

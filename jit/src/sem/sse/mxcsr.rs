@@ -37,7 +37,52 @@ pub enum Value {
 /// The host MXCSR to run a guest operation under: the guest's rounding and
 /// denormal control, every exception masked, no flags.
 pub fn host_csr(guest: u32) -> u32 {
-    (guest & CONTROL) | MASKS
+    let mut c = guest & CONTROL;
+    if guest & UM == 0 {
+        // FTZ applies only while underflow is masked.
+        c &= !FTZ;
+    }
+    c | MASKS
+}
+
+const UM: u32 = 1 << 11;
+const FTZ: u32 = 1 << 15;
+const UE: u32 = 1 << 4;
+
+/// With underflow unmasked, a tiny result raises UE even when it is exact (the masked
+/// host run only reports inexact tiny results). A tiny exact result is a non-zero
+/// denormal in one of the lanes the instruction produced.
+pub fn unmasked_underflow(m: Mnemonic, guest: u32, c: &Computed) -> u32 {
+    use Mnemonic::*;
+    if guest & UM != 0 {
+        return 0;
+    }
+    let Value::Xmm(v) = c.value else {
+        return 0;
+    };
+    // (lane width, lanes produced)
+    let (w, n) = match m {
+        Addps | Subps | Mulps | Divps => (32, 4),
+        Addss | Subss | Mulss | Divss | Cvtsd2ss => (32, 1),
+        Cvtpd2ps => (32, 2),
+        Addpd | Subpd | Mulpd | Divpd => (64, 2),
+        Addsd | Subsd | Mulsd | Divsd => (64, 1),
+        _ => return 0,
+    };
+    let tiny = (0..n).any(|k| {
+        let x = (v >> (k * w)) as u64;
+        if w == 32 {
+            let x = x as u32;
+            x & 0x7f80_0000 == 0 && x & 0x007f_ffff != 0
+        } else {
+            x & 0x7ff0_0000_0000_0000 == 0 && x & 0x000f_ffff_ffff_ffff != 0
+        }
+    });
+    if tiny {
+        UE
+    } else {
+        0
+    }
 }
 
 /// Folds raised exception flags into the guest MXCSR. When one of them is unmasked,
