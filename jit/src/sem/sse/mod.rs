@@ -1,0 +1,322 @@
+//! SSE and SSE2 (the x86-64 baseline; MMX register forms are left to #UD).
+//!
+//! Moves and bitwise logic are emitter semantics on the two 64-bit halves of an XMM
+//! register (inline IR in the JIT). Everything else goes through one helper,
+//! [`helper_sse`], called as `helper(Sse, [op, src_lo, src_hi, imm])`: `op` packs the
+//! mnemonic, the destination XMM register and an auxiliary size (see [`pack_op`]); the
+//! source operand (XMM, memory or GPR) is passed by value, loaded beforehand so that a
+//! memory fault happens before anything is written. The helper writes XMM results into
+//! `ctx.state.xmm[dst]` itself and returns GPR or flag results.
+//!
+//! Files: [`mov`] (moves), [`logic`] (inline bitwise and 64-bit lane ops), [`lanes`]
+//! (inline SWAR versions of the hottest integer lane ops), [`int`]
+//! (integer lane arithmetic), [`shuffle`] (shuffles, unpacks, packs, inserts, masks),
+//! [`float`] (arithmetic and compares, on the host under the guest's MXCSR), [`convert`],
+//! [`approx`] (RCP/RSQRT in software), [`mxcsr`] (MXCSR handling and LDMXCSR/STMXCSR).
+
+pub mod approx;
+pub mod convert;
+pub mod float;
+pub mod int;
+pub mod lanes;
+pub mod logic;
+pub mod mov;
+pub mod mxcsr;
+pub mod shuffle;
+
+use super::operand::{gpr_of, mem_addr, read_reg};
+use crate::ctx::Ctx;
+use crate::emit::{Cmp, Emitter, Sem};
+use crate::exception::{vec, Fault};
+use crate::helpers::Helper;
+use crate::state::{CR0_EM, CR0_TS, CR4_OSFXSR};
+use iced_x86::{Instruction, Mnemonic, OpKind, Register};
+
+/// Whether instructions executed inline (moves, logic) call the helper first to check
+/// CR0.EM / CR0.TS / CR4.OSFXSR. Those bits are not part of the translation key, so the
+/// check has to happen at run time; helper-based instructions check for free.
+const GUARD_INLINE: bool = true;
+
+pub fn emit<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Option<()>> {
+    if uses_mmx(i) {
+        return Ok(None);
+    }
+    if let Some(r) = mov::emit(e, i)? {
+        return Ok(Some(r));
+    }
+    if let Some(r) = logic::emit(e, i)? {
+        return Ok(Some(r));
+    }
+    if let Some(r) = lanes::emit(e, i)? {
+        return Ok(Some(r));
+    }
+    via_helper(e, i)
+}
+
+fn uses_mmx(i: &Instruction) -> bool {
+    (0..i.op_count()).any(|n| i.op_kind(n) == OpKind::Register && i.op_register(n).is_mm())
+}
+
+/// XMM register number of a register operand.
+pub fn xmm_of(r: Register) -> Option<usize> {
+    if r.is_xmm() {
+        Some(r.number())
+    } else {
+        None
+    }
+}
+
+/// XMM register number of operand `n`, if it is an XMM register.
+pub fn xmm_op(i: &Instruction, n: u32) -> Option<usize> {
+    if i.op_kind(n) == OpKind::Register {
+        xmm_of(i.op_register(n))
+    } else {
+        None
+    }
+}
+
+/// True for instructions whose 16-byte memory operand may be misaligned.
+fn unaligned_ok(i: &Instruction) -> bool {
+    use Mnemonic::*;
+    matches!(i.mnemonic(), Movups | Movupd | Movdqu | Lddqu)
+}
+
+/// Linear address of the memory operand; #GP(0) when a 16-byte operand must be
+/// aligned and is not.
+pub fn sse_addr<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<E::V> {
+    let a = mem_addr(e, i);
+    if i.memory_size().size() == 16 && !unaligned_ok(i) {
+        let m = e.imm(15);
+        let low = e.and(a, m);
+        let z = e.imm(0);
+        let bad = e.cmp(Cmp::Ne, low, z);
+        e.raise_if(bad, Fault::gp0())?;
+    }
+    Ok(a)
+}
+
+/// Reads operand `n` as a (low, high) pair: an XMM register, memory (16 bytes, or
+/// fewer zero-extended), a GPR or an immediate.
+pub fn read_src<E: Emitter>(e: &mut E, i: &Instruction, n: u32) -> Sem<(E::V, E::V)> {
+    match i.op_kind(n) {
+        OpKind::Register => {
+            let r = i.op_register(n);
+            if let Some(x) = xmm_of(r) {
+                let lo = e.xmm(x, 0);
+                let hi = e.xmm(x, 1);
+                Ok((lo, hi))
+            } else {
+                let v = read_reg(e, r);
+                let z = e.imm(0);
+                Ok((v, z))
+            }
+        }
+        OpKind::Memory => {
+            let a = sse_addr(e, i)?;
+            let size = i.memory_size().size();
+            if size == 16 {
+                let lo = e.load(a, 8)?;
+                let eight = e.imm(8);
+                let a8 = e.add(a, eight);
+                let hi = e.load(a8, 8)?;
+                Ok((lo, hi))
+            } else {
+                let lo = e.load(a, size.clamp(1, 8) as u8)?;
+                let z = e.imm(0);
+                Ok((lo, z))
+            }
+        }
+        _ => {
+            let v = e.imm(i.immediate(n));
+            let z = e.imm(0);
+            Ok((v, z))
+        }
+    }
+}
+
+/// Checks the SSE preconditions through the helper (see [`GUARD_INLINE`]).
+pub fn guard<E: Emitter>(e: &mut E) -> Sem {
+    if GUARD_INLINE {
+        let op = e.imm(pack_op(Mnemonic::INVALID, 0, 0));
+        let z = e.imm(0);
+        e.helper(Helper::Sse, &[op, z, z, z])?;
+    }
+    Ok(())
+}
+
+/// Packs a helper operation: mnemonic, destination XMM register, auxiliary size.
+pub fn pack_op(m: Mnemonic, dst: usize, aux: u8) -> u64 {
+    m as u64 | ((dst as u64) & 0xff) << 16 | (aux as u64) << 24
+}
+
+/// Instructions computed by the helper, with where their result goes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dest {
+    /// The helper writes XMM operand 0.
+    Xmm,
+    /// The helper returns a value for GPR operand 0.
+    Gpr,
+    /// The helper returns RFLAGS arithmetic flags.
+    Flags,
+}
+
+fn helper_dest(m: Mnemonic) -> Option<Dest> {
+    use Mnemonic::*;
+    if int::handles(m) || shuffle::handles(m) || float::handles(m) || convert::handles(m) {
+        return Some(match m {
+            Comiss | Comisd | Ucomiss | Ucomisd => Dest::Flags,
+            Pmovmskb | Movmskps | Movmskpd | Pextrw | Cvtss2si | Cvtsd2si | Cvttss2si
+            | Cvttsd2si => Dest::Gpr,
+            _ => Dest::Xmm,
+        });
+    }
+    if approx::handles(m) {
+        return Some(Dest::Xmm);
+    }
+    None
+}
+
+fn via_helper<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Option<()>> {
+    let m = i.mnemonic();
+    if matches!(m, Mnemonic::Ldmxcsr | Mnemonic::Stmxcsr) {
+        return mxcsr::emit(e, i);
+    }
+    let Some(dest) = helper_dest(m) else {
+        return Ok(None);
+    };
+    if i.op_count() < 2 {
+        return Ok(None);
+    }
+    // The XMM register the helper works on: operand 0, or the source for GPR results.
+    let (dst, gpr) = match dest {
+        Dest::Gpr => match (gpr_of(i.op_register(0)), xmm_op(i, 1)) {
+            (Some(g), Some(x)) if i.op_kind(0) == OpKind::Register => (x, Some(g)),
+            (Some(g), None) if i.op_kind(1) == OpKind::Memory => (0, Some(g)),
+            _ => return Ok(None),
+        },
+        _ => match xmm_op(i, 0) {
+            Some(x) => (x, None),
+            None => return Ok(None),
+        },
+    };
+    // Auxiliary size: the GPR or integer-memory operand's width for conversions.
+    let aux = match m {
+        Mnemonic::Cvtsi2ss | Mnemonic::Cvtsi2sd => super::operand::op_size(i, 1),
+        _ => gpr.map(|g| g.size).unwrap_or(0),
+    };
+    if i.op_kind(1) == OpKind::Memory {
+        // Precondition faults take priority over memory faults.
+        guard(e)?;
+    }
+    let (lo, hi) = read_src(e, i, 1)?;
+    let imm = if i.op_count() > 2 && i.op_kind(2) != OpKind::Register {
+        e.imm(i.immediate(2))
+    } else {
+        e.imm(0)
+    };
+    let op = e.imm(pack_op(m, dst, aux));
+    let r = e.helper(Helper::Sse, &[op, lo, hi, imm])?;
+    match dest {
+        Dest::Xmm => {}
+        Dest::Gpr => {
+            if let Some(g) = gpr {
+                super::operand::write_gpr(e, g, r);
+            }
+        }
+        Dest::Flags => super::set_eflags(e, r),
+    }
+    Ok(Some(()))
+}
+
+/// Checks CR0.EM, CR4.OSFXSR (#UD) and CR0.TS (#NM).
+pub fn check_enabled(ctx: &Ctx) -> Result<(), Fault> {
+    let st = &ctx.state;
+    if st.cr0 & CR0_EM != 0 || st.cr4 & CR4_OSFXSR == 0 {
+        return Err(Fault::ud());
+    }
+    if st.cr0 & CR0_TS != 0 {
+        return Err(Fault::new(vec::NM));
+    }
+    Ok(())
+}
+
+/// A 128-bit value from its halves.
+pub fn join(lo: u64, hi: u64) -> u128 {
+    lo as u128 | (hi as u128) << 64
+}
+
+/// The halves of a 128-bit value.
+pub fn split(v: u128) -> [u64; 2] {
+    [v as u64, (v >> 64) as u64]
+}
+
+/// Helper entry point (see `crate::helpers`): `op` from [`pack_op`], the source
+/// operand's halves and the immediate.
+pub(crate) extern "C" fn helper_sse(ctx: *mut Ctx, op: u64, lo: u64, hi: u64, imm: u64) -> u64 {
+    // SAFETY: helpers receive the live, exclusive context pointer.
+    let ctx = unsafe { &mut *ctx };
+    match run(ctx, op, join(lo, hi), imm as u8) {
+        Ok(v) => v,
+        Err(f) => {
+            ctx.set_fault(f);
+            0
+        }
+    }
+}
+
+fn run(ctx: &mut Ctx, op: u64, src: u128, imm: u8) -> Result<u64, Fault> {
+    check_enabled(ctx)?;
+    let m = Mnemonic::try_from((op & 0xffff) as usize).unwrap_or(Mnemonic::INVALID);
+    let dst = ((op >> 16) & 15) as usize;
+    let aux = (op >> 24) as u8;
+    match m {
+        Mnemonic::INVALID => return Ok(0),
+        Mnemonic::Ldmxcsr => {
+            mxcsr::ldmxcsr_helper(ctx, src as u32)?;
+            return Ok(0);
+        }
+        Mnemonic::Stmxcsr => return Ok(ctx.state.mxcsr as u64),
+        Mnemonic::Maskmovdqu => {
+            mov::maskmov_helper(ctx, dst, aux as usize & 15, src as u64)?;
+            return Ok(0);
+        }
+        _ => {}
+    }
+    let [dlo, dhi] = ctx.state.xmm[dst];
+    let d = join(dlo, dhi);
+    let put = |ctx: &mut Ctx, v: u128| ctx.state.xmm[dst] = split(v);
+    if let Some(r) = int::run(m, d, src, imm) {
+        put(ctx, r);
+        return Ok(0);
+    }
+    if let Some(r) = shuffle::run(m, d, src, imm) {
+        return Ok(match r {
+            shuffle::Shuf::Xmm(v) => {
+                put(ctx, v);
+                0
+            }
+            shuffle::Shuf::Gpr(v) => v,
+        });
+    }
+    if let Some(r) = approx::run(m, d, src) {
+        put(ctx, r);
+        return Ok(0);
+    }
+    let csr = ctx.state.mxcsr;
+    let out = if float::handles(m) {
+        float::run(m, d, src, imm, csr)
+    } else if convert::handles(m) {
+        convert::run(m, d, src, aux, csr)
+    } else {
+        return Err(Fault::ud());
+    };
+    let flags = out.flags | mxcsr::unmasked_underflow(m, csr, &out);
+    mxcsr::commit(ctx, flags)?;
+    match out.value {
+        mxcsr::Value::Xmm(v) => {
+            put(ctx, v);
+            Ok(0)
+        }
+        mxcsr::Value::Scalar(v) => Ok(v),
+    }
+}
