@@ -289,6 +289,7 @@ fn compare(ctx: &mut Ctx, f: &mut Fpu, i: &Ins, fx: &mut Effects) -> Result<(), 
     let m = if i.mem { read_mem(ctx, i)? } else { 0 };
     let other = i.r1.or(i.r0.filter(|&r| r != 0)).unwrap_or(1);
     let underflow = f.empty(0) || (!i.mem && f.empty(other));
+    let mut ok = true;
     let hfsw = if underflow {
         if !f.stack_fault(false) {
             return Ok(());
@@ -305,15 +306,20 @@ fn compare(ctx: &mut Ctx, f: &mut Fpu, i: &Ins, fx: &mut Effects) -> Result<(), 
         };
         let r = host::run_cc(op, fcw, f.s.fsw, f.get(0), f.get(other), m);
         let saved = f.s.fsw & sw::CC;
-        let ok = f.merge(r.fsw, true);
+        ok = f.merge(r.fsw, true);
         if to_eflags {
             // FCOMI leaves C0/C2/C3 alone and clears C1.
             f.s.fsw = (f.s.fsw & !sw::CC) | (saved & !sw::C1);
         }
-        if !ok {
+        // FCOMI writes EFLAGS even when the exception is unmasked (unordered on an
+        // invalid operation); FCOM leaves CC as the host did.
+        if to_eflags && r.fsw & sw::IE != 0 {
+            sw::C0 | sw::C2 | sw::C3
+        } else if !ok && !to_eflags {
             return Ok(());
+        } else {
+            r.fsw
         }
-        r.fsw
     };
     if to_eflags {
         let mut e = 0;
@@ -330,6 +336,10 @@ fn compare(ctx: &mut Ctx, f: &mut Fpu, i: &Ins, fx: &mut Effects) -> Result<(), 
         f.set_c1(false);
     } else {
         f.set_cc(hfsw & (sw::C0 | sw::C2 | sw::C3));
+    }
+    if !ok {
+        // Unmasked exception: EFLAGS written, but no pop.
+        return Ok(());
     }
     for _ in 0..pops(i.m) {
         f.pop();

@@ -13,11 +13,11 @@
 //! - Transcendentals (F2XM1 FYL2X FYL2XP1 FPTAN FPATAN FSIN FCOS FSINCOS) are computed
 //!   in software in double precision ([`trans`]); see there for the accuracy.
 //! - Stack overflow/underflow: IE + SF, C1 = direction, and the indefinite NaN when IE
-//!   is masked. Unmasked exceptions: the destination and stack are left unchanged for
-//!   IE/DE/ZE (as hardware does), ES and B are set, and the next waiting x87
-//!   instruction raises #MF when CR0.NE = 1 (with NE = 0 the FERR# line is not
-//!   modelled and nothing is raised). Deviation: with OE/UE unmasked, a register
-//!   destination receives the masked result rather than the exponent-wrapped one.
+//!   is masked. Unmasked exceptions from host-computed operations behave exactly as
+//!   the host does (the host runs with the guest's masks): IE/DE/ZE leave the
+//!   destination and the stack unchanged, OE/UE write the exponent-adjusted result;
+//!   ES and B are set, and the next waiting x87 instruction raises #MF when CR0.NE = 1
+//!   (with NE = 0 the FERR#/IRQ13 path is not modelled and nothing is raised).
 //! - CR0.EM or CR0.TS → #NM (WAIT: TS and MP).
 //! - FOP is not recorded (stored as 0); FIP/FDP hold linear addresses, CS/DS as 0.
 //!   FXSAVE always uses the 64-bit layout (FXSAVE64), FNSTENV/FNSAVE the 32-bit
