@@ -518,3 +518,35 @@ fn ins_outs() {
         assert_eq!(st.gpr[RDI], DST + 1);
     }
 }
+
+#[test]
+fn rep_stos_over_following_code_is_seen() {
+    for tier in TIERS {
+        // REP STOSB (2 bytes at CODE) overwrites the INCs after it (3 bytes each, from
+        // CODE + 2) with HLT (0xF4): the new bytes must be what runs next.
+        let (mut cpu, _) = machine(tier, |a| {
+            a.rep().stosb().unwrap();
+            for _ in 0..8 {
+                a.inc(rbx).unwrap();
+            }
+        });
+        let st = cpu.state_mut();
+        st.gpr[RDI] = CODE + 2;
+        st.gpr[RCX] = 6; // the first two INCs
+        st.gpr[RAX] = 0xf4;
+        st.gpr[3] = 0;
+        let base = cpu.state().icount;
+        let r = cpu.run(&mut EmptyBus, base + 1000);
+        assert_eq!(
+            r,
+            RunExit::Halted {
+                interrupts_enabled: false
+            }
+        );
+        let st = cpu.state();
+        assert_eq!(st.gpr[3], 0, "no INC ran: the HLT written over it did");
+        assert_eq!(st.rip, CODE + 3);
+        assert_eq!(st.gpr[RCX], 0);
+        assert_eq!(st.icount - base, 6 + 1);
+    }
+}

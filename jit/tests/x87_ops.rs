@@ -543,3 +543,117 @@ fn transcendentals_approximate() {
         }
     }
 }
+
+/// A CPU in 64-bit mode running `build`'s code (then HLT), RDI = OUT.
+fn guest(tier: Tier, build: impl Fn(&mut CodeAssembler)) -> Cpu {
+    let mut a = CodeAssembler::new(64).unwrap();
+    build(&mut a);
+    a.hlt().unwrap();
+    let code = a.assemble(CODE).unwrap();
+    let mut ram = GuestRam::new(16).unwrap();
+    assert!(ram.write_at(CODE, &code));
+    let mut cpu = Cpu::new(
+        ram,
+        CpuConfig {
+            tier,
+            hot_threshold: 1,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let ram_ptr = cpu.ram_mut() as *mut GuestRam;
+    // SAFETY: test-only: RAM and state are distinct parts of `cpu`.
+    boot::enter_long_mode(unsafe { &mut *ram_ptr }, cpu.state_mut(), CODE);
+    cpu.state_mut().gpr[7] = OUT;
+    cpu.state_mut().gpr[4] = 0x8_0000;
+    cpu
+}
+
+#[test]
+fn unmasked_exception_raises_mf_at_next_waiting_instruction() {
+    for tier in TIERS {
+        let mut cpu = guest(tier, |a| {
+            a.mov(word_ptr(rdi), 0x037bu32).unwrap(); // ZE unmasked
+            a.fldcw(word_ptr(rdi)).unwrap();
+            a.fld1().unwrap();
+            a.fldz().unwrap();
+            a.fdiv_2(st1, st0).unwrap(); // 1 / 0: unmasked ZE, ST(1) unchanged
+            a.fnstsw(ax).unwrap(); // no-wait: fine
+            a.fadd_2(st0, st0).unwrap(); // waiting: #MF
+        });
+        cpu.state_mut().cr0 |= 1 << 5; // NE
+        let r = cpu.run(&mut EmptyBus, 1000);
+        let RunExit::TripleFault { rip, fault } = r else {
+            panic!("{r:?}")
+        };
+        assert!(rip > CODE, "{rip:#x}");
+        let st = cpu.state();
+        let fsw = st.gpr[0] as u16;
+        assert_eq!(fsw & 0x80bf, 0x8084, "ZE, ES and B set: {fsw:#x}");
+        // ST(1) (= 1.0) unchanged, ST(0) = 0.
+        let top = st.fpu.top as usize;
+        assert_eq!(st.fpu.st[(top + 1) & 7][9], 0x3f);
+        let _ = fault;
+        // With CR0.NE clear nothing is raised.
+        let mut cpu = guest(tier, |a| {
+            a.mov(word_ptr(rdi), 0x037bu32).unwrap();
+            a.fldcw(word_ptr(rdi)).unwrap();
+            a.fld1().unwrap();
+            a.fldz().unwrap();
+            a.fdiv_2(st1, st0).unwrap();
+            a.fadd_2(st0, st0).unwrap();
+        });
+        assert_eq!(
+            cpu.run(&mut EmptyBus, 1000),
+            RunExit::Halted {
+                interrupts_enabled: false
+            }
+        );
+    }
+}
+
+#[test]
+fn unmasked_stack_overflow_does_not_push() {
+    for tier in TIERS {
+        let mut cpu = guest(tier, |a| {
+            a.mov(word_ptr(rdi), 0x037eu32).unwrap(); // IE unmasked
+            a.fldcw(word_ptr(rdi)).unwrap();
+            for _ in 0..9 {
+                a.fld1().unwrap();
+            }
+            a.fnstsw(ax).unwrap();
+        });
+        let r = cpu.run(&mut EmptyBus, 1000);
+        assert_eq!(
+            r,
+            RunExit::Halted {
+                interrupts_enabled: false
+            }
+        );
+        let st = cpu.state();
+        let fsw = st.gpr[0] as u16;
+        // IE, SF, ES, B, C1 (overflow), TOP = 0 after 8 pushes.
+        assert_eq!(fsw, 0x82c1 | 0x0200, "{fsw:#x}");
+        assert_eq!(st.fpu.ftw, 0, "eight valid registers");
+    }
+}
+
+#[test]
+fn fstsw_ax_with_wait_prefix() {
+    for tier in TIERS {
+        let mut cpu = guest(tier, |a| {
+            a.fld1().unwrap();
+            a.fld1().unwrap();
+            a.fcompp().unwrap();
+            a.fstsw(ax).unwrap(); // 9B DF E0: WAIT + FNSTSW AX
+            a.wait().unwrap();
+        });
+        assert_eq!(
+            cpu.run(&mut EmptyBus, 1000),
+            RunExit::Halted {
+                interrupts_enabled: false
+            }
+        );
+        assert_eq!(cpu.state().gpr[0] as u16, 0x4000, "C3: equal, TOP 0");
+    }
+}
