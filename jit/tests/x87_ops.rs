@@ -46,6 +46,8 @@ fn values() -> Vec<[u8; 10]> {
         f80(false, 0x4045, 0x8000_0000_0000_0001), // 2^70 + tiny
         f80(false, 0x3ffb, 0xcccc_cccc_cccc_cccd), // 0.1
         f80(true, 0x401d, 0xffff_ffff_0000_0000),  // -(2^31 - 0.5)
+        f80(false, 0x4000, 0x4000_0000_0000_0000), // unnormal (J = 0)
+        f80(true, 0, one | 5),                     // pseudo-denormal (J = 1)
     ]
 }
 

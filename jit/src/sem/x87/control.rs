@@ -111,6 +111,11 @@ fn cmov_cond(m: Mnemonic, rflags: u64) -> bool {
 
 pub(super) fn exec(ctx: &mut Ctx, f: &mut Fpu, i: &Ins, fx: &mut Effects) -> Result<bool, Fault> {
     use Mnemonic::*;
+    if i.mem && matches!(i.msize, 14 | 94) {
+        // The 16-bit (operand-size prefixed) environment layouts are not implemented:
+        // refuse rather than store the 32-bit layout over the guest's memory.
+        return Err(Fault::ud());
+    }
     match i.m {
         Wait | Fnop => {}
         Fxch => {

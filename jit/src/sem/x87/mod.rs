@@ -21,7 +21,8 @@
 //! - CR0.EM or CR0.TS → #NM (WAIT: TS and MP).
 //! - FOP is not recorded (stored as 0); FIP/FDP hold linear addresses, CS/DS as 0.
 //!   FXSAVE always uses the 64-bit layout (FXSAVE64), FNSTENV/FNSAVE the 32-bit
-//!   protected-mode layout. FBLD/FBSTP are not implemented (#UD).
+//!   protected-mode layout; the 16-bit layouts (FNSTENV m14, FNSAVE m94 with an
+//!   operand-size prefix) and FBLD/FBSTP are not implemented (#UD).
 
 mod arith;
 mod control;
