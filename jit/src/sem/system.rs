@@ -51,11 +51,12 @@ pub fn is_block_ending(i: &Instruction) -> bool {
             | Wrmsr
             | Invlpg
             | Ud2
-    ) || (i.mnemonic() == Mov
-        && (0..2).any(|n| {
-            i.op_kind(n) == OpKind::Register
-                && (i.op_register(n).is_cr() || i.op_register(n).is_segment_register())
-        }))
+    ) || super::string::ends_block(i)
+        || (i.mnemonic() == Mov
+            && (0..2).any(|n| {
+                i.op_kind(n) == OpKind::Register
+                    && (i.op_register(n).is_cr() || i.op_register(n).is_segment_register())
+            }))
 }
 
 fn sys<E: Emitter>(e: &mut E, args: &[u64], extra: &[E::V]) -> Sem<E::V> {
