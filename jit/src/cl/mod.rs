@@ -161,15 +161,19 @@ impl Jit {
         self.cl_ctx.clear();
         self.cl_ctx.func.signature = block_signature();
         self.cl_ctx.func.name = UserFuncName::user(0, self.next_id as u32);
-        translate::translate_block(
+        let translated = translate::translate_block(
             &mut self.cl_ctx.func,
             &mut self.fctx,
             ctx,
             block,
             &mut slots,
             self.isa.frontend_config(),
-        )
-        .map_err(cerr)?;
+        );
+        if let Err(msg) = translated {
+            // The builder context still holds the half-built function: start afresh.
+            self.fctx = FunctionBuilderContext::new();
+            return Err(cerr(msg));
+        }
         let module = self.module.get_or_insert_with(|| new_module(&self.isa));
         let id = module
             .declare_function(&name, Linkage::Local, &block_signature())
