@@ -56,7 +56,7 @@ pub enum LookupError {
 }
 
 pub fn mode_key(ctx: &Ctx) -> u32 {
-    ctx.state.code_bitness() | (ctx.state.cpl() as u32) << 8
+    crate::emit::Mode::of(&ctx.state).key()
 }
 
 impl Default for BlockCache {

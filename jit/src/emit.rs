@@ -34,6 +34,63 @@ pub enum ExitKind {
     Resync,
 }
 
+/// The processor mode a translation was made for: facts the semantics may use
+/// statically because they are part of the block key (changing any of them ends the
+/// block and selects another translation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mode {
+    /// 16, 32 or 64.
+    pub bitness: u32,
+    pub cpl: u8,
+    pub cr0_mp: bool,
+    pub cr0_em: bool,
+    pub cr0_ts: bool,
+    pub cr4_osfxsr: bool,
+}
+
+impl Mode {
+    pub fn of(st: &crate::state::CpuState) -> Mode {
+        use crate::state::*;
+        Mode {
+            bitness: st.code_bitness(),
+            cpl: st.cpl(),
+            cr0_mp: st.cr0 & CR0_MP != 0,
+            cr0_em: st.cr0 & CR0_EM != 0,
+            cr0_ts: st.cr0 & CR0_TS != 0,
+            cr4_osfxsr: st.cr4 & CR4_OSFXSR != 0,
+        }
+    }
+    /// Packs into the block key.
+    pub fn key(self) -> u32 {
+        self.bitness
+            | (self.cpl as u32) << 8
+            | (self.cr0_mp as u32) << 10
+            | (self.cr0_em as u32) << 11
+            | (self.cr0_ts as u32) << 12
+            | (self.cr4_osfxsr as u32) << 13
+    }
+    pub fn from_key(k: u32) -> Mode {
+        Mode {
+            bitness: k & 0xff,
+            cpl: ((k >> 8) & 3) as u8,
+            cr0_mp: k & 1 << 10 != 0,
+            cr0_em: k & 1 << 11 != 0,
+            cr0_ts: k & 1 << 12 != 0,
+            cr4_osfxsr: k & 1 << 13 != 0,
+        }
+    }
+    /// The fault an SSE instruction raises in this mode, if any.
+    pub fn sse_fault(self) -> Option<Fault> {
+        if self.cr0_em || !self.cr4_osfxsr {
+            Some(Fault::ud())
+        } else if self.cr0_ts {
+            Some(Fault::new(crate::exception::vec::NM))
+        } else {
+            None
+        }
+    }
+}
+
 /// The result of a semantic function or emitter operation that may stop the instruction.
 pub type Sem<T = ()> = Result<T, Fault>;
 
@@ -75,6 +132,9 @@ pub trait Alu {
 }
 
 pub trait Emitter: Alu {
+    /// The mode this code runs in (static: part of the translation key).
+    fn mode(&self) -> Mode;
+
     /// Full 64-bit general-purpose register.
     fn gpr(&mut self, r: usize) -> Self::V;
     fn set_gpr(&mut self, r: usize, v: Self::V);

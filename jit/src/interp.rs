@@ -27,6 +27,9 @@ impl Alu for Interp<'_> {
 }
 
 impl Emitter for Interp<'_> {
+    fn mode(&self) -> crate::emit::Mode {
+        crate::emit::Mode::of(&self.ctx.state)
+    }
     #[inline]
     fn gpr(&mut self, r: usize) -> u64 {
         self.ctx.state.gpr[r & 15]

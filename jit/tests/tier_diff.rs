@@ -163,7 +163,13 @@ fn run(tier: Tier, code: &[u8], seed: u64) -> Cpu {
     let mut cpu = Cpu::new(ram, cfg).unwrap();
     *cpu.state_mut() = st;
     let r = cpu.run(&mut EmptyBus, 1_000_000);
-    assert_eq!(r, RunExit::Halted { interrupts_enabled: false }, "seed {seed}");
+    assert_eq!(
+        r,
+        RunExit::Halted {
+            interrupts_enabled: false
+        },
+        "seed {seed}"
+    );
     cpu
 }
 
@@ -178,7 +184,10 @@ fn random_blocks_agree_between_tiers() {
         let (sa, sb) = (a.state(), b.state());
         assert_eq!(sa.gpr, sb.gpr, "seed {seed}: registers differ");
         assert_eq!(sa.rflags(), sb.rflags(), "seed {seed}: RFLAGS differ");
-        assert_eq!(sa.icount, sb.icount, "seed {seed}: instruction counts differ");
+        assert_eq!(
+            sa.icount, sb.icount,
+            "seed {seed}: instruction counts differ"
+        );
         assert_eq!(a.digest(), b.digest(), "seed {seed}: state digests differ");
     }
     assert!(compiled >= 300, "the JIT compiled only {compiled} blocks");
@@ -187,7 +196,10 @@ fn random_blocks_agree_between_tiers() {
 #[test]
 #[ignore]
 fn debug_one_seed() {
-    let seed: u64 = std::env::var("SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let seed: u64 = std::env::var("SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
     let code = program(seed, 4 + (seed as usize % 28));
     let dec = iced_x86::Decoder::with_ip(64, &code, CODE, 0);
     for i in dec {

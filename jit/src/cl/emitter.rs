@@ -68,6 +68,7 @@ pub struct ClEmitter<'a, 'f> {
     /// Page of the block's first instruction: direct jumps inside it are chained.
     pub page: u64,
     tlb_set: usize,
+    mode: crate::emit::Mode,
     helper_sig: SigRef,
     block_sig: SigRef,
     /// Link slots allocated for direct jumps of this block.
@@ -83,9 +84,10 @@ impl<'a, 'f> ClEmitter<'a, 'f> {
         b: &'a mut FunctionBuilder<'f>,
         ctx: Value,
         page: u64,
-        tlb_set: usize,
+        mode: crate::emit::Mode,
         slots: &'a mut Vec<Box<u64>>,
     ) -> Self {
+        let tlb_set = (mode.cpl == 3) as usize;
         let vars = std::array::from_fn(|_| b.declare_var(I64));
         let icount_base = b.declare_var(I64);
         let pending = b.declare_var(I64);
@@ -116,6 +118,7 @@ impl<'a, 'f> ClEmitter<'a, 'f> {
             ended: false,
             page,
             tlb_set,
+            mode,
             helper_sig,
             block_sig,
             slots,
@@ -443,6 +446,9 @@ impl Alu for ClEmitter<'_, '_> {
 }
 
 impl Emitter for ClEmitter<'_, '_> {
+    fn mode(&self) -> crate::emit::Mode {
+        self.mode
+    }
     fn gpr(&mut self, r: usize) -> Value {
         self.use_state(r & 15)
     }

@@ -26,7 +26,7 @@ pub fn translate_block(
     let ctx_v = b.block_params(entry)[0];
     let n = block.insns.len() as i64;
     let page = block.key.rip & !0xfff;
-    let tlb_set = ((block.key.mode >> 8) == 3) as usize;
+    let mode = crate::emit::Mode::from_key(block.key.mode);
     let _ = ctx;
 
     // Budget check: run only if the whole block fits before the deadline.
@@ -46,7 +46,7 @@ pub fn translate_block(
     b.ins().return_(&[]);
     b.switch_to_block(body);
 
-    let mut e = ClEmitter::new(&mut b, ctx_v, page, tlb_set, slots);
+    let mut e = ClEmitter::new(&mut b, ctx_v, page, mode, slots);
     e.init_icount(icount);
     for (k, insn) in block.insns.iter().enumerate() {
         e.pos = InsnPos {

@@ -32,11 +32,6 @@ use crate::helpers::Helper;
 use crate::state::{CR0_EM, CR0_TS, CR4_OSFXSR};
 use iced_x86::{Instruction, Mnemonic, OpKind, Register};
 
-/// Whether instructions executed inline (moves, logic) call the helper first to check
-/// CR0.EM / CR0.TS / CR4.OSFXSR. Those bits are not part of the translation key, so the
-/// check has to happen at run time; helper-based instructions check for free.
-const GUARD_INLINE: bool = true;
-
 pub fn emit<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Option<()>> {
     if uses_mmx(i) {
         return Ok(None);
@@ -134,12 +129,12 @@ pub fn read_src<E: Emitter>(e: &mut E, i: &Instruction, n: u32) -> Sem<(E::V, E:
     }
 }
 
-/// Checks the SSE preconditions through the helper (see [`GUARD_INLINE`]).
+/// Raises the fault SSE instructions take in this mode (CR0.EM/TS, CR4.OSFXSR).
 pub fn guard<E: Emitter>(e: &mut E) -> Sem {
-    if GUARD_INLINE {
-        let op = e.imm(pack_op(Mnemonic::INVALID, 0, 0));
-        let z = e.imm(0);
-        e.helper(Helper::Sse, &[op, z, z, z])?;
+    // CR0.EM/TS and CR4.OSFXSR are part of the translation key, so this is static.
+    if let Some(f) = e.mode().sse_fault() {
+        let one = e.imm(1);
+        e.raise_if(one, f)?;
     }
     Ok(())
 }
