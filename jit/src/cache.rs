@@ -30,6 +30,10 @@ pub struct Block {
     pub exec_count: u32,
     /// The JIT declined this block; it stays interpreted.
     pub uncompilable: bool,
+    /// A background compile of this block is under way.
+    pub compiling: bool,
+    /// Unique among all blocks ever decoded (ids are reused, serials are not).
+    pub serial: u64,
     /// Entry point of compiled code, when the block has been compiled.
     pub code: Option<*const u8>,
     pub valid: bool,
@@ -45,6 +49,7 @@ pub struct BlockCache {
     pub blocks: Vec<Block>,
     by_page: HashMap<u64, Vec<usize>>,
     free: Vec<usize>,
+    next_serial: u64,
 }
 
 /// Why a block could not be found or decoded.
@@ -67,6 +72,7 @@ impl Default for BlockCache {
             blocks: Vec::new(),
             by_page: HashMap::new(),
             free: Vec::new(),
+            next_serial: 1,
         }
     }
 }
@@ -127,7 +133,9 @@ impl BlockCache {
             self.recent[slot] = id;
             return Ok(id);
         }
-        let block = decode_block(ctx, key)?;
+        let mut block = decode_block(ctx, key)?;
+        block.serial = self.next_serial;
+        self.next_serial += 1;
         for &p in &block.pages {
             let pi = (p >> 12) as usize;
             if ctx.code_pages[pi] == 0 {
@@ -257,6 +265,8 @@ fn decode_block(ctx: &mut Ctx, key: BlockKey) -> Result<Block, LookupError> {
         pages,
         exec_count: 0,
         uncompilable: false,
+        compiling: false,
+        serial: 0,
         code: None,
         valid: true,
     })

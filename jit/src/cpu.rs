@@ -10,7 +10,7 @@ use crate::interp::{self, End, Step};
 use crate::interrupts;
 use crate::ram::GuestRam;
 use crate::state::{fl, CpuState};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Which tiers run guest code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,6 +28,9 @@ pub struct CpuConfig {
     pub hot_threshold: u32,
     /// Bytes of generated code kept before the code cache is flushed.
     pub code_cache_bytes: usize,
+    /// Compile on a background thread while the interpreter keeps running the block
+    /// (off: compile on the spot, which makes compile points reproducible for tests).
+    pub background_compile: bool,
 }
 
 impl Default for CpuConfig {
@@ -36,6 +39,7 @@ impl Default for CpuConfig {
             tier: Tier::Tiered,
             hot_threshold: 64,
             code_cache_bytes: 64 << 20,
+            background_compile: false,
         }
     }
 }
@@ -79,9 +83,9 @@ pub struct Cpu {
 
 impl Cpu {
     pub fn new(mut ram: GuestRam, cfg: CpuConfig) -> Result<Cpu, crate::cl::JitError> {
-        let mut ctx = Ctx::new(ram.base_ptr(), ram.len());
+        let ctx = Ctx::new(ram.base_ptr(), ram.len());
         let jit = match cfg.tier {
-            Tier::Tiered => Some(Jit::new(&mut ctx)?),
+            Tier::Tiered => Some(Jit::new(cfg.background_compile)?),
             Tier::Interpreter => None,
         };
         Ok(Cpu {
@@ -110,8 +114,12 @@ impl Cpu {
         self.flush_code_cache();
         &mut self.ram
     }
-    pub fn stats(&self) -> &CpuStats {
-        &self.stats
+    pub fn stats(&self) -> CpuStats {
+        let mut s = self.stats.clone();
+        if let Some(j) = self.jit.as_ref() {
+            s.compile_time = j.compile_time();
+        }
+        s
     }
     pub fn config(&self) -> &CpuConfig {
         &self.cfg
@@ -159,6 +167,7 @@ impl Cpu {
                 return RunExit::IcountLimit;
             }
             self.ctx.state.icount_deadline = limit;
+            self.install_finished_compiles();
             let id = match self.cache.lookup(&mut self.ctx) {
                 Ok(id) => id,
                 Err(LookupError::Fault(f)) => {
@@ -275,25 +284,45 @@ impl Cpu {
         if b.exec_count < self.cfg.hot_threshold || b.code.is_some() || b.uncompilable {
             return;
         }
+        if b.compiling {
+            return;
+        }
         if jit.code_bytes() > self.cfg.code_cache_bytes {
             self.flush_code_cache();
             return;
         }
-        let t0 = Instant::now();
-        let Some(jit) = self.jit.as_mut() else {
+        b.compiling = true;
+        if let Some(done) = jit.request(id, b) {
+            self.install(done);
+        }
+    }
+
+    fn install_finished_compiles(&mut self) {
+        if let Some(j) = self.jit.as_mut() {
+            for done in j.finished() {
+                self.install(done);
+            }
+        }
+    }
+
+    /// Attaches compiled code to its block, unless the block changed meanwhile.
+    fn install(&mut self, done: crate::cl::Installed) {
+        let Some(b) = self.cache.blocks.get_mut(done.id) else {
             return;
         };
-        let b = &mut self.cache.blocks[id];
-        match jit.compile(&mut self.ctx, b) {
-            Ok(code) => {
+        if !b.valid || b.serial != done.serial {
+            return;
+        }
+        b.compiling = false;
+        match done.code {
+            Some(code) => {
                 b.code = Some(code);
                 self.stats.blocks_compiled += 1;
             }
             // Stays in the interpreter (for instance: an instruction without
             // semantics, which the interpreter turns into #UD).
-            Err(_) => b.uncompilable = true,
+            None => b.uncompilable = true,
         }
-        self.stats.compile_time += t0.elapsed();
     }
 
     /// Chains the block that just exited through a direct jump to block `id`.

@@ -247,6 +247,7 @@ fn tiny_code_cache_flushes_and_stays_correct() {
         tier: Tier::Tiered,
         hot_threshold: 2,
         code_cache_bytes: 2048,
+        background_compile: false,
     };
     let mut cpu = Cpu::new(ram, cfg).unwrap();
     *cpu.state_mut() = st;
@@ -264,4 +265,37 @@ fn tiny_code_cache_flushes_and_stays_correct() {
         cpu.stats()
     );
     assert!(cpu.stats().blocks_compiled >= 40, "{:?}", cpu.stats());
+}
+
+#[test]
+fn background_compilation_gives_the_same_results() {
+    let build = |a: &mut CodeAssembler| {
+        let mut top = a.create_label();
+        a.xor(rax, rax).unwrap();
+        a.mov(rcx, 300_000u64).unwrap();
+        a.set_label(&mut top).unwrap();
+        a.add(rax, rcx).unwrap();
+        a.xor(rax, 0x5a5a).unwrap();
+        a.dec(rcx).unwrap();
+        a.jnz(top).unwrap();
+    };
+    let reference = run(Tier::Interpreter, &build);
+    let mut cpu = machine(Tier::Tiered, &build);
+    let mut bg = cpu.config().clone();
+    bg.background_compile = true;
+    let mut cpu2 = Cpu::new(GuestRam::new(16).unwrap(), bg).unwrap();
+    // Same guest in a CPU that compiles on the background thread.
+    let ram = cpu.ram().as_slice().to_vec();
+    assert!(cpu2.ram_mut().write_at(0, &ram));
+    *cpu2.state_mut() = cpu.state().clone();
+    assert_eq!(
+        cpu2.run(&mut EmptyBus, 10_000_000),
+        RunExit::Halted {
+            interrupts_enabled: false
+        }
+    );
+    assert_eq!(cpu2.state(), reference.state());
+    assert_eq!(cpu2.digest(), reference.digest());
+    assert!(cpu2.stats().blocks_compiled > 0, "{:?}", cpu2.stats());
+    let _ = &mut cpu;
 }

@@ -9,7 +9,7 @@ use iced_x86::code_asm::*;
 use reprise_jit::{boot, Cpu, CpuConfig, EmptyBus, GuestRam, RunExit, Tier};
 
 const CODE: u64 = 0x10_0000;
-const DATA: u64 = 0x30_0000;
+const DATA: u64 = 0x18_0000;
 
 /// A tiny deterministic generator (xorshift64*).
 struct Rng(u64);
@@ -144,7 +144,7 @@ fn program(seed: u64, n: usize) -> Vec<u8> {
 }
 
 fn run(tier: Tier, code: &[u8], seed: u64) -> Cpu {
-    let mut ram = GuestRam::new(8).unwrap();
+    let mut ram = GuestRam::new(2).unwrap();
     assert!(ram.write_at(CODE, code));
     let mut g = Rng(seed ^ 0x9e37_79b9_7f4a_7c15);
     let data: Vec<u8> = (0..1024).map(|_| g.next() as u8).collect();
@@ -176,7 +176,7 @@ fn run(tier: Tier, code: &[u8], seed: u64) -> Cpu {
 #[test]
 fn random_blocks_agree_between_tiers() {
     let mut compiled = 0;
-    for seed in 1..=300u64 {
+    for seed in 1..=600u64 {
         let code = program(seed, 4 + (seed as usize % 28));
         let a = run(Tier::Interpreter, &code, seed);
         let b = run(Tier::Tiered, &code, seed);
@@ -190,7 +190,7 @@ fn random_blocks_agree_between_tiers() {
         );
         assert_eq!(a.digest(), b.digest(), "seed {seed}: state digests differ");
     }
-    assert!(compiled >= 300, "the JIT compiled only {compiled} blocks");
+    assert!(compiled >= 600, "the JIT compiled only {compiled} blocks");
 }
 
 #[test]
@@ -206,7 +206,7 @@ fn debug_one_seed() {
         println!("{:x} {}", i.ip(), i);
     }
     for tier in [Tier::Interpreter, Tier::Tiered] {
-        let mut ram = GuestRam::new(8).unwrap();
+        let mut ram = GuestRam::new(2).unwrap();
         let _ = &mut ram;
         let cpu = std::panic::catch_unwind(|| run(tier, &code, seed));
         println!("{tier:?}: {:?}", cpu.as_ref().map(|c| c.state().gpr));

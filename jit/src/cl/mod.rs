@@ -10,18 +10,23 @@
 //! cache. Every block first checks the instruction budget (`icount + n <= deadline`),
 //! so chained code still stops exactly where the machine needs it to.
 
+mod background;
+mod compiler;
 mod emitter;
 mod translate;
 
 use crate::cache::Block;
 use crate::ctx::Ctx;
-use cranelift_codegen::ir::{types::I64, AbiParam, InstBuilder, Signature, UserFuncName};
+use background::{Background, Request};
+use compiler::{new_module, Compiler};
+use cranelift_codegen::ir::{types::I64, AbiParam, InstBuilder, Signature};
 use cranelift_codegen::isa::{CallConv, OwnedTargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
-use cranelift_jit::{JITBuilder, JITModule};
-use cranelift_module::{default_libcall_names, Linkage, Module};
+use cranelift_jit::JITModule;
+use cranelift_module::{Linkage, Module};
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum JitError {
@@ -40,19 +45,36 @@ fn block_signature() -> Signature {
 
 type Trampoline = extern "C" fn(*mut Ctx, *const u8);
 
+/// Where blocks get compiled.
+enum Backend {
+    /// On the vCPU thread, when a block becomes hot.
+    Inline(Compiler),
+    /// On a background thread while the interpreter keeps running the block.
+    Background(Background),
+}
+
+/// A compile that finished: the dispatcher installs `code` if the block `id` still has
+/// serial number `serial`.
+pub struct Installed {
+    pub id: usize,
+    pub serial: u64,
+    /// `None` when the block cannot be compiled (it stays interpreted).
+    pub code: Option<*const u8>,
+}
+
 pub struct Jit {
-    isa: OwnedTargetIsa,
-    module: Option<JITModule>,
+    backend: Backend,
+    /// Holds only the trampoline; never freed while the JIT lives.
+    _trampoline_module: JITModule,
     trampoline: Trampoline,
-    fctx: FunctionBuilderContext,
-    cl_ctx: cranelift_codegen::Context,
-    /// Link slots of compiled blocks (stable heap cells generated code reads).
+    /// Link slots of installed blocks (stable heap cells generated code reads).
     slots: Vec<Box<u64>>,
     /// Slots currently pointing at each entry point, to unlink on invalidation.
     incoming: HashMap<u64, Vec<u64>>,
     code_bytes: usize,
-    next_id: u64,
-    broken: bool,
+    /// Bumped by every flush; results of older generations are dropped.
+    generation: u64,
+    compile_time: Duration,
 }
 
 fn make_isa() -> Result<OwnedTargetIsa, JitError> {
@@ -81,118 +103,134 @@ fn make_isa() -> Result<OwnedTargetIsa, JitError> {
         .map_err(|e| JitError::Setup(e.to_string()))
 }
 
-fn new_module(isa: &OwnedTargetIsa) -> JITModule {
-    JITModule::new(JITBuilder::with_isa(isa.clone(), default_libcall_names()))
+/// A System V function `(ctx, code)` that calls the tail-convention block `code`.
+fn build_trampoline(isa: &OwnedTargetIsa) -> Result<(JITModule, Trampoline), JitError> {
+    let mut module = new_module(isa);
+    let mut sig = module.make_signature();
+    sig.call_conv = CallConv::SystemV;
+    sig.params.push(AbiParam::new(I64));
+    sig.params.push(AbiParam::new(I64));
+    let err = |e: String| JitError::Setup(format!("trampoline: {e}"));
+    let id = module
+        .declare_function("reprise_enter", Linkage::Local, &sig)
+        .map_err(|e| err(e.to_string()))?;
+    let mut ctx = module.make_context();
+    ctx.func.signature = sig;
+    let mut fctx = FunctionBuilderContext::new();
+    {
+        let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        b.seal_block(entry);
+        let p = b.block_params(entry).to_vec();
+        let sref = b.import_signature(block_signature());
+        b.ins().call_indirect(sref, p[1], &[p[0]]);
+        b.ins().return_(&[]);
+        b.finalize(isa.frontend_config());
+    }
+    module
+        .define_function(id, &mut ctx)
+        .map_err(|e| err(format!("{e:?}")))?;
+    module
+        .finalize_definitions()
+        .map_err(|e| err(e.to_string()))?;
+    let ptr = module.get_finalized_function(id);
+    // SAFETY: `ptr` is the entry of the function just compiled with exactly this
+    // System V signature (two pointer-sized integer arguments, no result), in a
+    // module that lives as long as the returned trampoline's owner.
+    let t = unsafe { std::mem::transmute::<*const u8, Trampoline>(ptr) };
+    Ok((module, t))
 }
 
 impl Jit {
-    pub fn new(_ctx: &mut Ctx) -> Result<Jit, JitError> {
+    pub fn new(background: bool) -> Result<Jit, JitError> {
         let isa = make_isa()?;
-        let mut jit = Jit {
-            module: Some(new_module(&isa)),
-            isa,
-            trampoline: dummy_trampoline,
-            fctx: FunctionBuilderContext::new(),
-            cl_ctx: cranelift_codegen::Context::new(),
+        let (tm, trampoline) = build_trampoline(&isa)?;
+        let backend = if background {
+            Backend::Background(Background::start(isa)?)
+        } else {
+            Backend::Inline(Compiler::new(isa))
+        };
+        Ok(Jit {
+            backend,
+            _trampoline_module: tm,
+            trampoline,
             slots: Vec::new(),
             incoming: HashMap::new(),
             code_bytes: 0,
-            next_id: 0,
-            broken: false,
+            generation: 0,
+            compile_time: Duration::ZERO,
+        })
+    }
+
+    /// Asks for block `id` to be compiled. Inline: compiles now and returns the
+    /// outcome. Background: queues it and returns `None` (see [`Jit::finished`]).
+    pub fn request(&mut self, id: usize, block: &Block) -> Option<Installed> {
+        match &mut self.backend {
+            Backend::Inline(c) => {
+                let t0 = Instant::now();
+                let r = c.compile(block.key, &block.insns);
+                self.compile_time += t0.elapsed();
+                let code = r.ok().map(|c| {
+                    self.code_bytes += c.size;
+                    self.slots.extend(c.slots);
+                    c.code as *const u8
+                });
+                Some(Installed {
+                    id,
+                    serial: block.serial,
+                    code,
+                })
+            }
+            Backend::Background(bg) => {
+                let req = Request {
+                    id,
+                    serial: block.serial,
+                    generation: self.generation,
+                    key: block.key,
+                    insns: block.insns.clone(),
+                };
+                if !bg.request(req) {
+                    return Some(Installed {
+                        id,
+                        serial: block.serial,
+                        code: None,
+                    });
+                }
+                None
+            }
+        }
+    }
+
+    /// Compiles finished on the background thread since the last call.
+    pub fn finished(&mut self) -> Vec<Installed> {
+        let Backend::Background(bg) = &self.backend else {
+            return Vec::new();
         };
-        jit.trampoline = jit.build_trampoline()?;
-        Ok(jit)
+        let mut out = Vec::new();
+        for f in bg.poll() {
+            self.compile_time += f.time;
+            if f.generation != self.generation {
+                continue;
+            }
+            let code = f.result.ok().map(|c| {
+                self.code_bytes += c.size;
+                self.slots.extend(c.slots);
+                c.code as *const u8
+            });
+            out.push(Installed {
+                id: f.id,
+                serial: f.serial,
+                code,
+            });
+        }
+        out
     }
 
-    fn module(&mut self) -> &mut JITModule {
-        self.module.get_or_insert_with(|| new_module(&self.isa))
-    }
-
-    /// A System V function `(ctx, code)` that calls the tail-convention block `code`.
-    fn build_trampoline(&mut self) -> Result<Trampoline, JitError> {
-        let module = self.module.get_or_insert_with(|| new_module(&self.isa));
-        let mut sig = module.make_signature();
-        sig.call_conv = CallConv::SystemV;
-        sig.params.push(AbiParam::new(I64));
-        sig.params.push(AbiParam::new(I64));
-        let err = |e: String| JitError::Setup(format!("trampoline: {e}"));
-        let id = module
-            .declare_function("reprise_enter", Linkage::Local, &sig)
-            .map_err(|e| err(e.to_string()))?;
-        let mut ctx = module.make_context();
-        ctx.func.signature = sig;
-        let target = self.isa.frontend_config();
-        {
-            let mut b = FunctionBuilder::new(&mut ctx.func, &mut self.fctx);
-            let entry = b.create_block();
-            b.append_block_params_for_function_params(entry);
-            b.switch_to_block(entry);
-            b.seal_block(entry);
-            let p = b.block_params(entry).to_vec();
-            let sref = b.import_signature(block_signature());
-            b.ins().call_indirect(sref, p[1], &[p[0]]);
-            b.ins().return_(&[]);
-            b.finalize(target);
-        }
-        module
-            .define_function(id, &mut ctx)
-            .map_err(|e| err(format!("{e:?}")))?;
-        module
-            .finalize_definitions()
-            .map_err(|e| err(e.to_string()))?;
-        let ptr = module.get_finalized_function(id);
-        // SAFETY: `ptr` is the entry of the function just compiled with exactly this
-        // System V signature (two pointer-sized integer arguments, no result).
-        Ok(unsafe { std::mem::transmute::<*const u8, Trampoline>(ptr) })
-    }
-
-    /// Compiles a decoded block; returns its entry point.
-    pub fn compile(&mut self, ctx: &mut Ctx, block: &Block) -> Result<*const u8, JitError> {
-        let rip = block.key.rip;
-        let cerr = |msg: String| JitError::Compile { rip, msg };
-        if self.broken {
-            return Err(cerr(
-                "the code cache could not be rebuilt after a flush".into(),
-            ));
-        }
-        self.next_id += 1;
-        let name = format!("b{}_{:x}", self.next_id, rip);
-        let mut slots: Vec<Box<u64>> = Vec::new();
-        self.cl_ctx.clear();
-        self.cl_ctx.func.signature = block_signature();
-        self.cl_ctx.func.name = UserFuncName::user(0, self.next_id as u32);
-        let translated = translate::translate_block(
-            &mut self.cl_ctx.func,
-            &mut self.fctx,
-            ctx,
-            block,
-            &mut slots,
-            self.isa.frontend_config(),
-        );
-        if let Err(msg) = translated {
-            // The builder context still holds the half-built function: start afresh.
-            self.fctx = FunctionBuilderContext::new();
-            return Err(cerr(msg));
-        }
-        let module = self.module.get_or_insert_with(|| new_module(&self.isa));
-        let id = module
-            .declare_function(&name, Linkage::Local, &block_signature())
-            .map_err(|e| cerr(e.to_string()))?;
-        module
-            .define_function(id, &mut self.cl_ctx)
-            .map_err(|e| cerr(format!("{e:?}")))?;
-        let size = self
-            .cl_ctx
-            .compiled_code()
-            .map(|c| c.code_buffer().len())
-            .unwrap_or(0);
-        module
-            .finalize_definitions()
-            .map_err(|e| cerr(e.to_string()))?;
-        let ptr = module.get_finalized_function(id);
-        self.code_bytes += size;
-        self.slots.extend(slots);
-        Ok(ptr)
+    /// Total time spent compiling (on whichever thread).
+    pub fn compile_time(&self) -> Duration {
+        self.compile_time
     }
 
     /// Runs compiled code from `code` until a block returns to the dispatcher.
@@ -230,26 +268,20 @@ impl Jit {
         }
     }
 
-    /// Frees all generated code. The caller must drop every entry point it holds.
+    /// Frees all generated code. The caller must already have dropped every entry
+    /// point it holds (the decoded blocks).
     pub fn flush(&mut self, ctx: &mut Ctx) {
         ctx.flush_jmp_cache();
         self.incoming.clear();
         self.slots.clear();
         self.code_bytes = 0;
-        if let Some(m) = self.module.take() {
+        self.generation += 1;
+        match &mut self.backend {
             // SAFETY: no generated code is running (we are in the dispatcher) and every
             // pointer into it (blocks' entry points, link slots, the jump cache) has
-            // been dropped by the caller and above. The trampoline lives in this
-            // module too and is rebuilt below.
-            unsafe { m.free_memory() };
-        }
-        self.trampoline = dummy_trampoline;
-        let _ = self.module();
-        match self.build_trampoline() {
-            Ok(t) => self.trampoline = t,
-            // Without a trampoline nothing may be compiled again; the CPU keeps
-            // running everything in the interpreter.
-            Err(_) => self.broken = true,
+            // been dropped by the caller and above.
+            Backend::Inline(c) => unsafe { c.free_all() },
+            Backend::Background(bg) => bg.flush(),
         }
     }
 
@@ -257,5 +289,3 @@ impl Jit {
         self.code_bytes
     }
 }
-
-extern "C" fn dummy_trampoline(_: *mut Ctx, _: *const u8) {}

@@ -1,8 +1,7 @@
 //! Lowers one decoded block to a Cranelift function.
 
 use super::emitter::{ClEmitter, InsnPos};
-use crate::cache::Block;
-use crate::ctx::Ctx;
+use crate::cache::BlockKey;
 use crate::sem::{self, Outcome};
 use crate::state::offsets;
 use cranelift_codegen::ir::{condcodes::IntCC, types::I64, Function, InstBuilder, MemFlagsData};
@@ -13,8 +12,8 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 pub fn translate_block(
     func: &mut Function,
     fctx: &mut FunctionBuilderContext,
-    ctx: &Ctx,
-    block: &Block,
+    key: BlockKey,
+    insns: &[iced_x86::Instruction],
     slots: &mut Vec<Box<u64>>,
     target: cranelift_codegen::isa::TargetFrontendConfig,
 ) -> Result<(), String> {
@@ -24,10 +23,9 @@ pub fn translate_block(
     b.switch_to_block(entry);
     b.seal_block(entry);
     let ctx_v = b.block_params(entry)[0];
-    let n = block.insns.len() as i64;
-    let page = block.key.rip & !0xfff;
-    let mode = crate::emit::Mode::from_key(block.key.mode);
-    let _ = ctx;
+    let n = insns.len() as i64;
+    let page = key.rip & !0xfff;
+    let mode = crate::emit::Mode::from_key(key.mode);
 
     // Budget check: run only if the whole block fits before the deadline.
     let flags = MemFlagsData::trusted();
@@ -41,14 +39,14 @@ pub fn translate_block(
     b.seal_block(out);
     b.seal_block(body);
     b.switch_to_block(out);
-    let rip = b.ins().iconst(I64, block.key.rip as i64);
+    let rip = b.ins().iconst(I64, key.rip as i64);
     b.ins().store(flags, rip, ctx_v, offsets::RIP);
     b.ins().return_(&[]);
     b.switch_to_block(body);
 
     let mut e = ClEmitter::new(&mut b, ctx_v, page, mode, slots);
     e.init_icount(icount);
-    for (k, insn) in block.insns.iter().enumerate() {
+    for (k, insn) in insns.iter().enumerate() {
         e.pos = InsnPos {
             index: k as u64,
             ip: insn.ip(),
@@ -72,11 +70,7 @@ pub fn translate_block(
     if !e.ended {
         // Fell off the end of the block (size or page limit): continue at the next
         // instruction.
-        let last = block
-            .insns
-            .last()
-            .map(|i| i.next_ip())
-            .unwrap_or(block.key.rip);
+        let last = insns.last().map(|i| i.next_ip()).unwrap_or(key.rip);
         use crate::emit::Emitter;
         e.jump_to(last);
     }
