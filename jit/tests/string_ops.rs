@@ -468,7 +468,7 @@ impl Bus for PortLog {
     fn port_in(&mut self, port: u16, size: u8, _icount: u64) -> u32 {
         assert_eq!(port, 0x60);
         self.next_in += 1;
-        self.next_in * 0x0101_0101 & (u64::MAX >> (64 - 8 * size as u32)) as u32
+        (self.next_in * 0x0101_0101) & (u64::MAX >> (64 - 8 * size as u32)) as u32
     }
     fn port_out(&mut self, port: u16, size: u8, value: u32, icount: u64) -> BusAction {
         self.out.push((port, size, value, icount));

@@ -367,7 +367,7 @@ cases!(control_words, |a| {
     a.fdiv_2(st1, st0).unwrap()
 });
 cases!(env_roundtrip, |a| {
-    a.fnstenv(ptr(rdi + 8 + 144 * 0)).unwrap();
+    a.fnstenv(ptr(rdi + 8)).unwrap();
     a.fldz().unwrap();
     a.fldenv(ptr(rdi + 8)).unwrap();
     a.fnstsw(word_ptr(rdi + 2)).unwrap();

@@ -48,7 +48,7 @@ type Trampoline = extern "C" fn(*mut Ctx, *const u8);
 /// Where blocks get compiled.
 enum Backend {
     /// On the vCPU thread, when a block becomes hot.
-    Inline(Compiler),
+    Inline(Box<Compiler>),
     /// On a background thread while the interpreter keeps running the block.
     Background(Background),
 }
@@ -150,7 +150,7 @@ impl Jit {
         let backend = if background {
             Backend::Background(Background::start(isa)?)
         } else {
-            Backend::Inline(Compiler::new(isa))
+            Backend::Inline(Box::new(Compiler::new(isa)))
         };
         Ok(Jit {
             backend,
