@@ -1,0 +1,221 @@
+//! Comparison of a native and a reprise outcome, and the readable mismatch report.
+
+use crate::gen::Case;
+use crate::guest::GuestTier;
+use crate::layout::DATA;
+use crate::state::{MachineState, Outcome, GPR_NAMES};
+use iced_x86::{Formatter, Instruction, IntelFormatter, RflagsBits};
+use std::fmt::Write;
+
+/// RFLAGS bits the oracle compares: the six arithmetic flags and DF.
+pub const COMPARED_FLAGS: u64 = 0x8d5 | 0x400;
+
+const FLAG_NAMES: [(u64, &str); 7] = [
+    (0x1, "CF"),
+    (0x4, "PF"),
+    (0x10, "AF"),
+    (0x40, "ZF"),
+    (0x80, "SF"),
+    (0x400, "DF"),
+    (0x800, "OF"),
+];
+
+/// The flags iced-x86 says `ins` leaves undefined, in RFLAGS bit positions.
+pub fn undefined_flags(ins: &Instruction) -> u64 {
+    let u = ins.rflags_undefined();
+    let map = [
+        (RflagsBits::CF, 0x1),
+        (RflagsBits::PF, 0x4),
+        (RflagsBits::AF, 0x10),
+        (RflagsBits::ZF, 0x40),
+        (RflagsBits::SF, 0x80),
+        (RflagsBits::DF, 0x400),
+        (RflagsBits::OF, 0x800),
+    ];
+    map.iter()
+        .filter(|(b, _)| u & b != 0)
+        .fold(0, |acc, (_, x)| acc | x)
+}
+
+fn normalize_vector(v: u8) -> u8 {
+    // The host reports #GP, #SS and #PF all as SIGSEGV.
+    match v {
+        12 | 14 => 13,
+        v => v,
+    }
+}
+
+/// Differences between two completed states, one line each.
+pub fn diff_states(ins: &Instruction, n: &MachineState, g: &MachineState) -> Vec<String> {
+    let mut d = Vec::new();
+    for r in 0..16 {
+        if n.gpr[r] != g.gpr[r] {
+            d.push(format!(
+                "{:>5}: native {:#018x}  reprise {:#018x}",
+                GPR_NAMES[r], n.gpr[r], g.gpr[r]
+            ));
+        }
+    }
+    let mask = COMPARED_FLAGS & !undefined_flags(ins);
+    let (nf, gf) = (n.rflags & mask, g.rflags & mask);
+    if nf != gf {
+        let names: Vec<&str> = FLAG_NAMES
+            .iter()
+            .filter(|(b, _)| (nf ^ gf) & b != 0)
+            .map(|(_, s)| *s)
+            .collect();
+        d.push(format!(
+            "rflags: native {:#06x}  reprise {:#06x}  (compared {:#06x}; differ: {})",
+            n.rflags & COMPARED_FLAGS,
+            g.rflags & COMPARED_FLAGS,
+            mask,
+            names.join(" ")
+        ));
+    }
+    if n.mxcsr != g.mxcsr {
+        d.push(format!(
+            " mxcsr: native {:#010x}  reprise {:#010x}",
+            n.mxcsr, g.mxcsr
+        ));
+    }
+    for x in 0..16 {
+        if n.xmm[x] != g.xmm[x] {
+            d.push(format!(
+                "{:>5}: native {:016x}_{:016x}  reprise {:016x}_{:016x}",
+                format!("xmm{x}"),
+                n.xmm[x][1],
+                n.xmm[x][0],
+                g.xmm[x][1],
+                g.xmm[x][0]
+            ));
+        }
+    }
+    for (k, (a, b)) in n.data.iter().zip(g.data.iter()).enumerate() {
+        if a != b {
+            d.push(format!(
+                "  [{:#x}]: native {:02x}  reprise {:02x}",
+                DATA + k as u64,
+                a,
+                b
+            ));
+        }
+    }
+    d
+}
+
+/// The verdict on one case in one tier.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Pass,
+    /// Both raised the same exception.
+    BothFault,
+    /// reprise raised #UD where the host did not: the instruction is not implemented.
+    Unsupported,
+    Mismatch(Vec<String>),
+}
+
+pub fn compare(ins: &Instruction, native: &Outcome, guest: &Outcome) -> Verdict {
+    match (native, guest) {
+        (Outcome::Done(n), Outcome::Done(g)) => {
+            let d = diff_states(ins, n, g);
+            if d.is_empty() {
+                Verdict::Pass
+            } else {
+                Verdict::Mismatch(d)
+            }
+        }
+        (Outcome::Fault { vector: a }, Outcome::Fault { vector: b })
+            if normalize_vector(*a) == normalize_vector(*b) =>
+        {
+            Verdict::BothFault
+        }
+        // reprise raises #UD for what it does not implement; unless the host raised
+        // #UD too, that is "unsupported", whatever the host did.
+        (Outcome::Done(_), Outcome::Fault { vector: 6 }) => Verdict::Unsupported,
+        (Outcome::Fault { vector }, Outcome::Fault { vector: 6 }) if *vector != 6 => {
+            Verdict::Unsupported
+        }
+        (Outcome::Done(_), Outcome::Fault { vector }) => {
+            Verdict::Mismatch(vec![format!("reprise raised vector {vector}, the host did not fault")])
+        }
+        (Outcome::Fault { vector }, Outcome::Done(_)) => Verdict::Mismatch(vec![format!(
+            "the host raised vector {vector} (from its signal), reprise completed"
+        )]),
+        (Outcome::Fault { vector: a }, Outcome::Fault { vector: b }) => Verdict::Mismatch(vec![
+            format!("the host raised vector {a}, reprise vector {b}"),
+        ]),
+    }
+}
+
+pub fn format_ins(ins: &Instruction) -> String {
+    let mut f = IntelFormatter::new();
+    f.options_mut().set_uppercase_hex(false);
+    f.options_mut().set_hex_prefix("0x");
+    f.options_mut().set_hex_suffix("");
+    let mut s = String::new();
+    f.format(ins, &mut s);
+    s
+}
+
+fn state_text(s: &MachineState, out: &mut String) {
+    for r in 0..16 {
+        let _ = write!(out, "  {:>3}={:016x}", GPR_NAMES[r], s.gpr[r]);
+        if r % 4 == 3 {
+            out.push('\n');
+        }
+    }
+    let _ = writeln!(out, "  rflags={:#x} mxcsr={:#x}", s.rflags, s.mxcsr);
+    for x in 0..16 {
+        let _ = write!(out, "  xmm{:<2}={:016x}_{:016x}", x, s.xmm[x][1], s.xmm[x][0]);
+        if x % 2 == 1 {
+            out.push('\n');
+        }
+    }
+    for (k, row) in s.data.chunks(32).enumerate() {
+        let _ = write!(out, "  data+{:03x}:", k * 32);
+        for b in row {
+            let _ = write!(out, " {b:02x}");
+        }
+        out.push('\n');
+    }
+}
+
+fn outcome_text(o: &Outcome, out: &mut String) {
+    match o {
+        Outcome::Done(s) => state_text(s, out),
+        Outcome::Fault { vector } => {
+            let _ = writeln!(out, "  exception vector {vector}");
+        }
+    }
+}
+
+/// A full, readable report of a mismatch.
+pub fn report(
+    case: &Case,
+    tier: GuestTier,
+    native: &Outcome,
+    guest: &Outcome,
+    diffs: &[String],
+) -> String {
+    let mut s = String::new();
+    let bytes: Vec<String> = case.bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let _ = writeln!(
+        s,
+        "MISMATCH [{}] {}    ({:?}; bytes {}; undefined flags {:#x})",
+        tier.name(),
+        format_ins(&case.ins),
+        case.ins.code(),
+        bytes.join(" "),
+        undefined_flags(&case.ins)
+    );
+    for d in diffs {
+        let _ = writeln!(s, "  {d}");
+    }
+    s.push_str(" input:\n");
+    state_text(&case.input, &mut s);
+    s.push_str(" native:\n");
+    outcome_text(native, &mut s);
+    s.push_str(" reprise:\n");
+    outcome_text(guest, &mut s);
+    s
+}
