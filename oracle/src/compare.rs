@@ -48,11 +48,11 @@ fn normalize_vector(v: u8) -> u8 {
 /// Differences between two completed states, one line each.
 pub fn diff_states(ins: &Instruction, n: &MachineState, g: &MachineState) -> Vec<String> {
     let mut d = Vec::new();
-    for r in 0..16 {
+    for (r, name) in GPR_NAMES.iter().enumerate() {
         if n.gpr[r] != g.gpr[r] {
             d.push(format!(
                 "{:>5}: native {:#018x}  reprise {:#018x}",
-                GPR_NAMES[r], n.gpr[r], g.gpr[r]
+                name, n.gpr[r], g.gpr[r]
             ));
         }
     }
@@ -135,15 +135,17 @@ pub fn compare(ins: &Instruction, native: &Outcome, guest: &Outcome) -> Verdict 
         (Outcome::Fault { vector }, Outcome::Fault { vector: 6 }) if *vector != 6 => {
             Verdict::Unsupported
         }
-        (Outcome::Done(_), Outcome::Fault { vector }) => {
-            Verdict::Mismatch(vec![format!("reprise raised vector {vector}, the host did not fault")])
-        }
+        (Outcome::Done(_), Outcome::Fault { vector }) => Verdict::Mismatch(vec![format!(
+            "reprise raised vector {vector}, the host did not fault"
+        )]),
         (Outcome::Fault { vector }, Outcome::Done(_)) => Verdict::Mismatch(vec![format!(
             "the host raised vector {vector} (from its signal), reprise completed"
         )]),
-        (Outcome::Fault { vector: a }, Outcome::Fault { vector: b }) => Verdict::Mismatch(vec![
-            format!("the host raised vector {a}, reprise vector {b}"),
-        ]),
+        (Outcome::Fault { vector: a }, Outcome::Fault { vector: b }) => {
+            Verdict::Mismatch(vec![format!(
+                "the host raised vector {a}, reprise vector {b}"
+            )])
+        }
     }
 }
 
@@ -158,15 +160,19 @@ pub fn format_ins(ins: &Instruction) -> String {
 }
 
 fn state_text(s: &MachineState, out: &mut String) {
-    for r in 0..16 {
-        let _ = write!(out, "  {:>3}={:016x}", GPR_NAMES[r], s.gpr[r]);
+    for (r, name) in GPR_NAMES.iter().enumerate() {
+        let _ = write!(out, "  {:>3}={:016x}", name, s.gpr[r]);
         if r % 4 == 3 {
             out.push('\n');
         }
     }
     let _ = writeln!(out, "  rflags={:#x} mxcsr={:#x}", s.rflags, s.mxcsr);
     for x in 0..16 {
-        let _ = write!(out, "  xmm{:<2}={:016x}_{:016x}", x, s.xmm[x][1], s.xmm[x][0]);
+        let _ = write!(
+            out,
+            "  xmm{:<2}={:016x}_{:016x}",
+            x, s.xmm[x][1], s.xmm[x][0]
+        );
         if x % 2 == 1 {
             out.push('\n');
         }

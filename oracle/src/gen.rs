@@ -52,9 +52,7 @@ trait FromU8 {
 }
 impl FromU8 for Register {
     fn from_u8_or_none(v: u8) -> Register {
-        Register::values()
-            .nth(v as usize)
-            .unwrap_or(Register::None)
+        Register::values().nth(v as usize).unwrap_or(Register::None)
     }
 }
 
@@ -83,9 +81,7 @@ fn write_reg(st: &mut MachineState, r: Register, val: u64) {
     let Some(n) = gpr_index(r) else { return };
     let v = &mut st.gpr[n];
     match r.size() {
-        1 if (Register::AH..=Register::BH).contains(&r) => {
-            *v = (*v & !0xff00) | (val & 0xff) << 8
-        }
+        1 if (Register::AH..=Register::BH).contains(&r) => *v = (*v & !0xff00) | (val & 0xff) << 8,
         1 => *v = (*v & !0xff) | (val & 0xff),
         2 => *v = (*v & !0xffff) | (val & 0xffff),
         4 => *v = (*v & !0xffff_ffff) | (val & 0xffff_ffff),
@@ -95,8 +91,19 @@ fn write_reg(st: &mut MachineState, r: Register, val: u64) {
 
 fn interesting_f32(rng: &mut Rng) -> u32 {
     const SPECIAL: [u32; 14] = [
-        0, 0x8000_0000, 0x3f80_0000, 0xbfc0_0000, 0x7f80_0000, 0xff80_0000, 0x7fc0_0000,
-        0x7f80_0001, 0xffc0_0001, 0x0000_0001, 0x007f_ffff, 0x0080_0000, 0x7f7f_ffff,
+        0,
+        0x8000_0000,
+        0x3f80_0000,
+        0xbfc0_0000,
+        0x7f80_0000,
+        0xff80_0000,
+        0x7fc0_0000,
+        0x7f80_0001,
+        0xffc0_0001,
+        0x0000_0001,
+        0x007f_ffff,
+        0x0080_0000,
+        0x7f7f_ffff,
         0x4f00_0000,
     ];
     match rng.below(4) {
@@ -379,8 +386,17 @@ fn string_insn(code: Code, a: u32, rep: RepPrefixKind) -> Option<Instruction> {
 
 fn gen_string(c: &mut Ctx, form: &Form) -> Option<Instruction> {
     let a = if c.rng.chance(4) { 32 } else { 64 };
-    let cmp = matches!(form.mnemonic, Mnemonic::Cmpsb | Mnemonic::Cmpsw | Mnemonic::Cmpsd
-        | Mnemonic::Cmpsq | Mnemonic::Scasb | Mnemonic::Scasw | Mnemonic::Scasd | Mnemonic::Scasq);
+    let cmp = matches!(
+        form.mnemonic,
+        Mnemonic::Cmpsb
+            | Mnemonic::Cmpsw
+            | Mnemonic::Cmpsd
+            | Mnemonic::Cmpsq
+            | Mnemonic::Scasb
+            | Mnemonic::Scasw
+            | Mnemonic::Scasd
+            | Mnemonic::Scasq
+    );
     let rep = match c.rng.below(if cmp { 3 } else { 2 }) {
         0 => RepPrefixKind::None,
         1 => RepPrefixKind::Repe,
@@ -426,8 +442,8 @@ fn mask(size: u32) -> u64 {
 
 fn read_data(st: &MachineState, off: u64, size: u32) -> u64 {
     let mut b = [0u8; 8];
-    for k in 0..size as usize {
-        b[k] = st.data.get(off as usize + k).copied().unwrap_or(0);
+    for (k, byte) in b.iter_mut().enumerate().take(size as usize) {
+        *byte = st.data.get(off as usize + k).copied().unwrap_or(0);
     }
     u64::from_le_bytes(b)
 }
@@ -458,7 +474,10 @@ fn fix_div(c: &mut Ctx, ins: &Instruction, form: &Form) -> bool {
     }
     let m = mask(size);
     let (mut d, div_reg) = if ins.op0_kind() == OpKind::Register {
-        (read_reg(&c.st, ins.op0_register()), Some(ins.op0_register()))
+        (
+            read_reg(&c.st, ins.op0_register()),
+            Some(ins.op0_register()),
+        )
     } else {
         (read_data(&c.st, c.mem_off.unwrap_or(0), size), None)
     };
@@ -543,7 +562,10 @@ pub fn try_case(rng: &mut Rng, form: &Form) -> Option<Case> {
     } else if form.code == Code::Xlat_m8 {
         c.st.gpr[3] = DATA;
         c.locked.push(3);
-        build(form.code, &[Arg::M(MemoryOperand::with_base(Register::RBX))])?
+        build(
+            form.code,
+            &[Arg::M(MemoryOperand::with_base(Register::RBX))],
+        )?
     } else {
         let mut args = Vec::with_capacity(form.ops.len());
         for k in &form.ops {

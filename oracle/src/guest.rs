@@ -55,7 +55,9 @@ impl Guest {
         for v in 0..32u64 {
             let h = HANDLERS + 16 * v;
             ram.write_at(h, &[0xf4]);
-            let lo = (h & 0xffff) | (boot::CODE64_SELECTOR << 16) | (0x8e00u64 << 32)
+            let lo = (h & 0xffff)
+                | (boot::CODE64_SELECTOR << 16)
+                | (0x8e00u64 << 32)
                 | ((h >> 16) & 0xffff) << 48;
             let hi = h >> 32;
             ram.write_u64(IDT + 16 * v, lo);

@@ -112,11 +112,17 @@ fn assemble_stubs() -> Result<(Vec<u8>, u64, u64, u64), IcedError> {
     a.mov(r15, IN_BLOCK)?;
     a.ldmxcsr(dword_ptr(r15 + block::MXCSR as i32))?;
     for x in 0..16 {
-        a.movdqu(xmm_reg(x), xmmword_ptr(r15 + (block::XMM as i32 + 16 * x as i32)))?;
+        a.movdqu(
+            xmm_reg(x),
+            xmmword_ptr(r15 + (block::XMM as i32 + 16 * x as i32)),
+        )?;
     }
     for r in 0..15 {
         if r != 4 {
-            a.mov(gpr64(r), qword_ptr(r15 + (block::GPR as i32 + 8 * r as i32)))?;
+            a.mov(
+                gpr64(r),
+                qword_ptr(r15 + (block::GPR as i32 + 8 * r as i32)),
+            )?;
         }
     }
     a.mov(rsp, qword_ptr(r15 + (block::GPR as i32 + 8 * 4)))?;
@@ -140,7 +146,10 @@ fn assemble_stubs() -> Result<(Vec<u8>, u64, u64, u64), IcedError> {
     // Fault stub: the signal handler resumes here.
     a.set_label(&mut fault)?;
     restore_host(&mut a)?;
-    let r = a.assemble_options(NATIVE_CODE, iced_x86::BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)?;
+    let r = a.assemble_options(
+        NATIVE_CODE,
+        iced_x86::BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS,
+    )?;
     let epi_ip = r.label_ip(&epi)?;
     let fault_ip = r.label_ip(&fault)?;
     Ok((r.inner.code_buffer, NATIVE_CODE, epi_ip, fault_ip))

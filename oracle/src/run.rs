@@ -124,7 +124,11 @@ pub fn run(
             continue;
         };
         if trace {
-            eprintln!("case {index}: {} ({:02x?})", crate::compare::format_ins(&case.ins), case.bytes);
+            eprintln!(
+                "case {index}: {} ({:02x?})",
+                crate::compare::format_ins(&case.ins),
+                case.bytes
+            );
         }
         let native = with_native(|n| n.run(&case.bytes, &case.input))?;
         for g in guests.iter_mut() {
