@@ -57,6 +57,8 @@ const DENY: &[Mnemonic] = &[
     // AMD-only, and undefined for some field values.
     Mnemonic::Extrq,
     Mnemonic::Insertq,
+    // Hint space (0F 18-1F): NOP on one vendor, an instruction (or #UD) on another.
+    Mnemonic::Reservednop,
 ];
 
 fn feature_ok(f: CpuidFeature) -> bool {

@@ -564,7 +564,10 @@ pub fn try_case(rng: &mut Rng, form: &Form) -> Option<Case> {
         c.locked.push(3);
         build(
             form.code,
-            &[Arg::M(MemoryOperand::with_base(Register::RBX))],
+            &[Arg::M(MemoryOperand::with_base_index(
+                Register::RBX,
+                Register::AL,
+            ))],
         )?
     } else {
         let mut args = Vec::with_capacity(form.ops.len());

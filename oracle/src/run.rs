@@ -77,10 +77,25 @@ pub fn case_rng(seed: u64, index: u64) -> Rng {
     Rng::new(a ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15))
 }
 
-/// Case `index` of a run over `forms`.
-pub fn make_case(forms: &[&Form], seed: u64, index: u64) -> Option<(&'static str, Case)> {
+/// Forms grouped by mnemonic: cases pick a mnemonic uniformly, then one of its forms,
+/// so mnemonics with dozens of encodings do not crowd out the others.
+pub fn group_by_mnemonic(forms: Vec<&'static Form>) -> Vec<Vec<&'static Form>> {
+    let mut groups: BTreeMap<u16, Vec<&'static Form>> = BTreeMap::new();
+    for f in forms {
+        groups.entry(f.mnemonic as u16).or_default().push(f);
+    }
+    groups.into_values().collect()
+}
+
+/// Case `index` of a run over `groups` (see [`group_by_mnemonic`]).
+pub fn make_case(
+    groups: &[Vec<&'static Form>],
+    seed: u64,
+    index: u64,
+) -> Option<(&'static str, Case)> {
     let mut rng = case_rng(seed, index);
-    let f = forms.get(rng.below(forms.len() as u64) as usize)?;
+    let g = groups.get(rng.below(groups.len() as u64) as usize)?;
+    let f = g.get(rng.below(g.len() as u64) as usize)?;
     let name: &'static str = mnemonic_name(f);
     gen::case(&mut rng, f).map(|c| (name, c))
 }
@@ -106,7 +121,7 @@ pub fn run(
     every: u64,
     mut progress: impl FnMut(u64, &Summary),
 ) -> Result<Summary, String> {
-    let forms = forms::select(&cfg.filter);
+    let forms = group_by_mnemonic(forms::select(&cfg.filter));
     if forms.is_empty() {
         return Err(format!("no instruction form matches {:?}", cfg.filter));
     }
