@@ -172,10 +172,16 @@ pub fn emit<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Option<()>> {
             e.set_rflags_sys(v);
         }
         Xlatb => {
-            let al = e.gpr(reg::RAX);
-            let al = mask(e, al, 1);
+            // iced-x86 decodes XLAT's operand as [rBX + AL] (AL as the index), so
+            // `mem_addr` already includes AL; add it only if a decoder did not.
             let base = mem_addr(e, i);
-            let a = e.add(base, al);
+            let a = if i.memory_index() == iced_x86::Register::AL {
+                base
+            } else {
+                let al = e.gpr(reg::RAX);
+                let al = mask(e, al, 1);
+                e.add(base, al)
+            };
             let v = e.load(a, 1)?;
             write_gpr(
                 e,
