@@ -4,7 +4,7 @@ use crate::gen::Case;
 use crate::guest::GuestTier;
 use crate::layout::DATA;
 use crate::state::{MachineState, Outcome, GPR_NAMES};
-use iced_x86::{Formatter, Instruction, IntelFormatter, RflagsBits};
+use iced_x86::{Formatter, Instruction, IntelFormatter};
 use std::fmt::Write;
 
 /// RFLAGS bits the oracle compares: the six arithmetic flags and DF.
@@ -22,19 +22,7 @@ const FLAG_NAMES: [(u64, &str); 7] = [
 
 /// The flags iced-x86 says `ins` leaves undefined, in RFLAGS bit positions.
 pub fn undefined_flags(ins: &Instruction) -> u64 {
-    let u = ins.rflags_undefined();
-    let map = [
-        (RflagsBits::CF, 0x1),
-        (RflagsBits::PF, 0x4),
-        (RflagsBits::AF, 0x10),
-        (RflagsBits::ZF, 0x40),
-        (RflagsBits::SF, 0x80),
-        (RflagsBits::DF, 0x400),
-        (RflagsBits::OF, 0x800),
-    ];
-    map.iter()
-        .filter(|(b, _)| u & b != 0)
-        .fold(0, |acc, (_, x)| acc | x)
+    crate::gen::rflags_bits(ins.rflags_undefined())
 }
 
 fn normalize_vector(v: u8) -> u8 {
@@ -46,7 +34,7 @@ fn normalize_vector(v: u8) -> u8 {
 }
 
 /// Differences between two completed states, one line each.
-pub fn diff_states(ins: &Instruction, n: &MachineState, g: &MachineState) -> Vec<String> {
+pub fn diff_states(undefined: u64, n: &MachineState, g: &MachineState) -> Vec<String> {
     let mut d = Vec::new();
     for (r, name) in GPR_NAMES.iter().enumerate() {
         if n.gpr[r] != g.gpr[r] {
@@ -56,7 +44,7 @@ pub fn diff_states(ins: &Instruction, n: &MachineState, g: &MachineState) -> Vec
             ));
         }
     }
-    let mask = COMPARED_FLAGS & !undefined_flags(ins);
+    let mask = COMPARED_FLAGS & !undefined;
     let (nf, gf) = (n.rflags & mask, g.rflags & mask);
     if nf != gf {
         let names: Vec<&str> = FLAG_NAMES
@@ -114,10 +102,11 @@ pub enum Verdict {
     Mismatch(Vec<String>),
 }
 
-pub fn compare(ins: &Instruction, native: &Outcome, guest: &Outcome) -> Verdict {
+/// Compares outcomes; `undefined` are the RFLAGS bits not to compare.
+pub fn compare(undefined: u64, native: &Outcome, guest: &Outcome) -> Verdict {
     match (native, guest) {
         (Outcome::Done(n), Outcome::Done(g)) => {
-            let d = diff_states(ins, n, g);
+            let d = diff_states(undefined, n, g);
             if d.is_empty() {
                 Verdict::Pass
             } else {
@@ -212,8 +201,16 @@ pub fn report(
         format_ins(&case.ins),
         case.ins.code(),
         bytes.join(" "),
-        undefined_flags(&case.ins)
+        case.undefined_flags
     );
+    if let Some(p) = &case.prefix {
+        let _ = writeln!(
+            s,
+            "  after the flag-setting prefix `{}` ({:?})",
+            format_ins(p),
+            p.code()
+        );
+    }
     for d in diffs {
         let _ = writeln!(s, "  {d}");
     }

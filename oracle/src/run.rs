@@ -155,7 +155,7 @@ pub fn run(
             if run.compiled {
                 c.compiled += 1;
             }
-            match compare(&case.ins, &native, &run.outcome) {
+            match compare(case.undefined_flags, &native, &run.outcome) {
                 Verdict::Pass => c.pass += 1,
                 Verdict::BothFault => c.both_fault += 1,
                 Verdict::Unsupported => c.unsupported += 1,
