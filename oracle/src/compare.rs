@@ -35,7 +35,46 @@ fn normalize_vector(v: u8) -> u8 {
 
 /// Differences between two completed states, one line each.
 pub fn diff_states(undefined: u64, n: &MachineState, g: &MachineState) -> Vec<String> {
+    diff_states_fsw(undefined, 0, n, g)
+}
+
+/// Like [`diff_states`], also masking the x87 condition bits `undefined_fsw`.
+pub fn diff_states_fsw(
+    undefined: u64,
+    undefined_fsw: u16,
+    n: &MachineState,
+    g: &MachineState,
+) -> Vec<String> {
     let mut d = Vec::new();
+    let (nx, gx) = (&n.x87, &g.x87);
+    if nx.fcw != gx.fcw {
+        d.push(format!(
+            "   fcw: native {:#06x}  reprise {:#06x}",
+            nx.fcw, gx.fcw
+        ));
+    }
+    let fm = !undefined_fsw & !0x8080; // B and ES mirror the (masked) exception flags
+    if nx.fsw & fm != gx.fsw & fm {
+        d.push(format!(
+            "   fsw: native {:#06x}  reprise {:#06x}  (undefined {:#06x})",
+            nx.fsw, gx.fsw, undefined_fsw
+        ));
+    }
+    if nx.tags != gx.tags {
+        d.push(format!(
+            "  tags: native {:#04x}  reprise {:#04x} (abridged, by physical register)",
+            nx.tags, gx.tags
+        ));
+    }
+    for i in 0..8 {
+        if nx.valid(i) && gx.valid(i) && nx.st[i] != gx.st[i] {
+            d.push(format!(
+                " st({i}): native {}  reprise {}",
+                f80_text(&nx.st[i]),
+                f80_text(&gx.st[i])
+            ));
+        }
+    }
     for (r, name) in GPR_NAMES.iter().enumerate() {
         if n.gpr[r] != g.gpr[r] {
             d.push(format!(
@@ -91,6 +130,12 @@ pub fn diff_states(undefined: u64, n: &MachineState, g: &MachineState) -> Vec<St
     d
 }
 
+fn f80_text(v: &[u8; 10]) -> String {
+    let exp = u16::from_le_bytes([v[8], v[9]]);
+    let mant = u64::from_le_bytes([v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]]);
+    format!("{exp:04x}_{mant:016x}")
+}
+
 /// The verdict on one case in one tier.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -104,9 +149,19 @@ pub enum Verdict {
 
 /// Compares outcomes; `undefined` are the RFLAGS bits not to compare.
 pub fn compare(undefined: u64, native: &Outcome, guest: &Outcome) -> Verdict {
+    compare_fsw(undefined, 0, native, guest)
+}
+
+/// Like [`compare`], also masking the x87 condition bits `undefined_fsw`.
+pub fn compare_fsw(
+    undefined: u64,
+    undefined_fsw: u16,
+    native: &Outcome,
+    guest: &Outcome,
+) -> Verdict {
     match (native, guest) {
         (Outcome::Done(n), Outcome::Done(g)) => {
-            let d = diff_states(undefined, n, g);
+            let d = diff_states_fsw(undefined, undefined_fsw, n, g);
             if d.is_empty() {
                 Verdict::Pass
             } else {
@@ -156,6 +211,19 @@ fn state_text(s: &MachineState, out: &mut String) {
         }
     }
     let _ = writeln!(out, "  rflags={:#x} mxcsr={:#x}", s.rflags, s.mxcsr);
+    let _ = write!(
+        out,
+        "  fcw={:#06x} fsw={:#06x} tags={:#04x}\n ",
+        s.x87.fcw, s.x87.fsw, s.x87.tags
+    );
+    for i in 0..8 {
+        let e = if s.x87.valid(i) { "" } else { "(empty)" };
+        let _ = write!(out, " st{i}={}{e}", f80_text(&s.x87.st[i]));
+        if i == 3 {
+            out.push_str("\n ");
+        }
+    }
+    out.push('\n');
     for x in 0..16 {
         let _ = write!(
             out,

@@ -57,6 +57,17 @@ const DENY: &[Mnemonic] = &[
     // AMD-only, and undefined for some field values.
     Mnemonic::Extrq,
     Mnemonic::Insertq,
+    // x87: transcendental approximations differ between vendors; FLDCW could unmask
+    // exceptions (a pending #MF would fire in the harness).
+    Mnemonic::F2xm1,
+    Mnemonic::Fyl2x,
+    Mnemonic::Fyl2xp1,
+    Mnemonic::Fptan,
+    Mnemonic::Fpatan,
+    Mnemonic::Fsin,
+    Mnemonic::Fcos,
+    Mnemonic::Fsincos,
+    Mnemonic::Fldcw,
     // Hint space (0F 18-1F): NOP on one vendor, an instruction (or #UD) on another.
     Mnemonic::Reservednop,
 ];
@@ -65,7 +76,7 @@ fn feature_ok(f: CpuidFeature) -> bool {
     use CpuidFeature::*;
     match f {
         INTEL8086 | INTEL186 | INTEL286 | INTEL386 | INTEL486 | X64 | CMOV | CX8 | SSE | SSE2
-        | MULTIBYTENOP | PAUSE | CLFSH => true,
+        | MULTIBYTENOP | PAUSE | CLFSH | FPU | FPU287 | FPU387 => true,
         SSE3 => std::arch::is_x86_feature_detected!("sse3"),
         SSSE3 => std::arch::is_x86_feature_detected!("ssse3"),
         SSE4_1 => std::arch::is_x86_feature_detected!("sse4.1"),
@@ -107,6 +118,8 @@ pub fn operand_supported(k: K) -> bool {
             | K::r64_opcode
             | K::xmm_reg
             | K::xmm_rm
+            | K::st0
+            | K::sti_opcode
             | K::al
             | K::cl
             | K::ax
@@ -142,6 +155,8 @@ fn eligible(code: Code) -> Option<Form> {
         || oc.is_save_restore()
         || code.flow_control() != FlowControl::Next
         || code == Code::Bswap_r16
+        || oc.fwait()
+        || oc.memory_size().size() > 16
     {
         return None;
     }

@@ -27,6 +27,23 @@ pub struct Case {
     /// RFLAGS bits (x86 positions) undefined after the sequence: those `ins` leaves
     /// undefined, and those `prefix` leaves undefined that `ins` does not write.
     pub undefined_flags: u64,
+    /// x87 status-word condition bits (C0 C1 C2 C3 in FSW positions) `ins` leaves
+    /// undefined.
+    pub undefined_fsw: u16,
+}
+
+/// iced-x86 `RflagsBits` C0..C3 to FSW positions.
+pub fn fsw_bits(u: u32) -> u16 {
+    use iced_x86::RflagsBits as B;
+    [
+        (B::C0, 0x100u16),
+        (B::C1, 0x200),
+        (B::C2, 0x400),
+        (B::C3, 0x4000),
+    ]
+    .iter()
+    .filter(|(b, _)| u & b != 0)
+    .fold(0, |acc, (_, x)| acc | x)
 }
 
 /// iced-x86 `RflagsBits` to x86 RFLAGS positions.
@@ -296,6 +313,66 @@ fn xmm_half(rng: &mut Rng) -> u64 {
     }
 }
 
+/// An 80-bit extended value biased towards the classes x87 arithmetic cares about.
+fn interesting_f80(rng: &mut Rng) -> [u8; 10] {
+    let sign = (rng.below(2) as u16) << 15;
+    let (exp, mant): (u16, u64) = match rng.below(10) {
+        0 => (0, 0),
+        1 => (0, rng.next_u64() >> 1), // denormal
+        2 => (0x7fff, 1 << 63),        // infinity
+        3 => (0x7fff, 3 << 62),        // QNaN (indefinite-like)
+        4 => (0x7fff, (1 << 63) | (rng.next_u64() >> 2) | 1), // NaN, random payload
+        5 => {
+            // Small integers (FIST, FRNDINT, FPREM).
+            let v = rng.below(1 << 20).max(1);
+            let lz = v.leading_zeros();
+            (16383 + 63 - lz as u16, v << lz)
+        }
+        6 => (16383 + rng.below(64) as u16, (1 << 63) | rng.next_u64()),
+        _ => (
+            16383 - 80 + rng.below(160) as u16,
+            (1 << 63) | rng.next_u64(),
+        ),
+    };
+    let mut v = [0u8; 10];
+    v[..8].copy_from_slice(&mant.to_le_bytes());
+    v[8..].copy_from_slice(&(exp | sign).to_le_bytes());
+    v
+}
+
+fn random_x87(rng: &mut Rng) -> crate::state::X87 {
+    let mut x = crate::state::X87::default();
+    let pc = *rng.pick(&[0u16, 2, 3, 3]).unwrap_or(&3);
+    let rc = rng.below(4) as u16;
+    // All exceptions masked; precision and rounding random.
+    x.fcw = 0x7f | pc << 8 | rc << 10;
+    let top = rng.below(8) as u16;
+    let cc = (rng.next_u64() as u16) & 0x4700;
+    let flags = if rng.chance(2) {
+        rng.next_u64() as u16 & 0x3f
+    } else {
+        0
+    };
+    x.fsw = top << 11 | cc | flags;
+    // Mostly a few registers in use from the top down, sometimes a full or random stack.
+    x.tags = match rng.below(4) {
+        0 => rng.next_u64() as u8,
+        1 => 0xff,
+        _ => {
+            let n = rng.below(9) as u32;
+            let mut t = 0u8;
+            for i in 0..n {
+                t |= 1 << ((top as u32 + i) & 7);
+            }
+            t
+        }
+    };
+    for v in x.st.iter_mut() {
+        *v = interesting_f80(rng);
+    }
+    x
+}
+
 /// A random machine state (before operands constrain it).
 pub fn random_state(rng: &mut Rng) -> MachineState {
     let mut s = MachineState::default();
@@ -320,6 +397,7 @@ pub fn random_state(rng: &mut Rng) -> MachineState {
         let hi = if rng.chance(4) { lo } else { xmm_half(rng) };
         s.xmm[x] = [lo, hi];
     }
+    s.x87 = random_x87(rng);
     for chunk in s.data.chunks_mut(8) {
         let v = rng.interesting_u64().to_le_bytes();
         chunk.copy_from_slice(&v[..chunk.len()]);
@@ -459,6 +537,10 @@ impl Ctx<'_> {
             K::xmm_or_mem | K::xmm_reg | K::xmm_rm => {
                 let x = self.rng.below(16) as u8;
                 Arg::R(Register::values().nth(Register::XMM0 as usize + x as usize)?)
+            }
+            K::st0 => Arg::R(Register::ST0),
+            K::sti_opcode => {
+                Arg::R(Register::values().nth(Register::ST0 as usize + self.rng.below(8) as usize)?)
             }
             K::al => Arg::R(Register::AL),
             K::cl => Arg::R(Register::CL),
@@ -756,6 +838,7 @@ pub fn try_case(rng: &mut Rng, form: &Form) -> Option<Case> {
         bytes,
         input: c.st,
         undefined_flags,
+        undefined_fsw: fsw_bits(back.rflags_undefined()),
     })
 }
 

@@ -11,8 +11,42 @@
 //! reset, and it runs again, now as compiled code when the Cranelift tier compiled it.
 
 use crate::layout::*;
+use crate::state::X87;
 use crate::state::{MachineState, Outcome};
 use reprise_jit::{boot, CpuConfig, CpuState, EmptyBus, GuestRam, RunExit, Tier};
+
+/// The full tag (00 valid, 01 zero, 10 special) of a non-empty register.
+fn tag_of(v: &[u8; 10]) -> u16 {
+    let exp = u16::from_le_bytes([v[8], v[9]]) & 0x7fff;
+    let mant = u64::from_le_bytes([v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]]);
+    if exp == 0 && mant == 0 {
+        1
+    } else if exp == 0 || exp == 0x7fff || mant >> 63 == 0 {
+        2
+    } else {
+        0
+    }
+}
+
+/// The x87 state of `st` in FXSAVE terms.
+fn x87_of(st: &CpuState) -> X87 {
+    let top = (st.fpu.top & 7) as usize;
+    let mut x = X87 {
+        fcw: st.fpu.fcw,
+        fsw: (st.fpu.fsw & !0x3800) | (top as u16) << 11,
+        tags: 0,
+        st: [[0; 10]; 8],
+    };
+    for p in 0..8 {
+        if (st.fpu.ftw >> (2 * p)) & 3 != 3 {
+            x.tags |= 1 << p;
+        }
+        let mut v = [0u8; 10];
+        v.copy_from_slice(&st.fpu.st[p][..10]);
+        x.st[(p + 8 - top) & 7] = v;
+    }
+    x
+}
 
 const RAM_MIB: u64 = 512;
 
@@ -115,6 +149,24 @@ impl Guest {
         st.mxcsr = input.mxcsr;
         st.xmm = input.xmm;
         st.rip = TEST_IP;
+        let x = &input.x87;
+        let top = x.top();
+        st.fpu.fcw = x.fcw;
+        st.fpu.fsw = x.fsw & !0x3800;
+        st.fpu.top = top as u8;
+        let mut ftw = 0u16;
+        for p in 0..8 {
+            let v = x.st[(p + 8 - top) & 7];
+            st.fpu.st[p] = [0; 16];
+            st.fpu.st[p][..10].copy_from_slice(&v);
+            let tag = if x.tags & (1 << p) == 0 {
+                3
+            } else {
+                tag_of(&v)
+            };
+            ftw |= tag << (2 * p);
+        }
+        st.fpu.ftw = ftw;
     }
 
     fn run_once(&mut self, input: &MachineState, len: u64) -> Outcome {
@@ -130,6 +182,7 @@ impl Guest {
                     rflags: st.rflags(),
                     mxcsr: st.mxcsr,
                     xmm: st.xmm,
+                    x87: x87_of(st),
                     data: [0; DATA_LEN],
                 };
                 out.data

@@ -36,6 +36,8 @@ pub mod block {
     pub const RFLAGS: u64 = 0x80;
     pub const MXCSR: u64 = 0x88;
     pub const XMM: u64 = 0x100;
+    /// A 512-byte FXSAVE image (x87 state; its MXCSR and XMM mirror the fields above).
+    pub const FX: u64 = 0x200;
 }
 /// Offsets inside the save area.
 pub mod save {
@@ -43,4 +45,6 @@ pub mod save {
     pub const MXCSR: u64 = 8;
     /// Signal number of a fault taken by the instruction under test (0: none).
     pub const SIGNAL: u64 = 0x10;
+    /// The host's FXSAVE image (x87 state, MXCSR, XMM).
+    pub const FX: u64 = 0x200;
 }

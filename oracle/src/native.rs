@@ -88,6 +88,7 @@ fn xmm_reg(n: usize) -> AsmRegisterXmm {
 fn restore_host(a: &mut CodeAssembler) -> Result<(), IcedError> {
     a.cld()?;
     a.mov(rax, SAVE)?;
+    a.fxrstor64(zmmword_ptr(rax + save::FX as i32))?;
     a.ldmxcsr(dword_ptr(rax + save::MXCSR as i32))?;
     a.mov(rsp, qword_ptr(rax + save::RSP as i32))?;
     for r in callee_saved().iter().rev() {
@@ -107,6 +108,9 @@ fn assemble_stubs() -> Result<(Vec<u8>, u64, u64, u64), IcedError> {
     a.mov(rax, SAVE)?;
     a.mov(qword_ptr(rax + save::RSP as i32), rsp)?;
     a.stmxcsr(dword_ptr(rax + save::MXCSR as i32))?;
+    a.fxsave64(zmmword_ptr(rax + save::FX as i32))?;
+    a.mov(rax, IN_BLOCK + block::FX)?;
+    a.fxrstor64(zmmword_ptr(rax))?;
     a.mov(rsp, IN_BLOCK + block::RFLAGS)?;
     a.popfq()?;
     a.mov(r15, IN_BLOCK)?;
@@ -135,6 +139,7 @@ fn assemble_stubs() -> Result<(Vec<u8>, u64, u64, u64), IcedError> {
     }
     a.mov(rsp, OUT_BLOCK + block::RFLAGS + 8)?;
     a.pushfq()?;
+    a.fxsave64(zmmword_ptr(OUT_BLOCK + block::FX))?;
     a.stmxcsr(dword_ptr(OUT_BLOCK + block::MXCSR))?;
     for x in 0..16 {
         a.movdqu(
@@ -281,6 +286,24 @@ fn write_block(at: u64, s: &MachineState) {
         write_bytes(at + block::XMM + 16 * x as u64, &v[0].to_le_bytes());
         write_bytes(at + block::XMM + 16 * x as u64 + 8, &v[1].to_le_bytes());
     }
+    write_bytes(at + block::FX, &fx_image(s));
+}
+
+/// The FXSAVE image that FXRSTOR loads for `s`.
+fn fx_image(s: &MachineState) -> [u8; 512] {
+    let mut img = [0u8; 512];
+    img[0..2].copy_from_slice(&s.x87.fcw.to_le_bytes());
+    img[2..4].copy_from_slice(&s.x87.fsw.to_le_bytes());
+    img[4] = s.x87.tags;
+    img[24..28].copy_from_slice(&s.mxcsr.to_le_bytes());
+    for (i, v) in s.x87.st.iter().enumerate() {
+        img[32 + 16 * i..][..10].copy_from_slice(v);
+    }
+    for (x, v) in s.xmm.iter().enumerate() {
+        img[160 + 16 * x..][..8].copy_from_slice(&v[0].to_le_bytes());
+        img[168 + 16 * x..][..8].copy_from_slice(&v[1].to_le_bytes());
+    }
+    img
 }
 
 fn read_block(at: u64) -> MachineState {
@@ -289,6 +312,14 @@ fn read_block(at: u64) -> MachineState {
         s.gpr[r] = read_u64(at + block::GPR + 8 * r as u64);
     }
     s.rflags = read_u64(at + block::RFLAGS);
+    let mut img = [0u8; 512];
+    read_bytes(at + block::FX, &mut img);
+    s.x87.fcw = u16::from_le_bytes([img[0], img[1]]);
+    s.x87.fsw = u16::from_le_bytes([img[2], img[3]]);
+    s.x87.tags = img[4];
+    for (i, v) in s.x87.st.iter_mut().enumerate() {
+        v.copy_from_slice(&img[32 + 16 * i..][..10]);
+    }
     s.mxcsr = read_u64(at + block::MXCSR) as u32;
     for x in 0..16 {
         s.xmm[x] = [

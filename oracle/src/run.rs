@@ -1,7 +1,7 @@
 //! The driver: draws cases, runs each natively once and in every requested tier, and
 //! tallies verdicts per tier and mnemonic.
 
-use crate::compare::{compare, report, Verdict};
+use crate::compare::{compare_fsw, report, Verdict};
 use crate::forms::{self, Form};
 use crate::gen::{self, Case};
 use crate::guest::{Guest, GuestTier};
@@ -155,7 +155,12 @@ pub fn run(
             if run.compiled {
                 c.compiled += 1;
             }
-            match compare(case.undefined_flags, &native, &run.outcome) {
+            match compare_fsw(
+                case.undefined_flags,
+                case.undefined_fsw,
+                &native,
+                &run.outcome,
+            ) {
                 Verdict::Pass => c.pass += 1,
                 Verdict::BothFault => c.both_fault += 1,
                 Verdict::Unsupported => c.unsupported += 1,

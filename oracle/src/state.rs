@@ -9,7 +9,41 @@ pub struct MachineState {
     pub rflags: u64,
     pub mxcsr: u32,
     pub xmm: [[u64; 2]; 16],
+    pub x87: X87,
     pub data: [u8; DATA_LEN],
+}
+
+/// The x87 state in FXSAVE terms.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct X87 {
+    pub fcw: u16,
+    /// Status word including TOP (bits 11-13).
+    pub fsw: u16,
+    /// Abridged tag word: bit `p` set when physical register `p` is not empty.
+    pub tags: u8,
+    /// ST(0)..ST(7) in stack order, 80-bit little endian.
+    pub st: [[u8; 10]; 8],
+}
+
+impl Default for X87 {
+    fn default() -> Self {
+        X87 {
+            fcw: 0x037f,
+            fsw: 0,
+            tags: 0,
+            st: [[0; 10]; 8],
+        }
+    }
+}
+
+impl X87 {
+    pub fn top(&self) -> usize {
+        ((self.fsw >> 11) & 7) as usize
+    }
+    /// True when ST(i) is not empty.
+    pub fn valid(&self, i: usize) -> bool {
+        self.tags & (1 << ((self.top() + i) & 7)) != 0
+    }
 }
 
 impl Default for MachineState {
@@ -19,6 +53,7 @@ impl Default for MachineState {
             rflags: 2,
             mxcsr: 0x1f80,
             xmm: [[0; 2]; 16],
+            x87: X87::default(),
             data: [0; DATA_LEN],
         }
     }

@@ -192,3 +192,24 @@ fn every_form_generates() {
     assert!(bad.is_empty(), "forms without cases: {bad:?}");
     assert!(forms::all_forms().len() > 500);
 }
+
+#[test]
+fn native_x87_state_layout() {
+    use iced_x86::code_asm::*;
+    let bytes = assemble(|a| a.fld1().unwrap());
+    let mut input = MachineState::default();
+    input.gpr[4] = reprise_oracle::layout::STACK_TOP;
+    // TOP = 2, ST(0) = 2.0 valid (physical register 2), the rest empty.
+    input.x87.fsw = 2 << 11;
+    input.x87.tags = 1 << 2;
+    input.x87.st[0] = [0, 0, 0, 0, 0, 0, 0, 0x80, 0x00, 0x40];
+    let out = with_native(|n| n.run(&bytes, &input)).expect("native setup");
+    let Outcome::Done(s) = out else {
+        panic!("native fault: {out:?}")
+    };
+    assert_eq!(s.x87.top(), 1);
+    assert_eq!(s.x87.tags, 0b110);
+    assert_eq!(s.x87.st[0], [0, 0, 0, 0, 0, 0, 0, 0x80, 0xff, 0x3f]);
+    assert_eq!(s.x87.st[1], input.x87.st[0]);
+    assert!(s.x87.valid(0) && s.x87.valid(1) && !s.x87.valid(2));
+}
