@@ -195,7 +195,6 @@ fn every_form_generates() {
 
 #[test]
 fn native_x87_state_layout() {
-    use iced_x86::code_asm::*;
     let bytes = assemble(|a| a.fld1().unwrap());
     let mut input = MachineState::default();
     input.gpr[4] = reprise_oracle::layout::STACK_TOP;
