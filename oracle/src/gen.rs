@@ -800,6 +800,25 @@ pub fn try_case(rng: &mut Rng, form: &Form) -> Option<Case> {
     if !fixups(&mut c, &ins, form) {
         return None;
     }
+    let mut ins = ins;
+    if ins.op0_kind() == OpKind::Memory
+        && form.code.op_code().can_use_lock_prefix()
+        && c.rng.chance(4)
+    {
+        ins.set_has_lock_prefix(true);
+    }
+    if (0..ins.op_count()).any(|n| ins.op_kind(n) == OpKind::Memory)
+        && ins.memory_base() != Register::RIP
+        && c.rng.chance(8)
+    {
+        // Segment overrides without effect in 64-bit mode (FS/GS bases differ between
+        // the host and the guest, so they are not drawn).
+        let s = *c
+            .rng
+            .pick(&[Register::DS, Register::ES, Register::SS, Register::CS])
+            .unwrap_or(&Register::DS);
+        ins.set_segment_prefix(s);
+    }
     let prefix = if c.rng.chance(2) {
         flag_prefix(&mut c, &ins)
     } else {
