@@ -17,6 +17,40 @@ pub struct Form {
     /// Uses XMM registers or 128-bit memory: memory operands are 16-byte aligned
     /// (legacy SSE faults on misaligned 128-bit operands).
     pub sse: bool,
+    /// A near relative branch (Jcc, JMP, LOOPcc, JrCXZ): generated as a branch over
+    /// one instruction, so taken and not taken leave different registers.
+    pub branch: bool,
+}
+
+/// Near relative branches with a 64-bit target that the oracle tests specially.
+fn branch_form(code: Code) -> Option<Form> {
+    let oc = code.op_code();
+    let near = matches!(oc.op_kinds(), [K::br64_1] | [K::br64_4]);
+    let flow = matches!(
+        code.flow_control(),
+        FlowControl::ConditionalBranch | FlowControl::UnconditionalBranch
+    );
+    if !near
+        || !flow
+        || !oc.is_instruction()
+        || !oc.mode64()
+        || oc.encoding() != EncodingKind::Legacy
+        || oc.decoder_option() != 0
+        || !oc.intel_decoder64()
+        || !oc.amd_decoder64()
+        || !code.cpuid_features().iter().all(|f| feature_ok(*f))
+        || matches!(code.mnemonic(), Mnemonic::Xbegin | Mnemonic::Jmpe)
+    {
+        return None;
+    }
+    Some(Form {
+        code,
+        mnemonic: code.mnemonic(),
+        ops: oc.op_kinds().to_vec(),
+        string: false,
+        sse: false,
+        branch: true,
+    })
 }
 
 /// Mnemonics never generated: results that depend on the host, the privilege level or
@@ -141,6 +175,9 @@ pub fn operand_supported(k: K) -> bool {
 }
 
 fn eligible(code: Code) -> Option<Form> {
+    if let Some(f) = branch_form(code) {
+        return Some(f);
+    }
     let oc = code.op_code();
     if !oc.is_instruction()
         || !oc.mode64()
@@ -179,6 +216,7 @@ fn eligible(code: Code) -> Option<Form> {
         ops,
         string,
         sse,
+        branch: false,
     })
 }
 

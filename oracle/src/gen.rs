@@ -778,7 +778,10 @@ pub fn try_case(rng: &mut Rng, form: &Form) -> Option<Case> {
         mem_off: None,
         rex8,
     };
-    let ins = if form.string {
+    let ins = if form.branch {
+        // Placeholder target; the real one is set once the code's address is known.
+        Instruction::with_branch(form.code, TEST_IP).ok()?
+    } else if form.string {
         gen_string(&mut c, form)?
     } else if form.code == Code::Xlat_m8 {
         c.st.gpr[3] = DATA;
@@ -837,16 +840,34 @@ pub fn try_case(rng: &mut Rng, form: &Form) -> Option<Case> {
         prefix_back = Some(back);
     }
     let ip = TEST_IP + bytes.len() as u64;
+    let mut tail = Vec::new();
+    if form.branch {
+        // branch L; not rX; L: — taken or not shows in rX.
+        let free: Vec<usize> = (0..16)
+            .filter(|n| *n != 1 && *n != 4 && !c.locked.contains(n))
+            .collect();
+        let r = gpr_of_size(*c.rng.pick(&free)?, 8);
+        let t = Instruction::with1(Code::Not_rm64, r).ok()?;
+        enc.encode(&t, 0).ok()?;
+        tail = enc.take_buffer();
+        let probe = enc.encode(&ins, ip).ok()?;
+        let _ = enc.take_buffer();
+        ins.set_near_branch64(ip + probe as u64 + tail.len() as u64);
+    }
     let len = enc.encode(&ins, ip).ok()?;
     let main = enc.take_buffer();
     let back = Decoder::with_ip(64, &main, ip, DecoderOptions::NONE).decode();
     if back.code() != form.code || back.len() != len || len != main.len() {
         return None;
     }
+    if form.branch && back.near_branch_target() != ip + (len + tail.len()) as u64 {
+        return None;
+    }
     if back.memory_size().size() > 16 {
         return None;
     }
     bytes.extend_from_slice(&main);
+    bytes.extend_from_slice(&tail);
     let mut undefined_flags = rflags_bits(back.rflags_undefined());
     if let Some(p) = &prefix_back {
         undefined_flags |= rflags_bits(p.rflags_undefined()) & !rflags_bits(back.rflags_modified());

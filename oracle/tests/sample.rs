@@ -212,3 +212,46 @@ fn native_x87_state_layout() {
     assert_eq!(s.x87.st[1], input.x87.st[0]);
     assert!(s.x87.valid(0) && s.x87.valid(1) && !s.x87.valid(2));
 }
+
+/// Branch cases are `branch L; not rX; L:`; both outcomes must occur (and JMP is always
+/// taken), or the branch tests would be vacuous.
+#[test]
+fn branch_cases_take_both_paths() {
+    let forms: Vec<_> = forms::all_forms().iter().filter(|f| f.branch).collect();
+    assert!(forms.len() >= 30, "{} branch forms", forms.len());
+    let mut rng = Rng::new(11);
+    let (mut taken, mut not_taken) = (0, 0);
+    for k in 0..600 {
+        let f = forms[k % forms.len()];
+        let Some(case) = gen::case(&mut rng, f) else {
+            continue;
+        };
+        if case.prefix.is_some() {
+            continue;
+        }
+        let mut dec = iced_x86::Decoder::with_ip(
+            64,
+            &case.bytes,
+            reprise_oracle::layout::TEST_IP,
+            iced_x86::DecoderOptions::NONE,
+        );
+        let all: Vec<_> = dec.iter().collect();
+        let last = all.last().expect("decodes");
+        assert_eq!(last.code(), iced_x86::Code::Not_rm64);
+        let r = gen::gpr_index(last.op0_register()).expect("gpr");
+        let out = with_native(|n| n.run(&case.bytes, &case.input)).expect("native setup");
+        let Outcome::Done(s) = out else {
+            panic!("native fault: {out:?}")
+        };
+        if s.gpr[r] == case.input.gpr[r] {
+            taken += 1;
+        } else {
+            assert_ne!(f.mnemonic, iced_x86::Mnemonic::Jmp);
+            not_taken += 1;
+        }
+    }
+    assert!(
+        taken > 50 && not_taken > 50,
+        "taken {taken}, not taken {not_taken}"
+    );
+}
