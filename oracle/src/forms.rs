@@ -20,6 +20,8 @@ pub struct Form {
     /// A near relative branch (Jcc, JMP, LOOPcc, JrCXZ): generated as a branch over
     /// one instruction, so taken and not taken leave different registers.
     pub branch: bool,
+    /// PUSH/POP/ENTER/LEAVE: RSP (and RBP) point into the data area.
+    pub stack: bool,
 }
 
 /// Near relative branches with a 64-bit target that the oracle tests specially.
@@ -50,6 +52,7 @@ fn branch_form(code: Code) -> Option<Form> {
         string: false,
         sse: false,
         branch: true,
+        stack: false,
     })
 }
 
@@ -188,7 +191,11 @@ fn eligible(code: Code) -> Option<Form> {
         || oc.is_privileged()
         || oc.may_require_cpl0()
         || oc.is_input_output()
-        || oc.is_stack_instruction()
+        || (oc.is_stack_instruction()
+            && !matches!(
+                code.mnemonic(),
+                Mnemonic::Push | Mnemonic::Pop | Mnemonic::Enter | Mnemonic::Leave
+            ))
         || oc.is_save_restore()
         || code.flow_control() != FlowControl::Next
         || code == Code::Bswap_r16
@@ -217,6 +224,7 @@ fn eligible(code: Code) -> Option<Form> {
         string,
         sse,
         branch: false,
+        stack: oc.is_stack_instruction(),
     })
 }
 
@@ -229,6 +237,12 @@ pub fn all_forms() -> &'static [Form] {
 /// The forms whose mnemonic (case-insensitive, as iced spells it) is in `filter`, or
 /// all forms when `filter` is empty.
 pub fn select(filter: &[String]) -> Vec<&'static Form> {
+    select_skip(filter, &[])
+}
+
+/// Like [`select`], without the forms whose `Code` name (case-insensitive, e.g.
+/// `Leavew`) is in `skip`.
+pub fn select_skip(filter: &[String], skip: &[String]) -> Vec<&'static Form> {
     all_forms()
         .iter()
         .filter(|f| {
@@ -236,6 +250,10 @@ pub fn select(filter: &[String]) -> Vec<&'static Form> {
                 let m = format!("{:?}", f.mnemonic);
                 filter.iter().any(|x| x.eq_ignore_ascii_case(&m))
             }
+        })
+        .filter(|f| {
+            let c = format!("{:?}", f.code);
+            !skip.iter().any(|x| x.eq_ignore_ascii_case(&c))
         })
         .collect()
 }

@@ -559,6 +559,7 @@ fn build(code: Code, args: &[Arg]) -> Option<Instruction> {
         [R(a)] => Instruction::with1(code, a),
         [M(a)] => Instruction::with1(code, a),
         [I(a)] => Instruction::with1(code, a as i32),
+        [I(a), I(b)] => Instruction::with2(code, a as i32, b as i32),
         [R(a), R(b)] => Instruction::with2(code, a, b),
         [R(a), M(b)] => Instruction::with2(code, a, b),
         [R(a), I(b)] => Instruction::with2(code, a, b),
@@ -748,6 +749,9 @@ fn fixups(c: &mut Ctx, ins: &Instruction, form: &Form) -> bool {
                 _ => false,
             }
         }
+        // ENTER copies `level` frame pointers from below RBP: keep them in the data
+        // area. Hosts also probe the final RSP (RSP - size), so keep that mapped.
+        Enter => ins.immediate8_2nd() & 31 <= 4 && ins.immediate16() < 0x1000,
         Shld | Shrd if form.ops.first().map(|k| op_size(*k)) == Some(2) => {
             // Counts above 16 leave a 16-bit result undefined.
             let count = if ins.op2_kind() == OpKind::Register {
@@ -778,6 +782,13 @@ pub fn try_case(rng: &mut Rng, form: &Form) -> Option<Case> {
         mem_off: None,
         rex8,
     };
+    if form.stack {
+        // The stack lives in the middle of the data area, so pushes and pops are
+        // compared byte by byte; RBP too for ENTER/LEAVE.
+        c.st.gpr[4] = DATA + 64 + 8 * c.rng.below(17);
+        c.st.gpr[5] = DATA + 64 + 8 * c.rng.below(17);
+        c.locked.extend([4, 5]);
+    }
     let ins = if form.branch {
         // Placeholder target; the real one is set once the code's address is known.
         Instruction::with_branch(form.code, TEST_IP).ok()?

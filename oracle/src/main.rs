@@ -33,6 +33,10 @@ struct Args {
     /// repeated), e.g. --filter add,adc,imul.
     #[arg(long, value_delimiter = ',')]
     filter: Vec<String>,
+    /// Never draw these forms (iced-x86 `Code` names, comma-separated), e.g.
+    /// --skip Leavew,Enterw_imm16_imm8.
+    #[arg(long, value_delimiter = ',')]
+    skip: Vec<String>,
     /// Most mismatch reports printed.
     #[arg(long, default_value_t = 20)]
     max_reports: usize,
@@ -44,7 +48,7 @@ struct Args {
 fn main() -> ExitCode {
     let a = Args::parse();
     if a.list_forms {
-        for f in reprise_oracle::forms::select(&a.filter) {
+        for f in reprise_oracle::forms::select_skip(&a.filter, &a.skip) {
             println!("{:?}", f.code);
         }
         return ExitCode::SUCCESS;
@@ -60,6 +64,7 @@ fn main() -> ExitCode {
         first: a.first,
         tiers: tiers.clone(),
         filter: a.filter,
+        skip: a.skip,
         max_reports: a.max_reports,
     };
     let t0 = Instant::now();

@@ -206,7 +206,9 @@ impl Native {
             // SAFETY: sigaction is plain data; zeroed is a valid initial value.
             let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
             sa.sa_sigaction = on_fault as *const () as usize;
-            sa.sa_flags = libc::SA_SIGINFO;
+            // On the thread's alternate stack when it has one (Rust installs one), so
+            // a fault never pushes a signal frame into the region below the case's RSP.
+            sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
             // SAFETY: installs a handler for a synchronous fault signal; the handler
             // only touches the fixed region and the signal context.
             let rc = unsafe { libc::sigaction(sig, &sa, std::ptr::null_mut()) };

@@ -19,6 +19,8 @@ pub struct Config {
     pub tiers: Vec<GuestTier>,
     /// Mnemonics to draw from (empty: all forms).
     pub filter: Vec<String>,
+    /// `Code` names never drawn (e.g. forms with a known, reported bug).
+    pub skip: Vec<String>,
     /// Most mismatch reports kept (all are counted).
     pub max_reports: usize,
 }
@@ -121,7 +123,7 @@ pub fn run(
     every: u64,
     mut progress: impl FnMut(u64, &Summary),
 ) -> Result<Summary, String> {
-    let forms = group_by_mnemonic(forms::select(&cfg.filter));
+    let forms = group_by_mnemonic(forms::select_skip(&cfg.filter, &cfg.skip));
     if forms.is_empty() {
         return Err(format!("no instruction form matches {:?}", cfg.filter));
     }

@@ -10,6 +10,15 @@ use reprise_oracle::rng::Rng;
 use reprise_oracle::run::{run, table, Config};
 use reprise_oracle::state::{MachineState, Outcome};
 
+/// Forms with known bugs reported to the lead; remove an entry once it is fixed.
+/// * `Leavew`, `Enterw_imm16_imm8`: sem/stack.rs uses 64-bit operand size for LEAVE and
+///   ENTER in 64-bit mode even with a 66h prefix (16-bit pops/pushes of BP).
+const KNOWN_BUGS: &[&str] = &["Leavew", "Enterw_imm16_imm8"];
+
+fn known_bugs() -> Vec<String> {
+    KNOWN_BUGS.iter().map(|s| s.to_string()).collect()
+}
+
 fn sample(tier: GuestTier, seed: u64) {
     let cfg = Config {
         count: 3000,
@@ -17,6 +26,7 @@ fn sample(tier: GuestTier, seed: u64) {
         first: 0,
         tiers: vec![tier],
         filter: Vec::new(),
+        skip: known_bugs(),
         max_reports: 5,
     };
     let sum = run(&cfg, 0, |_, _| {}).expect("oracle setup");
@@ -53,13 +63,14 @@ fn sample_tiered() {
 fn sample_integer_core_both_tiers() {
     let filter = "add,adc,sub,sbb,and,or,xor,cmp,test,inc,dec,neg,not,mov,movzx,movsx,movsxd,\
                   lea,xchg,xadd,cmpxchg,bswap,cbw,cwde,cdqe,cwd,cdq,cqo,cmove,cmovl,setb,setg,\
-                  lahf,sahf,clc,stc,cmc";
+                  lahf,sahf,clc,stc,cmc,push,pop,enter,leave,xlatb,jne,jl,loop,jrcxz";
     let cfg = Config {
         count: 2000,
         seed: 7,
         first: 0,
         tiers: vec![GuestTier::Interp, GuestTier::Tiered],
         filter: filter.split(',').map(String::from).collect(),
+        skip: known_bugs(),
         max_reports: 5,
     };
     let sum = run(&cfg, 0, |_, _| {}).expect("oracle setup");
