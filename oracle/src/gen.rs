@@ -197,19 +197,15 @@ fn gpr_of_size(n: usize, size: u32) -> Register {
     };
     // iced numbers the REX byte registers SPL..R15L after AL..BH, AH..BH.
     if size == 1 && n >= 4 {
-        Register::from_u8_or_none(Register::SPL as u8 + (n as u8 - 4))
+        reg_from_u8(Register::SPL as u8 + (n as u8 - 4))
     } else {
-        Register::from_u8_or_none(base as u8 + n as u8)
+        reg_from_u8(base as u8 + n as u8)
     }
 }
 
-trait FromU8 {
-    fn from_u8_or_none(v: u8) -> Register;
-}
-impl FromU8 for Register {
-    fn from_u8_or_none(v: u8) -> Register {
-        Register::values().nth(v as usize).unwrap_or(Register::None)
-    }
+/// The register with iced-x86 enum value `v` (None when out of range).
+fn reg_from_u8(v: u8) -> Register {
+    Register::values().nth(v as usize).unwrap_or(Register::None)
 }
 
 /// Number 0..15 of the 64-bit register containing `r` (None for non-GPRs).
