@@ -109,6 +109,22 @@ fn main() -> ExitCode {
             }
         );
     }
+    for t in &tiers {
+        let unsupported: Vec<&str> = sum
+            .by_mnemonic
+            .iter()
+            .filter(|((tt, _), c)| tt == t && c.unsupported > 0)
+            .map(|((_, m), _)| m.as_str())
+            .collect();
+        if !unsupported.is_empty() {
+            println!(
+                "{}: #UD in reprise for {} mnemonics: {}",
+                t.name(),
+                unsupported.len(),
+                unsupported.join(" ")
+            );
+        }
+    }
     if sum.ungeneratable > 0 {
         println!("{} draws produced no encodable case", sum.ungeneratable);
     }
