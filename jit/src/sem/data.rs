@@ -116,8 +116,15 @@ pub fn emit<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Option<()>> {
             let a = read_op(e, i, 0)?;
             let b = read_op(e, i, 1)?;
             let r = e.add(a, b);
-            write_op(e, i, 0, r)?;
-            write_op(e, i, 1, a)?;
+            // DEST gets the sum last, so `xadd r, r` leaves the sum; a memory
+            // destination is written first (memory before registers).
+            if i.op_kind(0) == OpKind::Memory {
+                write_op(e, i, 0, r)?;
+                write_op(e, i, 1, a)?;
+            } else {
+                write_op(e, i, 1, a)?;
+                write_op(e, i, 0, r)?;
+            }
             set_flags(e, CcKind::Add, s, r, a, b);
         }
         Cmpxchg => cmpxchg(e, i)?,
@@ -165,10 +172,16 @@ pub fn emit<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Option<()>> {
             e.set_rflags_sys(v);
         }
         Xlatb => {
-            let al = e.gpr(reg::RAX);
-            let al = mask(e, al, 1);
+            // iced-x86 decodes XLAT's operand as [rBX + AL] (AL as the index), so
+            // `mem_addr` already includes AL; add it only if a decoder did not.
             let base = mem_addr(e, i);
-            let a = e.add(base, al);
+            let a = if i.memory_index() == iced_x86::Register::AL {
+                base
+            } else {
+                let al = e.gpr(reg::RAX);
+                let al = mask(e, al, 1);
+                e.add(base, al)
+            };
             let v = e.load(a, 1)?;
             write_gpr(
                 e,
@@ -209,8 +222,18 @@ fn cmpxchg<E: Emitter>(e: &mut E, i: &Instruction) -> Sem {
     };
     let acc = read_gpr(e, acc_g);
     let eq = e.cmp(Cmp::Eq, acc, dst);
-    let new_dst = e.select(eq, src, dst);
-    write_op(e, i, 0, new_dst)?;
+    let dst_reg = match i.op_kind(0) {
+        OpKind::Register => gpr_of(i.op_register(0)),
+        _ => None,
+    };
+    // A memory destination is always written (and first). A register destination is
+    // written only on success: on failure a 32-bit register keeps its upper half.
+    if dst_reg.is_none() {
+        let new_dst = e.select(eq, src, dst);
+        write_op(e, i, 0, new_dst)?;
+    }
+    // The accumulator is written only on failure (so `cmpxchg eax, ecx`, whose
+    // comparison always succeeds, leaves RAX to the destination write below).
     if s >= 4 {
         let full = e.gpr(reg::RAX);
         let v = e.select(eq, full, dst);
@@ -218,6 +241,17 @@ fn cmpxchg<E: Emitter>(e: &mut E, i: &Instruction) -> Sem {
     } else {
         let v = e.select(eq, acc, dst);
         write_gpr(e, acc_g, v);
+    }
+    if let Some(g) = dst_reg {
+        if s == 4 {
+            let old = e.gpr(g.idx);
+            let v = e.select(eq, src, old);
+            e.set_gpr(g.idx, v);
+        } else {
+            let old = read_gpr(e, g);
+            let v = e.select(eq, src, old);
+            write_gpr(e, g, v);
+        }
     }
     let r = e.sub(acc, dst);
     set_flags(e, CcKind::Sub, s, r, acc, dst);
