@@ -176,7 +176,9 @@ fn main() {
     for b in &built {
         let (sum_native, _) = run_native(b);
         let native = median((0..5).map(|_| run_native(b).1).collect());
-        let runs: Vec<GuestRun> = (0..5).map(|_| run_guest(&b.guest, Tier::Tiered, true)).collect();
+        let runs: Vec<GuestRun> = (0..5)
+            .map(|_| run_guest(&b.guest, Tier::Tiered, true))
+            .collect();
         assert!(
             runs.iter().all(|r| r.checksum == sum_native),
             "{}: guest checksum differs from native ({sum_native})",

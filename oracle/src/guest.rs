@@ -125,7 +125,7 @@ impl Guest {
         self.tier
     }
 
-    pub fn stats(&self) -> &reprise_jit::CpuStats {
+    pub fn stats(&self) -> reprise_jit::CpuStats {
         self.cpu.stats()
     }
 

@@ -13,7 +13,7 @@ use reprise_oracle::state::{MachineState, Outcome};
 /// Forms with known bugs reported to the lead; remove an entry once it is fixed.
 /// * `Leavew`, `Enterw_imm16_imm8`: sem/stack.rs uses 64-bit operand size for LEAVE and
 ///   ENTER in 64-bit mode even with a 66h prefix (16-bit pops/pushes of BP).
-const KNOWN_BUGS: &[&str] = &["Leavew", "Enterw_imm16_imm8"];
+const KNOWN_BUGS: &[&str] = &[];
 
 fn known_bugs() -> Vec<String> {
     KNOWN_BUGS.iter().map(|s| s.to_string()).collect()

@@ -109,12 +109,7 @@ pub fn emit<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Option<()>> {
         }
         Leave => {
             let w = stack_size(i);
-            let size = op_size(i, 0).max(if w == 8 { 8 } else { 2 });
-            let size = if i.code_size() == iced_x86::CodeSize::Code64 {
-                8
-            } else {
-                size
-            };
+            let size = frame_size(i);
             let bp = e.gpr(reg::RBP);
             let bp = mask(e, bp, w);
             let a = stack_linear(e, i, bp);
@@ -160,15 +155,21 @@ fn popf_commit<E: Emitter>(e: &mut E, v: E::V, size: u8) {
     e.set_rflags_sys(s);
 }
 
+/// Operand size of ENTER/LEAVE: what is pushed or popped as the frame pointer (a 66h
+/// prefix selects 16 bits even in 64-bit mode; the stack pointer keeps its width).
+fn frame_size(i: &Instruction) -> u8 {
+    use iced_x86::Code;
+    match i.code() {
+        Code::Leavew | Code::Enterw_imm16_imm8 => 2,
+        Code::Leaved | Code::Enterd_imm16_imm8 => 4,
+        _ => 8,
+    }
+}
+
 fn enter<E: Emitter>(e: &mut E, i: &Instruction) -> Sem {
     let alloc = i.immediate(0) & 0xffff;
     let level = i.immediate(1) & 31;
-    let size: u8 = if i.code_size() == iced_x86::CodeSize::Code64 {
-        8
-    } else {
-        op_size(i, 0).max(2)
-    };
-    let size = if stack_size(i) == 8 { 8 } else { size };
+    let size = frame_size(i);
     let bp = e.gpr(reg::RBP);
     let sp0 = push_store(e, i, bp, size)?;
     let frame = sp0;

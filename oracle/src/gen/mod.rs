@@ -195,11 +195,23 @@ pub fn try_case(rng: &mut Rng, form: &Form) -> Option<Case> {
         bytes,
         input: c.st,
         undefined_flags,
-        undefined_fsw: fsw_bits(back.rflags_undefined()),
+        undefined_fsw: fsw_bits(back.rflags_undefined()) | vendor_fsw(back.mnemonic()),
     })
 }
 
 /// Generates one case of `form`, retrying a bounded number of times.
 pub fn case(rng: &mut Rng, form: &Form) -> Option<Case> {
     (0..64).find_map(|_| try_case(rng, form))
+}
+
+/// x87 condition bits whose value after the instruction differs between vendors where
+/// the SDM does not pin it down: C1 after FCMOVcc and the FCOMI family when no stack
+/// fault occurs (AMD keeps it, the SDM only says it is cleared on underflow).
+fn vendor_fsw(m: iced_x86::Mnemonic) -> u16 {
+    use iced_x86::Mnemonic::*;
+    match m {
+        Fcmovb | Fcmove | Fcmovbe | Fcmovu | Fcmovnb | Fcmovne | Fcmovnbe | Fcmovnu | Fcomi
+        | Fcomip | Fucomi | Fucomip => 0x0200,
+        _ => 0,
+    }
 }

@@ -91,6 +91,8 @@ pub(super) fn exec(ctx: &mut Ctx, f: &mut Fpu, i: &Ins, fx: &mut Effects) -> Res
         }
         Fld if i.mem && i.msize == 10 => {
             let v = read_m80(ctx, i.addr)?;
+            // C1 is cleared unless the push overflows the stack (which sets it).
+            f.set_c1(false);
             f.push(v);
         }
         Fld | Fild if i.mem => {
