@@ -5,7 +5,7 @@
 //! the result, CF from the source (non-zero for BLSI, zero for the others), clear OF,
 //! and (undefined) PF from the result and AF clear.
 
-use crate::emit::{Cmp, Emitter, Sem};
+use crate::emit::{Cmp as Rel, Emitter, Sem};
 use crate::flags::{mask, CcKind};
 use crate::sem::operand::{op_size, read_op, write_op};
 use crate::sem::shift::flagbits::szp;
@@ -35,13 +35,13 @@ pub fn emit<E: Emitter>(e: &mut E, i: &Instruction) -> Sem {
             let len = e.and(t, ff);
             let z = e.imm(0);
             let sh = e.shr(a, start);
-            let s_ok = e.cmp(Cmp::Ult, start, bits);
+            let s_ok = e.cmp(Rel::Ult, start, bits);
             let v = e.select(s_ok, sh, z);
             let one = e.imm(1);
             let p = e.shl(one, len);
             let m = e.sub(p, one);
             let all = e.imm(u64::MAX);
-            let l_ok = e.cmp(Cmp::Ult, len, bits);
+            let l_ok = e.cmp(Rel::Ult, len, bits);
             let m = e.select(l_ok, m, all);
             let r = e.and(v, m);
             let r = mask(e, r, size);
@@ -55,10 +55,10 @@ pub fn emit<E: Emitter>(e: &mut E, i: &Instruction) -> Sem {
             let (r, cf) = match i.mnemonic() {
                 Blsi => {
                     let n = e.neg(a);
-                    (e.and(n, a), e.cmp(Cmp::Ne, a, z))
+                    (e.and(n, a), e.cmp(Rel::Ne, a, z))
                 }
-                Blsmsk => (e.xor(am1, a), e.cmp(Cmp::Eq, a, z)),
-                _ => (e.and(am1, a), e.cmp(Cmp::Eq, a, z)),
+                Blsmsk => (e.xor(am1, a), e.cmp(Rel::Eq, a, z)),
+                _ => (e.and(am1, a), e.cmp(Rel::Eq, a, z)),
             };
             let r = mask(e, r, size);
             write_op(e, i, 0, r)?;

@@ -6,7 +6,7 @@
 //! (CF OF SF AF PF) are cleared, as are those of TZCNT/LZCNT (OF SF AF PF); POPCNT
 //! clears all but ZF by definition.
 
-use crate::emit::{Cmp, Emitter, Sem};
+use crate::emit::{Cmp as Rel, Emitter, Sem};
 use crate::sem::operand::{op_size, read_op, write_op};
 use crate::sem::set_eflags;
 use crate::sem::shift::flagbits::place;
@@ -18,7 +18,7 @@ pub fn emit<E: Emitter>(e: &mut E, i: &Instruction) -> Sem {
     let bits = size as u64 * 8;
     let src = read_op(e, i, 1)?;
     let z = e.imm(0);
-    let is_zero = e.cmp(Cmp::Eq, src, z);
+    let is_zero = e.cmp(Rel::Eq, src, z);
     let flags = match i.mnemonic() {
         Bsf | Bsr => {
             let old = read_op(e, i, 0)?;
@@ -54,7 +54,7 @@ pub fn emit<E: Emitter>(e: &mut E, i: &Instruction) -> Sem {
                 e.sub(c, k)
             };
             write_op(e, i, 0, r)?;
-            let rz = e.cmp(Cmp::Eq, r, z);
+            let rz = e.cmp(Rel::Eq, r, z);
             let zf = place(e, rz, 6);
             e.or(zf, is_zero)
         }
