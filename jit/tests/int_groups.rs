@@ -1,0 +1,8 @@
+//! Integer instruction groups (shifts and rotates, multiply and divide, bit operations)
+//! run in both tiers and compared with reference models written here from the SDM's
+//! pseudo-code. Flags the SDM leaves undefined are masked out of the comparisons.
+
+#[path = "int_groups/harness.rs"]
+mod harness;
+#[path = "int_groups/shift.rs"]
+mod shift;
