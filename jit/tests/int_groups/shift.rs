@@ -29,6 +29,23 @@ macro_rules! with_dst {
     };
 }
 
+/// Emits `a.$f(<dst of size at loc>, <src register of that size>, rest...)` for 16, 32
+/// and 64-bit operands.
+#[macro_export]
+macro_rules! with_dst_src {
+    ($a:expr, $f:ident, $size:expr, $loc:expr, ($s16:expr, $s32:expr, $s64:expr) $(, $rest:expr)*) => {
+        match ($size, $loc) {
+            (2, Loc::Reg) => $a.$f(ax, $s16 $(, $rest)*),
+            (2, _) => $a.$f(word_ptr(r15), $s16 $(, $rest)*),
+            (4, Loc::Reg) => $a.$f(eax, $s32 $(, $rest)*),
+            (4, _) => $a.$f(dword_ptr(r15), $s32 $(, $rest)*),
+            (_, Loc::Reg) => $a.$f(rax, $s64 $(, $rest)*),
+            _ => $a.$f(qword_ptr(r15), $s64 $(, $rest)*),
+        }
+        .unwrap()
+    };
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Sh {
     Shl,
@@ -244,4 +261,148 @@ fn run_shift(m: &mut Machine, op: Sh, size: u8, loc: Loc, cnt: Cnt, v: u64, fin:
         &want,
         def,
     );
+}
+
+/// SHLD/SHRD one bit at a time; `None` for the undefined 16-bit counts above 16.
+fn double_ref(
+    left: bool,
+    size: u8,
+    dst: u64,
+    src: u64,
+    count: u64,
+    flags: u64,
+) -> Option<(u64, u64, u64)> {
+    let bits = size as u64 * 8;
+    let m = mask(size);
+    let c = count & if size == 8 { 63 } else { 31 };
+    if c == 0 {
+        return Some((dst, flags, ARITH));
+    }
+    if c > bits {
+        return None;
+    }
+    let msb = |v: u64| v >> (bits - 1) & 1;
+    let (mut d, mut s, mut cf) = (dst, src, 0);
+    for _ in 0..c {
+        if left {
+            cf = msb(d);
+            d = (d << 1 | msb(s)) & m;
+            s = (s << 1) & m;
+        } else {
+            cf = d & 1;
+            d = d >> 1 | (s & 1) << (bits - 1);
+            s >>= 1;
+        }
+    }
+    let of = msb(d) ^ msb(dst);
+    let f = szp(d, size) | cf | of << 11;
+    let def = if c == 1 { ARITH & !AF } else { ARITH & !AF & !OF };
+    Some((d, f, def))
+}
+
+fn emit_double(a: &mut CodeAssembler, left: bool, size: u8, loc: Loc, cnt: Cnt) {
+    macro_rules! go {
+        ($f:ident) => {
+            match cnt {
+                Cnt::Cl(_) => with_dst_src!(a, $f, size, loc, (bx, ebx, rbx), cl),
+                Cnt::Imm(v) => with_dst_src!(a, $f, size, loc, (bx, ebx, rbx), v as u32),
+            }
+        };
+    }
+    if left {
+        go!(shld)
+    } else {
+        go!(shrd)
+    }
+}
+
+#[test]
+fn double_shifts() {
+    for tier in TIERS {
+        let mut m = Machine::new(tier);
+        let mut rng = Rng(0x5eed_0000_d0b1_e5);
+        for left in [true, false] {
+            for size in [2u8, 4, 8] {
+                for loc in [Loc::Reg, Loc::Mem] {
+                    let vals = values(size, &mut rng, 2);
+                    for (k, &v) in vals.iter().enumerate() {
+                        let src = vals[(k * 7 + 3) % vals.len()] ^ (rng.next() & mask(size));
+                        for &c in &COUNTS {
+                            for cnt in [Cnt::Cl(c), Cnt::Imm(c)] {
+                                let fin = if k % 2 == 0 { 2 } else { 0x8d7 };
+                                let mut inp = random_input(&mut rng);
+                                inp.rflags = fin;
+                                match loc {
+                                    Loc::Mem => inp.set_mem(0, v, size),
+                                    _ => write_reg(&mut inp.gpr[0], v, size, false),
+                                }
+                                write_reg(&mut inp.gpr[3], src, size, false);
+                                if let Cnt::Cl(c) = cnt {
+                                    inp.gpr[1] = (inp.gpr[1] & !0xff) | c;
+                                }
+                                let out = m.run(&|a| emit_double(a, left, size, loc, cnt), &inp);
+                                let Some((res, f, def)) =
+                                    double_ref(left, size, v, src, cnt.raw(), fin)
+                                else {
+                                    // Undefined result: only the other state is checked.
+                                    let mut want = expect(&inp);
+                                    want.gpr[0] = out.gpr[0];
+                                    want.mem = out.mem;
+                                    check("shld/shrd undefined count", &out, &want, 0);
+                                    continue;
+                                };
+                                let mut want = expect(&inp);
+                                want.rflags = f | 2;
+                                match loc {
+                                    Loc::Mem => {
+                                        let mut w = inp.clone();
+                                        w.set_mem(0, res, size);
+                                        want.mem = w.mem;
+                                    }
+                                    _ => write_reg(&mut want.gpr[0], res, size, false),
+                                }
+                                let what = format!(
+                                    "{} size {size} {loc:?} {cnt:?} of {v:#x}, src {src:#x}",
+                                    if left { "shld" } else { "shrd" }
+                                );
+                                check(&what, &out, &want, def);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Rotates through carry and BT read the flags a previous instruction left lazily.
+#[test]
+fn flag_readers_after_lazy_flags() {
+    for tier in TIERS {
+        let mut m = Machine::new(tier);
+        let inp = Input {
+            gpr: [0x81, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            ..Default::default()
+        };
+        // 0x81 - 0x82 borrows: CF = 1, which RCR moves into bit 7.
+        let out = m.run(
+            &|a| {
+                a.cmp(al, 0x82).unwrap();
+                a.rcr(al, 1).unwrap();
+            },
+            &inp,
+        );
+        assert_eq!(out.gpr[0], 0xc0, "{tier:?}");
+        assert_eq!(out.rflags & CF, CF, "{tier:?}");
+        // ROL keeps ZF/SF/PF from the SUB that set them (here ZF).
+        let out = m.run(
+            &|a| {
+                a.sub(ecx, ecx).unwrap();
+                a.rol(eax, 4).unwrap();
+            },
+            &inp,
+        );
+        assert_eq!(out.gpr[0], 0x810, "{tier:?}");
+        assert_eq!(out.rflags & (ZF | CF | PF), ZF | PF, "{tier:?}");
+    }
 }
