@@ -6,3 +6,5 @@
 mod harness;
 #[path = "int_groups/shift.rs"]
 mod shift;
+#[path = "int_groups/muldiv.rs"]
+mod muldiv;
