@@ -8,3 +8,5 @@ mod harness;
 mod shift;
 #[path = "int_groups/muldiv.rs"]
 mod muldiv;
+#[path = "int_groups/bits.rs"]
+mod bits;
