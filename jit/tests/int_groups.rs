@@ -10,3 +10,6 @@ mod shift;
 mod muldiv;
 #[path = "int_groups/bits.rs"]
 mod bits;
+#[cfg(target_arch = "x86_64")]
+#[path = "int_groups/host.rs"]
+mod host;

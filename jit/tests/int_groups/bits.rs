@@ -142,7 +142,7 @@ fn bit_test_and_modify() {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Scan {
+pub enum Scan {
     Bsf,
     Bsr,
     Tzcnt,
@@ -151,7 +151,7 @@ enum Scan {
 }
 
 /// (result or None for "unchanged", flags, defined flags).
-fn scan_ref(op: Scan, size: u8, src: u64) -> (Option<u64>, u64, u64) {
+pub fn scan_ref(op: Scan, size: u8, src: u64) -> (Option<u64>, u64, u64) {
     let bits = size as u64 * 8;
     let z = if src == 0 { ZF } else { 0 };
     match op {

@@ -47,7 +47,7 @@ macro_rules! with_dst_src {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Sh {
+pub enum Sh {
     Shl,
     Sal,
     Shr,
@@ -94,7 +94,7 @@ fn emit_shift(a: &mut CodeAssembler, op: Sh, size: u8, loc: Loc, cnt: Cnt) {
 }
 
 /// The SDM's loop, one bit at a time. Returns (result, flags, defined flags).
-fn shift_ref(op: Sh, size: u8, dst: u64, count: u64, flags: u64) -> (u64, u64, u64) {
+pub fn shift_ref(op: Sh, size: u8, dst: u64, count: u64, flags: u64) -> (u64, u64, u64) {
     let bits = size as u64 * 8;
     let m = mask(size);
     let c = count & if size == 8 { 63 } else { 31 };
@@ -264,7 +264,7 @@ fn run_shift(m: &mut Machine, op: Sh, size: u8, loc: Loc, cnt: Cnt, v: u64, fin:
 }
 
 /// SHLD/SHRD one bit at a time; `None` for the undefined 16-bit counts above 16.
-fn double_ref(
+pub fn double_ref(
     left: bool,
     size: u8,
     dst: u64,
