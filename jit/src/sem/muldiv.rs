@@ -52,13 +52,7 @@ fn mul_flags<E: Emitter>(e: &mut E, lo: E::V, size: u8, ov: E::V) {
 
 /// The 64-bit product of two operands of at most 32 bits, and whether it overflows
 /// `size` bytes.
-fn narrow_product<E: Emitter>(
-    e: &mut E,
-    a: E::V,
-    b: E::V,
-    size: u8,
-    signed: bool,
-) -> (E::V, E::V) {
+fn narrow_product<E: Emitter>(e: &mut E, a: E::V, b: E::V, size: u8, signed: bool) -> (E::V, E::V) {
     if signed {
         let a = sext(e, a, size);
         let b = sext(e, b, size);
@@ -137,7 +131,11 @@ fn div<E: Emitter>(e: &mut E, i: &Instruction) -> Sem {
     let signed = i.mnemonic() == Mnemonic::Idiv;
     let src = read_op(e, i, 0)?;
     if size == 8 {
-        let h = if signed { Helper::Idiv64 } else { Helper::Div64 };
+        let h = if signed {
+            Helper::Idiv64
+        } else {
+            Helper::Div64
+        };
         e.helper(h, &[src])?;
         return Ok(());
     }
@@ -201,7 +199,7 @@ fn div<E: Emitter>(e: &mut E, i: &Instruction) -> Sem {
 }
 
 /// 128/64-bit unsigned division of RDX:RAX by `divisor`; #DE on zero or overflow.
-pub extern "C" fn helper_div64(
+pub(crate) extern "C" fn helper_div64(
     ctx: *mut crate::ctx::Ctx,
     divisor: u64,
     _: u64,
@@ -222,7 +220,7 @@ pub extern "C" fn helper_div64(
 }
 
 /// 128/64-bit signed division of RDX:RAX by `divisor`; #DE on zero or overflow.
-pub extern "C" fn helper_idiv64(
+pub(crate) extern "C" fn helper_idiv64(
     ctx: *mut crate::ctx::Ctx,
     divisor: u64,
     _: u64,

@@ -42,14 +42,14 @@ fn random_input(rng: &mut Rng) -> Input {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Bt {
+enum BitOp {
     Bt,
     Bts,
     Btr,
     Btc,
 }
 
-fn emit_bt(a: &mut CodeAssembler, op: Bt, size: u8, loc: Loc, imm: Option<u32>) {
+fn emit_bt(a: &mut CodeAssembler, op: BitOp, size: u8, loc: Loc, imm: Option<u32>) {
     macro_rules! go {
         ($f:ident) => {
             match imm {
@@ -59,10 +59,10 @@ fn emit_bt(a: &mut CodeAssembler, op: Bt, size: u8, loc: Loc, imm: Option<u32>) 
         };
     }
     match op {
-        Bt::Bt => go!(bt),
-        Bt::Bts => go!(bts),
-        Bt::Btr => go!(btr),
-        Bt::Btc => go!(btc),
+        BitOp::Bt => go!(bt),
+        BitOp::Bts => go!(bts),
+        BitOp::Btr => go!(btr),
+        BitOp::Btc => go!(btc),
     }
 }
 
@@ -71,7 +71,7 @@ fn bit_test_and_modify() {
     for tier in TIERS {
         let mut m = Machine::new(tier);
         let mut rng = Rng(0xb17_0ff5e7);
-        for op in [Bt::Bt, Bt::Bts, Bt::Btr, Bt::Btc] {
+        for op in [BitOp::Bt, BitOp::Bts, BitOp::Btr, BitOp::Btc] {
             for size in [2u8, 4, 8] {
                 let bits = size as i64 * 8;
                 for loc in [Loc::Reg, Loc::Mem] {
@@ -107,10 +107,10 @@ fn bit_test_and_modify() {
                             };
                             let cf = old >> bitn & 1;
                             let new = match op {
-                                Bt::Bt => old,
-                                Bt::Bts => old | 1 << bitn,
-                                Bt::Btr => old & !(1 << bitn),
-                                Bt::Btc => old ^ 1 << bitn,
+                                BitOp::Bt => old,
+                                BitOp::Bts => old | 1 << bitn,
+                                BitOp::Btr => old & !(1 << bitn),
+                                BitOp::Btc => old ^ 1 << bitn,
                             };
                             let mut want = expect(&inp);
                             want.rflags = (inp.rflags & !CF) | cf;
@@ -121,15 +121,13 @@ fn bit_test_and_modify() {
                                     want.mem = w.mem;
                                 }
                                 _ => {
-                                    if op != Bt::Bt {
+                                    if op != BitOp::Bt {
                                         write_reg(&mut want.gpr[0], new, size, false)
                                     }
                                 }
                             }
-                            let out = m.run(
-                                &|a| emit_bt(a, op, size, loc, imm.then_some(imm_v)),
-                                &inp,
-                            );
+                            let out =
+                                m.run(&|a| emit_bt(a, op, size, loc, imm.then_some(imm_v)), &inp);
                             let what = format!("{op:?} size {size} {loc:?} off {off} imm {imm}");
                             // CF defined; ZF unaffected; OF SF AF PF undefined.
                             check(&what, &out, &want, CF | ZF);

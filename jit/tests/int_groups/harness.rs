@@ -253,14 +253,6 @@ pub fn write_reg(r: &mut u64, v: u64, size: u8, high8: bool) {
     }
 }
 
-pub fn read_reg(r: u64, size: u8, high8: bool) -> u64 {
-    if high8 {
-        (r >> 8) & 0xff
-    } else {
-        r & mask(size)
-    }
-}
-
 /// Flags bits.
 pub const CF: u64 = 1;
 pub const PF: u64 = 1 << 2;
@@ -280,7 +272,7 @@ pub fn szp(r: u64, size: u8) -> u64 {
     if r >> (size as u32 * 8 - 1) & 1 == 1 {
         f |= SF;
     }
-    if (r & 0xff).count_ones() % 2 == 0 {
+    if (r & 0xff).count_ones().is_multiple_of(2) {
         f |= PF;
     }
     f
@@ -304,7 +296,10 @@ pub fn check(what: &str, out: &Output, want: &Output, defined: u64) {
             }
         }
         if out.mem != want.mem {
-            diffs.push(format!("mem: got {:02x?}\n want {:02x?}", out.mem, want.mem));
+            diffs.push(format!(
+                "mem: got {:02x?}\n want {:02x?}",
+                out.mem, want.mem
+            ));
         }
         if out.fault != want.fault {
             diffs.push(format!("fault: got {:?} want {:?}", out.fault, want.fault));

@@ -85,7 +85,15 @@ fn shift_models_match_host() {
                 per_size!("rcl", size, v, c, f),
                 per_size!("rcr", size, v, c, f),
             ];
-            let ops = [Sh::Shl, Sh::Shr, Sh::Sar, Sh::Rol, Sh::Ror, Sh::Rcl, Sh::Rcr];
+            let ops = [
+                Sh::Shl,
+                Sh::Shr,
+                Sh::Sar,
+                Sh::Rol,
+                Sh::Ror,
+                Sh::Rcl,
+                Sh::Rcr,
+            ];
             for (op, g) in ops.into_iter().zip(got) {
                 let w = shift_ref(op, size, v, c, f);
                 same(format!("{op:?}/{size} {v:#x} by {c}, f {f:#x}"), g, w, size);
@@ -98,7 +106,12 @@ fn shift_models_match_host() {
                 ];
                 for (left, g) in [true, false].into_iter().zip(got) {
                     if let Some(w) = double_ref(left, size, v, s, c, f) {
-                        same(format!("shld {left}/{size} {v:#x} {s:#x} by {c}"), g, w, size);
+                        same(
+                            format!("shld {left}/{size} {v:#x} {s:#x} by {c}"),
+                            g,
+                            w,
+                            size,
+                        );
                     }
                 }
             }

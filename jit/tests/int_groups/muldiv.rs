@@ -278,7 +278,8 @@ fn two_and_three_operand_imul() {
                             },
                             &inp,
                         );
-                        let what = format!("imul form {form} size {size}: {x:#x} {y:#x} imm {imm:#x}");
+                        let what =
+                            format!("imul form {form} size {size}: {x:#x} {y:#x} imm {imm:#x}");
                         check(&what, &out, &want, CF | OF);
                     }
                 }

@@ -232,7 +232,16 @@ fn shifts_and_rotates() {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn run_shift(m: &mut Machine, op: Sh, size: u8, loc: Loc, cnt: Cnt, v: u64, fin: u64, rng: &mut Rng) {
+fn run_shift(
+    m: &mut Machine,
+    op: Sh,
+    size: u8,
+    loc: Loc,
+    cnt: Cnt,
+    v: u64,
+    fin: u64,
+    rng: &mut Rng,
+) {
     let mut inp = random_input(rng);
     inp.rflags = fin;
     match loc {
@@ -296,7 +305,11 @@ pub fn double_ref(
     }
     let of = msb(d) ^ msb(dst);
     let f = szp(d, size) | cf | of << 11;
-    let def = if c == 1 { ARITH & !AF } else { ARITH & !AF & !OF };
+    let def = if c == 1 {
+        ARITH & !AF
+    } else {
+        ARITH & !AF & !OF
+    };
     Some((d, f, def))
 }
 
@@ -320,7 +333,7 @@ fn emit_double(a: &mut CodeAssembler, left: bool, size: u8, loc: Loc, cnt: Cnt) 
 fn double_shifts() {
     for tier in TIERS {
         let mut m = Machine::new(tier);
-        let mut rng = Rng(0x5eed_0000_d0b1_e5);
+        let mut rng = Rng(0x005e_ed00_00d0_b1e5);
         for left in [true, false] {
             for size in [2u8, 4, 8] {
                 for loc in [Loc::Reg, Loc::Mem] {

@@ -11,8 +11,8 @@ pub mod bmi;
 pub mod scan;
 
 use super::arith_flags;
-use super::operand::{address_size, effective_address, linear, mem_segment, op_size, read_op};
 use super::operand::write_op;
+use super::operand::{address_size, effective_address, linear, mem_segment, op_size, read_op};
 use super::set_eflags;
 use super::shift::flagbits::replace;
 use crate::emit::{Emitter, Sem};
