@@ -419,3 +419,38 @@ fn flag_readers_after_lazy_flags() {
         assert_eq!(out.rflags & (ZF | CF | PF), ZF | PF, "{tier:?}");
     }
 }
+
+/// The three count encodings (D1 "by 1", C1 with an imm8 of 1, D3 by CL) and the
+/// undocumented /6 alias of SHL decode to the same operation.
+#[test]
+fn count_encodings() {
+    for tier in TIERS {
+        let mut m = Machine::new(tier);
+        let inp = Input {
+            gpr: [0xffff_ffff_8000_0001, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            ..Default::default()
+        };
+        for bytes in [
+            &[0xd1, 0xe0][..],       // shl eax, 1
+            &[0xc1, 0xe0, 0x01][..], // shl eax, 1 (imm8)
+            &[0xd3, 0xe0][..],       // shl eax, cl
+            &[0xd1, 0xf0][..],       // sal eax, 1 (/6)
+        ] {
+            let out = m.run(&|a| a.db(bytes).unwrap(), &inp);
+            assert_eq!(out.gpr[0], 2, "{tier:?} {bytes:02x?}");
+            // CF = 1 (the top bit), OF = MSB(result) ^ CF = 1.
+            assert_eq!(out.rflags & (CF | OF | ZF | SF), CF | OF, "{bytes:02x?}");
+        }
+        // A zero count: flags and value stay, but EAX's write clears RAX[63:32].
+        let inp = Input {
+            gpr: [0xffff_ffff_8000_0001, 0x100, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            rflags: 2 | CF | ZF,
+            ..Default::default()
+        };
+        for bytes in [&[0xd3, 0xe0][..], &[0xc1, 0xe0, 0x00][..], &[0xc1, 0xc0, 0x20][..]] {
+            let out = m.run(&|a| a.db(bytes).unwrap(), &inp);
+            assert_eq!(out.gpr[0], 0x8000_0001, "{tier:?} {bytes:02x?}");
+            assert_eq!(out.rflags & ARITH, CF | ZF, "{bytes:02x?}");
+        }
+    }
+}
