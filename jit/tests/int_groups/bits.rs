@@ -309,3 +309,38 @@ fn bmi1() {
         }
     }
 }
+
+/// A memory operand that faults leaves registers, flags and memory untouched; BT with
+/// a register offset faults on the unit the offset selects, not on the base address.
+#[test]
+fn faulting_memory_operands_change_nothing() {
+    const GP: Option<u8> = Some(13);
+    let edge = 0x0000_7fff_ffff_fff0u64; // the last canonical low-half bytes
+    for tier in TIERS {
+        let mut m = Machine::new(tier);
+        let mut inp = Input {
+            rflags: 2 | CF | ZF,
+            ..Default::default()
+        };
+        inp.gpr[0] = 0x1234;
+        inp.gpr[1] = 5;
+        inp.gpr[2] = 7;
+        inp.gpr[3] = 0x100; // bit offset 256: 32 bytes past `edge`
+        inp.gpr[6] = edge;
+        let bodies: [&dyn Fn(&mut CodeAssembler); 7] = [
+            &|a| a.shl(dword_ptr(rsi + 0x20), cl).unwrap(),
+            &|a| a.rcr(qword_ptr(rsi + 0x20), 3).unwrap(),
+            &|a| a.shld(word_ptr(rsi + 0x20), bx, cl).unwrap(),
+            &|a| a.div(dword_ptr(rsi + 0x20)).unwrap(),
+            &|a| a.imul_3(eax, dword_ptr(rsi + 0x20), 3).unwrap(),
+            &|a| a.bts(qword_ptr(rsi), rbx).unwrap(),
+            &|a| a.popcnt(rax, qword_ptr(rsi + 0x20)).unwrap(),
+        ];
+        for (k, body) in bodies.iter().enumerate() {
+            let out = m.run(*body, &inp);
+            let mut want = expect(&inp);
+            want.fault = GP;
+            check(&format!("{tier:?} body {k}"), &out, &want, ARITH);
+        }
+    }
+}

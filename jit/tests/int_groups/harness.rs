@@ -152,7 +152,8 @@ impl Machine {
             let v = st.rip.wrapping_sub(HANDLERS + 1) / 16;
             assert_eq!(st.rip, HANDLERS + 16 * v + 1, "{}", describe(bytes));
             // The frame's RIP is the faulting instruction.
-            let stack = st.gpr[RSP];
+            // Vectors 8, 10-14 and 17 push an error code below the return RIP.
+            let stack = st.gpr[RSP] + if matches!(v, 8 | 10..=14 | 17) { 8 } else { 0 };
             let ret = self.cpu.ram().read_u64(stack).unwrap();
             assert_eq!(ret, insn_at, "fault RIP: {}", describe(bytes));
             Some(v as u8)

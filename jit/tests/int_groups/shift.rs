@@ -427,7 +427,24 @@ fn count_encodings() {
     for tier in TIERS {
         let mut m = Machine::new(tier);
         let inp = Input {
-            gpr: [0xffff_ffff_8000_0001, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            gpr: [
+                0xffff_ffff_8000_0001,
+                1,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+            ],
             ..Default::default()
         };
         for bytes in [
@@ -443,11 +460,32 @@ fn count_encodings() {
         }
         // A zero count: flags and value stay, but EAX's write clears RAX[63:32].
         let inp = Input {
-            gpr: [0xffff_ffff_8000_0001, 0x100, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            gpr: [
+                0xffff_ffff_8000_0001,
+                0x100,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+            ],
             rflags: 2 | CF | ZF,
             ..Default::default()
         };
-        for bytes in [&[0xd3, 0xe0][..], &[0xc1, 0xe0, 0x00][..], &[0xc1, 0xc0, 0x20][..]] {
+        for bytes in [
+            &[0xd3, 0xe0][..],
+            &[0xc1, 0xe0, 0x00][..],
+            &[0xc1, 0xc0, 0x20][..],
+        ] {
             let out = m.run(&|a| a.db(bytes).unwrap(), &inp);
             assert_eq!(out.gpr[0], 0x8000_0001, "{tier:?} {bytes:02x?}");
             assert_eq!(out.rflags & ARITH, CF | ZF, "{bytes:02x?}");
