@@ -2,6 +2,8 @@
 //! run in both tiers and compared with reference models written here from the SDM's
 //! pseudo-code. Flags the SDM leaves undefined are masked out of the comparisons.
 
+#[path = "int_groups/bcd.rs"]
+mod bcd;
 #[path = "int_groups/bits.rs"]
 mod bits;
 #[path = "int_groups/harness.rs"]

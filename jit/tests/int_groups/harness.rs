@@ -131,8 +131,40 @@ impl Machine {
         first.unwrap()
     }
 
+    /// Runs raw 32-bit code (then HLT) in compatibility mode; memory is not prepared.
+    pub fn run_compat(&mut self, code: &[u8], inp: &Input) -> Output {
+        let mut bytes = code.to_vec();
+        bytes.push(0xf4);
+        let end = CODE + bytes.len() as u64;
+        assert!(self.cpu.ram_mut().write_at(CODE, &bytes));
+        let runs = if self.tier == Tier::Tiered { 2 } else { 1 };
+        let mut first: Option<Output> = None;
+        for _ in 0..runs {
+            let out = self.once_in(inp, CODE, end, &bytes, true);
+            if let Some(f) = &first {
+                assert_eq!(f, &out, "tiers disagree between runs: {bytes:02x?}");
+            }
+            first = Some(out);
+        }
+        first.unwrap()
+    }
+
     fn once(&mut self, inp: &Input, insn_at: u64, end: u64, bytes: &[u8]) -> Output {
+        self.once_in(inp, insn_at, end, bytes, false)
+    }
+
+    fn once_in(
+        &mut self,
+        inp: &Input,
+        insn_at: u64,
+        end: u64,
+        bytes: &[u8],
+        compat: bool,
+    ) -> Output {
         let st = self.cpu.state_mut();
+        // 64-bit code segment, or a 32-bit one (L = 0, D = 1) for compatibility mode.
+        st.segs[1].selector = 0x08;
+        st.segs[1].attr = if compat { 0xc09b } else { 0xa09b };
         st.gpr = inp.gpr;
         st.gpr[R15] = DATA;
         st.gpr[RSP] = STACK_TOP;

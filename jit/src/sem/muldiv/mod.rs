@@ -9,6 +9,11 @@
 //! checked first, and the division runs on a divisor replaced by 1 when the guard fails,
 //! so it can never trap in generated code. 64-bit division needs a 128-bit dividend and
 //! goes through the `Div64`/`Idiv64` helpers.
+//!
+//! The decimal adjustments (DAA DAS AAA AAS AAM AAD, legacy and compatibility mode
+//! only) are in [`bcd`].
+
+pub mod bcd;
 
 use super::operand::{op_size, read_gpr, read_op, write_gpr, write_op, Gpr};
 use super::set_eflags;
@@ -27,6 +32,7 @@ pub fn emit<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Option<()>> {
         Imul if i.op_count() == 1 => mul_wide(e, i, true)?,
         Imul => imul_short(e, i)?,
         Div | Idiv => div(e, i)?,
+        Daa | Das | Aaa | Aas | Aam | Aad => bcd::emit(e, i)?,
         _ => return Ok(None),
     }
     Ok(Some(()))
