@@ -2,8 +2,9 @@
 //!
 //! Flags: CF is the last bit shifted out of the destination, SF/ZF/PF come from the
 //! result, OF (defined for a count of 1) is MSB(result) ^ MSB(dest) for every count, AF
-//! is cleared. A 16-bit count above 16 (undefined result) shifts through the 48-bit
-//! value dest:src:dest, as Intel CPUs do.
+//! is cleared. A 16-bit count above 16 (undefined result and flags) shifts through the
+//! 48-bit value dest:src:dest, which is what Intel CPUs are reported to do; the tests do
+//! not depend on it.
 
 use super::flagbits::{szp, with_cf_of};
 use super::{commit, count};
