@@ -287,3 +287,26 @@ fn two_and_three_operand_imul() {
         }
     }
 }
+
+/// The signed-overflow corners of IDIV at every size: the most negative dividend of
+/// 2*size bits (at 32 bits that is i64::MIN, which must not reach a host division by
+/// -1) and the most negative size-bit value, each divided by -1 (#DE) and by 1.
+#[test]
+fn idiv_int_min_corners() {
+    for tier in TIERS {
+        let mut m = Machine::new(tier);
+        let mut rng = Rng(0x1d17_0000_0000_0001);
+        for size in [1u8, 2, 4, 8] {
+            let top = 1u64 << (size as u32 * 8 - 1);
+            let dividends = [(top, 0u64), (mask(size), top), (0, top), (mask(size), 0)];
+            for (hi, lo) in dividends {
+                for src in [mask(size), 1, 2, top] {
+                    for loc in [Loc::Reg, Loc::Mem] {
+                        run_one(&mut m, &mut rng, Op::Idiv, size, loc, lo, hi, src);
+                        run_one(&mut m, &mut rng, Op::Div, size, loc, lo, hi, src);
+                    }
+                }
+            }
+        }
+    }
+}
