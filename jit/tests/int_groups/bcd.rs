@@ -104,7 +104,7 @@ fn decimal_adjust() {
                 inp.gpr[0] = (inp.gpr[0] & !0xffff) | ax as u64;
                 inp.rflags = flags;
                 let code: Vec<u8> = if op >= 0xd4 { vec![op, imm] } else { vec![op] };
-                let out = m.run_compat(&code, &inp);
+                let out = m.run_compat(&code, &inp, false);
                 let mut want = expect(&inp);
                 let what = format!("{code:02x?} ax {ax:#06x} flags {flags:#x}");
                 match bcd_ref(op, imm, ax, flags) {

@@ -2,7 +2,7 @@
 //! what it did.
 
 use iced_x86::code_asm::*;
-use iced_x86::{BlockEncoderOptions, Decoder, DecoderOptions, Instruction};
+use iced_x86::{BlockEncoderOptions, Decoder, DecoderOptions, Instruction, OpKind};
 use reprise_jit::{boot, Cpu, CpuConfig, EmptyBus, GuestRam, RunExit, Tier};
 
 pub const CODE: u64 = 0x10_0000;
@@ -68,46 +68,89 @@ impl Output {
 
 pub struct Machine {
     cpu: Cpu,
-    tier: Tier,
+    /// With the tiered configuration, an interpreter-only CPU that runs the cases not
+    /// sampled for compilation (compiling every case would take minutes in debug).
+    plain: Option<Cpu>,
+    cases: u64,
 }
 
 pub const TIERS: [Tier; 2] = [Tier::Interpreter, Tier::Tiered];
 
+/// Every `jit_sample()`-th case runs compiled in the tiered configuration; set
+/// REPRISE_JIT_SAMPLE=1 to compile all of them.
+fn jit_sample() -> u64 {
+    std::env::var("REPRISE_JIT_SAMPLE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(24)
+        .max(1)
+}
+
+fn new_cpu(tier: Tier) -> Cpu {
+    let mut ram = GuestRam::new(16).unwrap();
+    let mut st = reprise_jit::CpuState::default();
+    boot::enter_long_mode(&mut ram, &mut st, CODE);
+    for v in 0..32u64 {
+        let h = HANDLERS + 16 * v;
+        assert!(ram.write_at(h, &[0xf4]));
+        let lo = (h & 0xffff) | (0x08 << 16) | (0x8e00u64 << 32) | ((h >> 16) & 0xffff) << 48;
+        assert!(ram.write_u64(IDT + 16 * v, lo));
+        assert!(ram.write_u64(IDT + 16 * v + 8, h >> 32));
+    }
+    st.idtr.base = IDT;
+    st.idtr.limit = 32 * 16 - 1;
+    let mut cpu = Cpu::new(
+        ram,
+        CpuConfig {
+            tier,
+            hot_threshold: 1,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    *cpu.state_mut() = st;
+    cpu
+}
+
 impl Machine {
     pub fn new(tier: Tier) -> Machine {
-        let mut ram = GuestRam::new(16).unwrap();
-        let mut st = reprise_jit::CpuState::default();
-        boot::enter_long_mode(&mut ram, &mut st, CODE);
-        for v in 0..32u64 {
-            let h = HANDLERS + 16 * v;
-            assert!(ram.write_at(h, &[0xf4]));
-            let lo = (h & 0xffff) | (0x08 << 16) | (0x8e00u64 << 32) | ((h >> 16) & 0xffff) << 48;
-            assert!(ram.write_u64(IDT + 16 * v, lo));
-            assert!(ram.write_u64(IDT + 16 * v + 8, h >> 32));
+        Machine {
+            cpu: new_cpu(tier),
+            plain: (tier == Tier::Tiered).then(|| new_cpu(Tier::Interpreter)),
+            cases: 0,
         }
-        st.idtr.base = IDT;
-        st.idtr.limit = 32 * 16 - 1;
-        let mut cpu = Cpu::new(
-            ram,
-            CpuConfig {
-                tier,
-                hot_threshold: 1,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        *cpu.state_mut() = st;
-        Machine { cpu, tier }
     }
 
-    /// Runs the instruction(s) `body` emits on `inp`; in the tiered configuration it
-    /// runs twice (the block is compiled after the first run) and both runs must agree.
+    /// The CPU for the next case and how often to run it: twice when it is compiled
+    /// after the first run (hot threshold 1), so the second run is compiled code.
+    fn next_cpu(&mut self) -> (&mut Cpu, usize) {
+        self.cases += 1;
+        // The first cases of every test all compile (small tests are fully covered).
+        let sampled = self.cases <= 64 || self.cases % jit_sample() == 0;
+        match (&mut self.plain, sampled) {
+            (Some(p), false) => (p, 1),
+            (Some(_), true) => (&mut self.cpu, 2),
+            (None, _) => (&mut self.cpu, 1),
+        }
+    }
+
+    /// Runs the instruction(s) `body` emits on `inp`. Instructions with a memory operand
+    /// get a prologue that stores `inp.mem` into the window around DATA; without one,
+    /// the window must stay as it was.
     pub fn run(&mut self, body: &dyn Fn(&mut CodeAssembler), inp: &Input) -> Output {
+        let mut probe = CodeAssembler::new(64).unwrap();
+        body(&mut probe);
+        let uses_mem = probe
+            .instructions()
+            .iter()
+            .any(|i| (0..i.op_count()).any(|n| i.op_kind(n) == OpKind::Memory));
         let mut a = CodeAssembler::new(64).unwrap();
-        for k in 0..MEM_LEN / 4 {
-            let off = k as i32 * 4 - MEM_BEFORE as i32;
-            let w = u32::from_le_bytes(inp.mem[k * 4..k * 4 + 4].try_into().unwrap());
-            a.mov(dword_ptr(r15 + off), w).unwrap();
+        if uses_mem {
+            for k in 0..MEM_LEN / 4 {
+                let off = k as i32 * 4 - MEM_BEFORE as i32;
+                let w = u32::from_le_bytes(inp.mem[k * 4..k * 4 + 4].try_into().unwrap());
+                a.mov(dword_ptr(r15 + off), w).unwrap();
+            }
         }
         let prologue = a.instructions().len();
         body(&mut a);
@@ -117,92 +160,112 @@ impl Machine {
             .unwrap();
         let bytes = res.inner.code_buffer;
         let insn_at = CODE + res.inner.new_instruction_offsets[prologue] as u64;
-        let end = CODE + bytes.len() as u64;
-        assert!(self.cpu.ram_mut().write_at(CODE, &bytes));
-        let runs = if self.tier == Tier::Tiered { 2 } else { 1 };
-        let mut first: Option<Output> = None;
-        for _ in 0..runs {
-            let out = self.once(inp, insn_at, end, &bytes);
-            if let Some(f) = &first {
-                assert_eq!(f, &out, "tiers disagree between runs: {}", describe(&bytes));
-            }
-            first = Some(out);
-        }
-        first.unwrap()
+        self.run_bytes(&bytes, insn_at, inp, false, uses_mem)
     }
 
-    /// Runs raw 32-bit code (then HLT) in compatibility mode; memory is not prepared.
-    pub fn run_compat(&mut self, code: &[u8], inp: &Input) -> Output {
-        let mut bytes = code.to_vec();
+    /// Runs raw 32-bit code (then HLT) in compatibility mode. With `uses_mem`, a
+    /// prologue of absolute-address stores prepares the window from `inp.mem`;
+    /// otherwise memory must not change.
+    pub fn run_compat(&mut self, code: &[u8], inp: &Input, uses_mem: bool) -> Output {
+        let mut bytes = Vec::new();
+        if uses_mem {
+            for k in 0..MEM_LEN / 4 {
+                // mov dword [abs32], imm32
+                let addr = (DATA - MEM_BEFORE) as u32 + k as u32 * 4;
+                bytes.extend([0xc7, 0x05]);
+                bytes.extend(addr.to_le_bytes());
+                bytes.extend(&inp.mem[k * 4..k * 4 + 4]);
+            }
+        }
+        let insn_at = CODE + bytes.len() as u64;
+        bytes.extend(code);
         bytes.push(0xf4);
+        self.run_bytes(&bytes, insn_at, inp, true, uses_mem)
+    }
+
+    fn run_bytes(
+        &mut self,
+        bytes: &[u8],
+        insn_at: u64,
+        inp: &Input,
+        compat: bool,
+        uses_mem: bool,
+    ) -> Output {
+        let (cpu, runs) = self.next_cpu();
         let end = CODE + bytes.len() as u64;
-        assert!(self.cpu.ram_mut().write_at(CODE, &bytes));
-        let runs = if self.tier == Tier::Tiered { 2 } else { 1 };
+        assert!(cpu.ram_mut().write_at(CODE, bytes));
         let mut first: Option<Output> = None;
-        for _ in 0..runs {
-            let out = self.once_in(inp, CODE, end, &bytes, true);
+        for run in 0..runs {
+            let entries = cpu.stats().jit_entries;
+            let before = window(cpu);
+            let mut out = once(cpu, inp, insn_at, end, bytes, compat);
+            if !uses_mem {
+                assert_eq!(out.mem, before, "memory changed: {}", describe(bytes));
+                out.mem = inp.mem;
+            }
+            // Once the JIT compiles anything, every second run must be compiled code.
+            if run == 1 && cpu.stats().blocks_compiled > 0 {
+                assert!(
+                    cpu.stats().jit_entries > entries,
+                    "block not compiled: {}",
+                    describe(bytes)
+                );
+            }
             if let Some(f) = &first {
-                assert_eq!(f, &out, "tiers disagree between runs: {bytes:02x?}");
+                assert_eq!(f, &out, "tiers disagree between runs: {}", describe(bytes));
             }
             first = Some(out);
         }
         first.unwrap()
     }
+}
 
-    fn once(&mut self, inp: &Input, insn_at: u64, end: u64, bytes: &[u8]) -> Output {
-        self.once_in(inp, insn_at, end, bytes, false)
-    }
+fn window(cpu: &Cpu) -> [u8; MEM_LEN] {
+    let base = (DATA - MEM_BEFORE) as usize;
+    let mut mem = [0u8; MEM_LEN];
+    mem.copy_from_slice(&cpu.ram().as_slice()[base..base + MEM_LEN]);
+    mem
+}
 
-    fn once_in(
-        &mut self,
-        inp: &Input,
-        insn_at: u64,
-        end: u64,
-        bytes: &[u8],
-        compat: bool,
-    ) -> Output {
-        let st = self.cpu.state_mut();
-        // 64-bit code segment, or a 32-bit one (L = 0, D = 1) for compatibility mode.
-        st.segs[1].selector = 0x08;
-        st.segs[1].attr = if compat { 0xc09b } else { 0xa09b };
-        st.gpr = inp.gpr;
-        st.gpr[R15] = DATA;
-        st.gpr[RSP] = STACK_TOP;
-        st.set_rflags(inp.rflags);
-        st.rip = CODE;
-        let limit = st.icount + 1000;
-        let r = self.cpu.run(&mut EmptyBus, limit);
-        assert!(
-            matches!(r, RunExit::Halted { .. }),
-            "{r:?} running {}",
-            describe(bytes)
-        );
-        let st = self.cpu.state();
-        let fault = if st.rip == end {
-            None
-        } else {
-            let v = st.rip.wrapping_sub(HANDLERS + 1) / 16;
-            assert_eq!(st.rip, HANDLERS + 16 * v + 1, "{}", describe(bytes));
-            // The frame's RIP is the faulting instruction.
-            // Vectors 8, 10-14 and 17 push an error code below the return RIP.
-            let stack = st.gpr[RSP] + if matches!(v, 8 | 10..=14 | 17) { 8 } else { 0 };
-            let ret = self.cpu.ram().read_u64(stack).unwrap();
-            assert_eq!(ret, insn_at, "fault RIP: {}", describe(bytes));
-            Some(v as u8)
-        };
-        let st = self.cpu.state();
-        let mut gpr = st.gpr;
-        gpr[RSP] = 0;
-        gpr[R15] = 0;
-        let base = (DATA - MEM_BEFORE) as usize;
-        let mut mem = [0u8; MEM_LEN];
-        mem.copy_from_slice(&self.cpu.ram().as_slice()[base..base + MEM_LEN]);
-        Output {
-            gpr,
-            rflags: st.rflags(),
-            mem,
-            fault,
-        }
+fn once(cpu: &mut Cpu, inp: &Input, insn_at: u64, end: u64, bytes: &[u8], compat: bool) -> Output {
+    let st = cpu.state_mut();
+    // 64-bit code segment, or a 32-bit one (L = 0, D = 1) for compatibility mode.
+    st.segs[1].selector = 0x08;
+    st.segs[1].attr = if compat { 0xc09b } else { 0xa09b };
+    st.gpr = inp.gpr;
+    st.gpr[R15] = DATA;
+    st.gpr[RSP] = STACK_TOP;
+    st.set_rflags(inp.rflags);
+    st.rip = CODE;
+    let limit = st.icount + 1000;
+    let r = cpu.run(&mut EmptyBus, limit);
+    assert!(
+        matches!(r, RunExit::Halted { .. }),
+        "{r:?} running {}",
+        describe(bytes)
+    );
+    let st = cpu.state();
+    let fault = if st.rip == end {
+        None
+    } else {
+        let v = st.rip.wrapping_sub(HANDLERS + 1) / 16;
+        assert_eq!(st.rip, HANDLERS + 16 * v + 1, "{}", describe(bytes));
+        // The frame's RIP is the faulting instruction; vectors 8, 10-14 and 17 push an
+        // error code below it.
+        let stack = st.gpr[RSP] + if matches!(v, 8 | 10..=14 | 17) { 8 } else { 0 };
+        let ret = cpu.ram().read_u64(stack).unwrap();
+        assert_eq!(ret, insn_at, "fault RIP: {}", describe(bytes));
+        Some(v as u8)
+    };
+    let st = cpu.state();
+    let mut gpr = st.gpr;
+    gpr[RSP] = 0;
+    gpr[R15] = 0;
+    Output {
+        gpr,
+        rflags: st.rflags(),
+        mem: window(cpu),
+        fault,
     }
 }
 
