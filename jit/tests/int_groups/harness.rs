@@ -82,7 +82,7 @@ fn jit_sample() -> u64 {
     std::env::var("REPRISE_JIT_SAMPLE")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(24)
+        .unwrap_or(32)
         .max(1)
 }
 
@@ -126,7 +126,7 @@ impl Machine {
     fn next_cpu(&mut self) -> (&mut Cpu, usize) {
         self.cases += 1;
         // The first cases of every test all compile (small tests are fully covered).
-        let sampled = self.cases <= 64 || self.cases % jit_sample() == 0;
+        let sampled = self.cases <= 64 || self.cases.is_multiple_of(jit_sample());
         match (&mut self.plain, sampled) {
             (Some(p), false) => (p, 1),
             (Some(_), true) => (&mut self.cpu, 2),
