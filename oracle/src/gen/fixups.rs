@@ -124,6 +124,30 @@ pub(super) fn fixups(c: &mut Ctx, ins: &Instruction, form: &Form) -> bool {
             };
             count & 31 <= 16
         }
+        // With a zero source and a 32-bit destination, Intel zero-extends the
+        // (unchanged) destination and AMD leaves all 64 bits: vendor-dependent, so
+        // keep the source non-zero.
+        Bsf | Bsr if form.ops.first().map(|k| op_size(*k)) == Some(4) => {
+            if ins.op1_kind() == OpKind::Register {
+                let r = ins.op1_register();
+                match gpr_index(r) {
+                    Some(n) if !c.locked.contains(&n) => {
+                        if c.st.gpr[n] & 0xffff_ffff == 0 {
+                            c.st.gpr[n] |= 1 << c.rng.below(32);
+                        }
+                        true
+                    }
+                    _ => false,
+                }
+            } else {
+                let off = c.mem_off.unwrap_or(0);
+                if read_data(&c.st, off, 4) == 0 {
+                    let bit = 1u64 << c.rng.below(32);
+                    write_data(&mut c.st, off, 4, bit);
+                }
+                true
+            }
+        }
         _ => true,
     }
 }
