@@ -68,7 +68,37 @@ fn random_insn(a: &mut CodeAssembler, g: &mut Rng) -> Result<(), IcedError> {
             }
         };
     }
-    match g.below(22) {
+    macro_rules! shift {
+        ($op:ident) => {
+            match (size, g.below(2)) {
+                (64, 0) => a.$op(R64[x], cl),
+                (64, _) => a.$op(R64[x], (imm & 63) as u32),
+                (32, 0) => a.$op(dword_ptr(r15 + disp), cl),
+                (32, _) => a.$op(R32[x], (imm & 31) as u32),
+                (16, 0) => a.$op(R16[x], cl),
+                (16, _) => a.$op(R16[x], 1u32),
+                (_, 0) => a.$op(R8[x], cl),
+                (_, _) => a.$op(byte_ptr(r15 + disp), (imm & 7) as u32),
+            }
+        };
+    }
+    match g.below(34) {
+        22 => shift!(shl),
+        23 => shift!(shr),
+        24 => shift!(sar),
+        25 => shift!(rol),
+        26 => shift!(rcr),
+        27 => match g.below(3) {
+            0 => a.imul_2(R64[x], R64[y]),
+            1 => a.imul_3(R32[x], R32[y], imm),
+            _ => a.mul(R64[y]),
+        },
+        28 => a.bt(R64[x], (imm & 63) as u32),
+        29 => a.bts(qword_ptr(r15 + disp), (imm & 63) as u32),
+        30 => a.bsf(R64[x], R64[y]),
+        31 => a.popcnt(R32[x], R32[y]),
+        32 => a.shld(R64[x], R64[y], cl),
+        33 => a.lzcnt(R64[x], R64[y]),
         0 => alu!(add),
         1 => alu!(sub),
         2 => alu!(adc),
