@@ -172,10 +172,9 @@ impl<W: Write> Uart<W> {
     /// Queues bytes for the guest to receive; returns how many fit in the FIFO.
     pub fn enqueue_input(&mut self, bytes: &[u8]) -> usize {
         let n = bytes.len().min(self.serial.fifo_capacity());
-        match self.serial.enqueue_raw_bytes(&bytes[..n]) {
-            Ok(n) => n,
-            Err(_) => 0,
-        }
+        self.serial
+            .enqueue_raw_bytes(&bytes[..n])
+            .unwrap_or_default()
     }
 
     /// How often the device raised its interrupt line.
