@@ -25,6 +25,7 @@ const ASM_GUESTS: &[(&str, &str)] = &[
     ("unmapped", "bad/unmapped.S"),
     ("outside_ram", "bad/outside_ram.S"),
     ("ud", "bad/ud.S"),
+    ("avx", "bad/avx.S"),
 ];
 
 const CFLAGS: &[&str] = &[

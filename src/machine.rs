@@ -122,7 +122,7 @@ impl Outcome {
                 "guest halted waiting for an interrupt at RIP {rip:#x} (after its HLT), but no device can raise one yet: stopping"
             ),
             Outcome::TripleFault { fault, rip, cr2 } => format!(
-                "guest triple fault at RIP {rip:#x}: {fault} could not be delivered (no usable IDT or stack?); CR2 = {cr2:#x}"
+                "guest triple fault at RIP {rip:#x}: an exception could not be delivered, and delivering the double fault raised {fault} (no usable IDT or stack?); CR2 = {cr2:#x}"
             ),
             Outcome::ExecOutsideRam { rip } => format!(
                 "guest jumped to {rip:#x}, which is not RAM (RAM ends at the --memory size): stopping"
