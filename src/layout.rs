@@ -55,6 +55,13 @@ pub const COM1_SIZE: u16 = 8;
 /// COM1's interrupt line (not connected yet: there is no interrupt controller).
 pub const COM1_IRQ: u8 = 4;
 
+// The boot tables lie in the reserved area, below where guests are linked.
+const _: () = {
+    assert!(BOOT_GDT < BOOT_PML4 && BOOT_PML4 < BOOT_PDPT);
+    assert!(BOOT_PDPT + 0x1000 <= LOADER_RESERVED_END);
+    assert!(LOADER_RESERVED_END <= GUEST_LINK_BASE);
+};
+
 /// A device on the port bus.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PortDevice {
@@ -98,12 +105,5 @@ mod tests {
         assert_eq!(port_device(0x400), None);
         assert_eq!(port_device(0), None);
         assert_eq!(port_device(0xffff), None);
-    }
-
-    #[test]
-    fn boot_tables_lie_in_the_reserved_area() {
-        assert!(BOOT_GDT < BOOT_PML4 && BOOT_PML4 < BOOT_PDPT);
-        assert!(BOOT_PDPT + 0x1000 <= LOADER_RESERVED_END);
-        assert!(LOADER_RESERVED_END <= GUEST_LINK_BASE);
     }
 }
