@@ -6,10 +6,10 @@
 
 static void banner(void) {
     printf("\n"
-           "  +--------------------------------------------------------------+\n"
-           "  |  reprise - a deterministic x86-64 machine                     |\n"
-           "  |  this text comes from a guest program writing to COM1 (0x3f8)|\n"
-           "  +--------------------------------------------------------------+\n\n");
+           "  +----------------------------------------------------------------+\n"
+           "  |  reprise - a deterministic x86-64 machine                      |\n"
+           "  |  this text comes from a guest program writing to COM1 (0x3f8)  |\n"
+           "  +----------------------------------------------------------------+\n\n");
 }
 
 static void show_cpu(void) {

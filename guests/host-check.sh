@@ -15,7 +15,7 @@ gcc "${flags[@]}" -mgeneral-regs-only -fno-tree-loop-distribute-patterns -c "$he
 fail=0
 for p in "${progs[@]}"; do
     gcc "${flags[@]}" -c "$here/$p.c" -o "$out/$p.o"
-    gcc "${flags[@]}" -Wl,-T,"$here/link.ld" -o "$out/$p" "$out/crt0.o" "$out/rt.o" "$out/$p.o" -lgcc
+    gcc "${flags[@]}" -Wl,--no-warn-rwx-segments -Wl,--build-id=none -Wl,-T,"$here/link.ld" -o "$out/$p" "$out/crt0.o" "$out/rt.o" "$out/$p.o" -lgcc
     if "$out/$p"; then echo "== $p: exit 0"; else echo "== $p: exit $?"; fail=1; fi
 done
 exit $fail

@@ -49,7 +49,7 @@ pub fn run_image(image: &[u8], cfg: &MachineConfig, limit: Option<u64>) -> Run {
 
 /// Default instruction limit for test guests: a guest that loops forever fails
 /// instead of hanging the suite.
-pub const GUEST_LIMIT: u64 = 2_000_000_000;
+pub const GUEST_LIMIT: u64 = 200_000_000;
 
 pub fn run_guest(name: &str, tier: Tier) -> Run {
     run_image(&guest(name), &config(tier), Some(GUEST_LIMIT))
