@@ -130,3 +130,15 @@ fn usage_errors() {
     let (code, _, _) = reprise(&["run", "--kernel", "x", "--icount-shift", "11"]);
     assert_eq!(code, 2);
 }
+
+#[test]
+fn no_arguments_runs_the_bundled_demo() {
+    let (code, stdout, stderr) = reprise(&[]);
+    assert_eq!(code, 1, "the demo exits with debug-exit value 0\n{stderr}");
+    assert!(
+        stdout.contains("reprise - a deterministic x86-64 machine"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Virtual time"), "{stdout}");
+    assert_eq!(summary_lines(&stderr).len(), 1, "{stderr}");
+}
