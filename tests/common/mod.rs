@@ -55,39 +55,69 @@ pub fn run_guest(name: &str, tier: Tier) -> Run {
     run_image(&guest(name), &config(tier), Some(GUEST_LIMIT))
 }
 
-/// Runs a self-checking guest in both tiers: it must print "NAME: PASS", exit through
-/// the debug-exit port with value 0 (status 1), and both tiers must agree exactly.
+/// Runs a guest in the interpreter, in the tiered CPU as configured by default, and in
+/// the tiered CPU compiling every block on its second execution (most code compiled).
+pub fn run_all_tiers(name: &str) -> Vec<(String, Run)> {
+    let image = guest(name);
+    let mut eager = config(Tier::Tiered);
+    eager.hot_threshold = Some(2);
+    [
+        ("interp", config(Tier::Interpreter)),
+        ("tiered", config(Tier::Tiered)),
+        ("tiered, hot after 2", eager),
+    ]
+    .into_iter()
+    .map(|(what, cfg)| (what.to_string(), run_image(&image, &cfg, Some(GUEST_LIMIT))))
+    .collect()
+}
+
+/// Runs a self-checking guest in every tier configuration: it must print
+/// "NAME: PASS", exit through the debug-exit port with value 0 (status 1), and all
+/// runs must agree exactly.
 pub fn check_guest(name: &str) -> Run {
-    let runs: Vec<Run> = TIERS.iter().map(|&t| run_guest(name, t)).collect();
-    for (tier, r) in TIERS.iter().zip(&runs) {
+    let runs = run_all_tiers(name);
+    for (tier, r) in &runs {
         assert_eq!(
             r.outcome,
             Outcome::DebugExit {
                 value: 0,
                 status: 1
             },
-            "{name} ({tier:?}) did not exit with 0: {}\nserial output:\n{}",
+            "{name} ({tier}) did not exit with 0: {}\nserial output:\n{}",
             r.outcome.message(),
             r.serial
         );
         assert!(
             r.serial.contains(&format!("{name}: PASS")),
-            "{name} ({tier:?}) did not print PASS:\n{}",
+            "{name} ({tier}) did not print PASS:\n{}",
             r.serial
         );
-        assert!(
-            !r.serial.contains("FAIL"),
-            "{name} ({tier:?}):\n{}",
-            r.serial
+        assert!(!r.serial.contains("FAIL"), "{name} ({tier}):\n{}", r.serial);
+    }
+    check_same(name, &runs);
+    runs.into_iter().next().expect("runs").1
+}
+
+/// All runs must give the same outcome, serial output, instruction count and digest.
+pub fn check_same(name: &str, runs: &[(String, Run)]) {
+    let (wa, a) = &runs[0];
+    for (wb, b) in &runs[1..] {
+        assert_eq!(
+            a.serial, b.serial,
+            "{name}: {wa} and {wb} print different output"
+        );
+        assert_eq!(
+            a.outcome, b.outcome,
+            "{name}: {wa} and {wb} end differently"
+        );
+        assert_eq!(
+            a.icount, b.icount,
+            "{name}: {wa} and {wb} retire different counts"
+        );
+        assert_eq!(
+            a.digest, b.digest,
+            "{name}: {wa} and {wb} end in different states ({:016x} vs {:016x})",
+            a.digest, b.digest
         );
     }
-    let (a, b) = (&runs[0], &runs[1]);
-    assert_eq!(a.serial, b.serial, "{name}: tiers print different output");
-    assert_eq!(a.icount, b.icount, "{name}: tiers retire different counts");
-    assert_eq!(
-        a.digest, b.digest,
-        "{name}: tiers end in different states ({:016x} vs {:016x})",
-        a.digest, b.digest
-    );
-    runs.into_iter().next().expect("two runs")
 }
