@@ -55,7 +55,7 @@ impl Write for Console {
         Ok(b.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
-        if self.buf.contains(&b'\n') || self.buf.len() >= 4096 {
+        if self.buf.last() == Some(&b'\n') || self.buf.len() >= 4096 {
             self.flush_now()?;
         }
         Ok(())
