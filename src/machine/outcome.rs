@@ -1,0 +1,132 @@
+//! How a run ends: the [`Outcome`], its message and the process exit status, and the
+//! counters of the summary line.
+
+use crate::layout;
+use reprise_jit::Fault;
+use std::time::Duration;
+
+/// Process exit statuses of the machine itself. They are even, so they can never be
+/// mistaken for a debug-exit status, which is always odd.
+pub mod status {
+    /// Bad command line, or a kernel or configuration reprise cannot start.
+    pub const CONFIG: i32 = 2;
+    /// The guest halted and nothing can wake it.
+    pub const HALTED: i32 = 4;
+    /// An exception could not be delivered (triple fault).
+    pub const TRIPLE_FAULT: i32 = 6;
+    /// The guest jumped to an address that is not RAM.
+    pub const EXEC_OUTSIDE_RAM: i32 = 8;
+}
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The guest wrote `value` to the debug-exit port.
+    DebugExit {
+        value: u32,
+        status: u64,
+    },
+    /// The instruction limit was reached.
+    IcountLimit {
+        icount: u64,
+    },
+    /// HLT; `interrupts_enabled` false means nothing can ever wake the CPU, true means
+    /// it waits for an interrupt no device can raise yet.
+    Halted {
+        rip: u64,
+        interrupts_enabled: bool,
+    },
+    TripleFault {
+        fault: Fault,
+        rip: u64,
+        cr2: u64,
+    },
+    ExecOutsideRam {
+        rip: u64,
+    },
+}
+
+impl Outcome {
+    /// The process exit status for this outcome.
+    pub fn exit_status(&self) -> i32 {
+        match *self {
+            // As QEMU: the whole (v << 1) | 1 goes to exit(); the host keeps the low byte.
+            Outcome::DebugExit { status, .. } => status as i32,
+            Outcome::IcountLimit { .. } => 0,
+            Outcome::Halted { .. } => status::HALTED,
+            Outcome::TripleFault { .. } => status::TRIPLE_FAULT,
+            Outcome::ExecOutsideRam { .. } => status::EXEC_OUTSIDE_RAM,
+        }
+    }
+
+    /// A one-line explanation for the user (stderr).
+    pub fn message(&self) -> String {
+        match *self {
+            Outcome::DebugExit { value, status } => format!(
+                "guest wrote {value:#x} to the debug-exit port {:#x}: exit status {}",
+                layout::DEBUG_EXIT_PORT,
+                status as i32 & 0xff
+            ),
+            Outcome::IcountLimit { icount } => {
+                format!("stopped after {icount} instructions (--icount-limit)")
+            }
+            Outcome::Halted {
+                rip,
+                interrupts_enabled: false,
+            } => format!(
+                "guest halted with interrupts disabled at RIP {rip:#x} (after its HLT): nothing can wake it, stopping"
+            ),
+            Outcome::Halted {
+                rip,
+                interrupts_enabled: true,
+            } => format!(
+                "guest halted waiting for an interrupt at RIP {rip:#x} (after its HLT), but no device can raise one yet: stopping"
+            ),
+            Outcome::TripleFault { fault, rip, cr2 } => format!(
+                "guest triple fault at RIP {rip:#x}: an exception could not be delivered, and delivering the double fault raised {fault} (no usable IDT or stack?); CR2 = {cr2:#x}"
+            ),
+            Outcome::ExecOutsideRam { rip } => format!(
+                "guest jumped to {rip:#x}, which is not RAM (RAM ends at the --memory size): stopping"
+            ),
+        }
+    }
+}
+
+/// Counters for the summary line.
+#[derive(Clone, Debug)]
+pub struct RunStats {
+    pub instructions: u64,
+    pub wall: Duration,
+    pub blocks_interpreted: u64,
+    pub blocks_compiled: u64,
+    pub compile_time: Duration,
+    pub digest: u64,
+}
+
+impl RunStats {
+    /// The one summary line printed on stderr at exit.
+    pub fn summary_line(&self) -> String {
+        let secs = self.wall.as_secs_f64();
+        let mips = if secs > 0.0 {
+            self.instructions as f64 / secs / 1e6
+        } else {
+            0.0
+        };
+        let share = if secs > 0.0 {
+            100.0 * self.compile_time.as_secs_f64() / secs
+        } else {
+            0.0
+        };
+        format!(
+            "reprise: {} instructions in {:.3} s ({:.1} MIPS); blocks: {} interpreted, {} compiled; compile time {:.3} s ({:.1}% of wall); digest {:016x}",
+            self.instructions,
+            secs,
+            mips,
+            self.blocks_interpreted,
+            self.blocks_compiled,
+            self.compile_time.as_secs_f64(),
+            share,
+            self.digest
+        )
+    }
+}
