@@ -55,6 +55,18 @@ pub struct MachineArgs {
     #[arg(long, value_name = "N", default_value_t = 0,
           value_parser = clap::value_parser!(u32).range(0..=10))]
     pub icount_shift: u32,
+    /// Compile hot blocks on a background thread (on) or on the spot (off). Guest
+    /// behaviour is the same either way; only timing and the compile statistics differ.
+    #[arg(long, value_name = "on|off", default_value = "on", value_parser = parse_on_off)]
+    pub jit_thread: bool,
+}
+
+fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("expected `on` or `off`, got `{s}`")),
+    }
 }
 
 impl Default for MachineArgs {
@@ -64,6 +76,7 @@ impl Default for MachineArgs {
             icount_limit: None,
             tier: TierArg::Tiered,
             icount_shift: 0,
+            jit_thread: true,
         }
     }
 }
@@ -78,6 +91,7 @@ impl MachineArgs {
             },
             icount_shift: self.icount_shift,
             hot_threshold: None,
+            background_compile: self.jit_thread,
         }
     }
 }

@@ -29,6 +29,8 @@ pub struct MachineConfig {
     pub icount_shift: u32,
     /// Executions after which a block is compiled (tiered only); `None`: the CPU default.
     pub hot_threshold: Option<u32>,
+    /// Compile on a background thread (tiered only).
+    pub background_compile: bool,
 }
 
 impl Default for MachineConfig {
@@ -38,6 +40,7 @@ impl Default for MachineConfig {
             tier: Tier::Tiered,
             icount_shift: 0,
             hot_threshold: None,
+            background_compile: false,
         }
     }
 }
@@ -73,6 +76,7 @@ impl Machine {
         boot::enter_long_mode(&mut ram, &mut state, image.entry);
         let mut cpu_cfg = CpuConfig {
             tier: cfg.tier,
+            background_compile: cfg.background_compile,
             ..CpuConfig::default()
         };
         if let Some(t) = cfg.hot_threshold {
