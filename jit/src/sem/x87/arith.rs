@@ -97,6 +97,14 @@ pub(super) fn exec(ctx: &mut Ctx, f: &mut Fpu, i: &Ins, fx: &mut Effects) -> Res
         }
         Fld | Fild if i.mem => {
             let m = read_mem(ctx, i)?;
+            if !f.empty(7) {
+                // Stack overflow: the load is not performed, so the source raises
+                // nothing else (no denormal flag, say).
+                if f.stack_fault(true) {
+                    f.push_unchecked(INDEFINITE);
+                }
+                return Ok(true);
+            }
             let op: HostFn = match (i.m, i.msize) {
                 (Fld, 4) => host::ld_m32,
                 (Fld, _) => host::ld_m64,
@@ -112,8 +120,10 @@ pub(super) fn exec(ctx: &mut Ctx, f: &mut Fpu, i: &Ins, fx: &mut Effects) -> Res
         Fld => {
             let k = i.r0.unwrap_or(0);
             if f.empty(k) {
+                // Underflow wins over a full stack; the masked response pushes
+                // without raising a second (overflow) fault.
                 if f.stack_fault(false) {
-                    f.push(INDEFINITE);
+                    f.push_unchecked(INDEFINITE);
                 }
             } else {
                 let v = f.get(k);
@@ -187,15 +197,17 @@ pub(super) fn exec(ctx: &mut Ctx, f: &mut Fpu, i: &Ins, fx: &mut Effects) -> Res
             }
         }
         Fxtract => {
+            // Underflow is checked first; a masked response pushes without a second
+            // (overflow) fault.
             if f.empty(0) {
                 if f.stack_fault(false) {
                     f.set(0, INDEFINITE);
-                    f.push(INDEFINITE);
+                    f.push_unchecked(INDEFINITE);
                 }
             } else if !f.empty(7) {
                 if f.stack_fault(true) {
                     f.set(0, INDEFINITE);
-                    f.push(INDEFINITE);
+                    f.push_unchecked(INDEFINITE);
                 }
             } else {
                 let r = host::run_cc(host::xtract, fcw, f.s.fsw, f.get(0), ZERO, 0);

@@ -113,6 +113,13 @@ impl Fpu {
     }
     /// Pushes a value, with the stack-overflow response when ST(7) is in use. Returns
     /// false when the overflow is unmasked (nothing changes but the status word).
+    /// Pushes without checking for overflow (for masked responses that already
+    /// reported a stack fault).
+    pub fn push_unchecked(&mut self, v: F80) {
+        self.s.top = (self.s.top + 7) & 7;
+        self.set(0, v);
+    }
+
     pub fn push(&mut self, v: F80) -> bool {
         let p = self.phys(7);
         if self.tag_phys(p) != TAG_EMPTY {

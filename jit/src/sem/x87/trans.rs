@@ -66,7 +66,7 @@ pub(super) fn exec(f: &mut Fpu, i: &Ins) -> Result<bool, Fault> {
                 if f.stack_fault(false) {
                     f.set(0, INDEFINITE);
                     if matches!(i.m, Fptan | Fsincos) {
-                        f.push(INDEFINITE);
+                        f.push_unchecked(INDEFINITE);
                     }
                 }
                 return Ok(true);
@@ -76,7 +76,7 @@ pub(super) fn exec(f: &mut Fpu, i: &Ins) -> Result<bool, Fault> {
             if pushes && !f.empty(7) {
                 if f.stack_fault(true) {
                     f.set(0, INDEFINITE);
-                    f.push(INDEFINITE);
+                    f.push_unchecked(INDEFINITE);
                 }
                 return Ok(true);
             }
