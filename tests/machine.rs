@@ -126,7 +126,7 @@ fn jump_into_unmapped_memory_is_a_triple_fault() {
         );
         let msg = r.outcome.message();
         assert!(
-            msg.contains("triple fault") && msg.contains("0x1000000000"),
+            msg.contains("triple fault") && msg.contains("0x1000000000") && msg.contains("#PF"),
             "{msg}"
         );
         assert_eq!(r.outcome.exit_status(), status::TRIPLE_FAULT);

@@ -67,7 +67,13 @@ pub enum RunExit {
     /// A device asked to stop (for instance the debug-exit port).
     BusStop,
     /// An exception could not be delivered even as a double fault.
-    TripleFault { fault: Fault, rip: u64 },
+    TripleFault {
+        /// The exception an instruction raised first.
+        original: Fault,
+        /// The exception whose delivery (as a double fault) failed.
+        fault: Fault,
+        rip: u64,
+    },
     /// RIP points at memory that is not RAM.
     ExecNotRam { rip: u64 },
 }
@@ -270,6 +276,7 @@ impl Cpu {
 
     fn triple(&mut self, t: interrupts::TripleFault) -> RunExit {
         RunExit::TripleFault {
+            original: t.original,
             fault: t.fault,
             rip: self.ctx.state.rip,
         }

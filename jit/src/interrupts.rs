@@ -13,6 +13,8 @@ use crate::state::{fl, seg, Segment, EFER_LMA};
 /// Delivery failed even through #DF: the machine must reset or stop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TripleFault {
+    /// The exception that started it all (raised by an instruction).
+    pub original: Fault,
     /// The exception whose delivery failed last.
     pub fault: Fault,
 }
@@ -41,17 +43,26 @@ pub fn deliver_exception(ctx: &mut Ctx, fault: Fault) -> Result<(), TripleFault>
         return Ok(());
     };
     if fault.vector == vec::DF {
-        return Err(TripleFault { fault: second });
+        return Err(TripleFault {
+            original: fault,
+            fault: second,
+        });
     }
     let escalate = (contributory(fault.vector) && contributory(second.vector))
         || (fault.vector == vec::PF && (contributory(second.vector) || second.vector == vec::PF));
     if escalate {
         if let Err(third) = deliver(ctx, vec::DF, Some(0), Source::Exception) {
-            return Err(TripleFault { fault: third });
+            return Err(TripleFault {
+                original: fault,
+                fault: third,
+            });
         }
         return Ok(());
     }
-    deliver_exception(ctx, second).map_err(|t| TripleFault { fault: t.fault })
+    deliver_exception(ctx, second).map_err(|t| TripleFault {
+        original: fault,
+        fault: t.fault,
+    })
 }
 
 /// Delivers vector `v`. On failure returns the fault that delivery itself raised

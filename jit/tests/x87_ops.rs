@@ -585,9 +585,13 @@ fn unmasked_exception_raises_mf_at_next_waiting_instruction() {
         });
         cpu.state_mut().cr0 |= 1 << 5; // NE
         let r = cpu.run(&mut EmptyBus, 1000);
-        let RunExit::TripleFault { rip, fault } = r else {
+        let RunExit::TripleFault { rip, original, .. } = r else {
             panic!("{r:?}")
         };
+        assert_eq!(
+            original.vector, 16,
+            "the first exception is #MF: {original}"
+        );
         assert!(rip > CODE, "{rip:#x}");
         let st = cpu.state();
         let fsw = st.gpr[0] as u16;
@@ -595,7 +599,6 @@ fn unmasked_exception_raises_mf_at_next_waiting_instruction() {
         // ST(1) (= 1.0) unchanged, ST(0) = 0.
         let top = st.fpu.top as usize;
         assert_eq!(st.fpu.st[(top + 1) & 7][9], 0x3f);
-        let _ = fault;
         // With CR0.NE clear nothing is raised.
         let mut cpu = guest(tier, |a| {
             a.mov(word_ptr(rdi), 0x037bu32).unwrap();

@@ -136,8 +136,13 @@ impl Machine {
                         interrupts_enabled,
                     }
                 }
-                RunExit::TripleFault { fault, rip } => {
+                RunExit::TripleFault {
+                    original,
+                    fault,
+                    rip,
+                } => {
                     break Outcome::TripleFault {
+                        original,
                         fault,
                         rip,
                         cr2: self.cpu.state().cr2,

@@ -37,6 +37,9 @@ pub enum Outcome {
         interrupts_enabled: bool,
     },
     TripleFault {
+        /// The exception an instruction raised first.
+        original: Fault,
+        /// The exception raised while delivering the double fault.
         fault: Fault,
         rip: u64,
         cr2: u64,
@@ -82,8 +85,13 @@ impl Outcome {
             } => format!(
                 "guest halted waiting for an interrupt at RIP {rip:#x} (after its HLT), but no device can raise one yet: stopping"
             ),
-            Outcome::TripleFault { fault, rip, cr2 } => format!(
-                "guest triple fault at RIP {rip:#x}: an exception could not be delivered, and delivering the double fault raised {fault} (no usable IDT or stack?); CR2 = {cr2:#x}"
+            Outcome::TripleFault {
+                original,
+                fault,
+                rip,
+                cr2,
+            } => format!(
+                "guest triple fault at RIP {rip:#x}: {original} could not be delivered, and delivering the double fault raised {fault} (no usable IDT or stack?); CR2 = {cr2:#x}"
             ),
             Outcome::ExecOutsideRam { rip } => format!(
                 "guest jumped to {rip:#x}, which is not RAM (RAM ends at the --memory size): stopping"
