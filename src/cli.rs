@@ -57,7 +57,8 @@ pub struct MachineArgs {
     pub icount_shift: u32,
     /// Compile hot blocks on a background thread (on) or on the spot (off). Guest
     /// behaviour is the same either way; only timing and the compile statistics differ.
-    #[arg(long, value_name = "on|off", default_value = "on", value_parser = parse_on_off)]
+    #[arg(long, value_name = "on|off", default_value = "on", value_parser = parse_on_off,
+          action = clap::ArgAction::Set)]
     pub jit_thread: bool,
 }
 

@@ -252,7 +252,10 @@ fn decode_block(ctx: &mut Ctx, key: BlockKey) -> Result<Block, LookupError> {
                 Ok(_) => LookupError::NotRam,
             });
         }
-        let stop = ins.is_invalid() || crate::sem::ends_block(&ins);
+        // Conditional branches do not end a block: the taken path leaves it, the
+        // fall-through path continues in it (an extended basic block).
+        let conditional = ins.flow_control() == iced_x86::FlowControl::ConditionalBranch;
+        let stop = ins.is_invalid() || (crate::sem::ends_block(&ins) && !conditional);
         insns.push(ins);
         if stop || end >= in_page {
             break;

@@ -220,7 +220,7 @@ impl Cpu {
                 interp::step(&mut self.ctx, &b.insns[k], &mut b.hints[k])
             };
             match step {
-                Step::Retired(None) => {
+                Step::Retired(None) | Step::Retired(Some(End::FallThrough(_))) => {
                     if self.ctx.exit != exit::NONE {
                         return;
                     }

@@ -129,6 +129,17 @@ pub trait Alu {
     fn cmp(&mut self, c: Cmp, a: Self::V, b: Self::V) -> Self::V;
     /// `c != 0 ? a : b`.
     fn select(&mut self, c: Self::V, a: Self::V, b: Self::V) -> Self::V;
+    /// The low `size` (1, 2 or 4) bytes of `v`, zero-extended.
+    fn zext(&mut self, v: Self::V, size: u8) -> Self::V {
+        let m = self.imm(crate::flags::size_mask(size));
+        self.and(v, m)
+    }
+    /// The low `size` (1, 2 or 4) bytes of `v`, sign-extended.
+    fn sext(&mut self, v: Self::V, size: u8) -> Self::V {
+        let sh = self.imm(64 - size as u64 * 8);
+        let t = self.shl(v, sh);
+        self.sar(t, sh)
+    }
 }
 
 pub trait Emitter: Alu {
@@ -163,7 +174,9 @@ pub trait Emitter: Alu {
     fn jump(&mut self, target: Self::V);
     /// End the block: continue at a constant address.
     fn jump_to(&mut self, target: u64);
-    /// End the block: continue at `taken` if `cond` is non-zero, else at `not_taken`.
+    /// Conditional branch: if `cond` is non-zero the block ends and execution continues
+    /// at `taken`; otherwise execution falls through to `not_taken`, which is the next
+    /// instruction (blocks extend past conditional branches).
     fn branch(&mut self, cond: Self::V, taken: u64, not_taken: u64);
     /// End the block after this instruction and return to the machine loop.
     fn exit(&mut self, kind: ExitKind);

@@ -150,8 +150,7 @@ pub fn mask<A: Alu>(a: &mut A, v: A::V, size: u8) -> A::V {
     if size >= 8 {
         v
     } else {
-        let m = a.imm(size_mask(size));
-        a.and(v, m)
+        a.zext(v, size)
     }
 }
 
@@ -160,9 +159,7 @@ pub fn sext<A: Alu>(a: &mut A, v: A::V, size: u8) -> A::V {
     if size >= 8 {
         v
     } else {
-        let sh = a.imm(64 - size as u64 * 8);
-        let t = a.shl(v, sh);
-        a.sar(t, sh)
+        a.sext(v, size)
     }
 }
 

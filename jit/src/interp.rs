@@ -13,6 +13,8 @@ use iced_x86::Instruction;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum End {
     Jump(u64),
+    /// A conditional branch not taken: continue with the next instruction.
+    FallThrough(u64),
     Exit(ExitKind),
 }
 
@@ -102,7 +104,13 @@ impl Emitter for Interp<'_> {
         self.end = Some(End::Jump(target));
     }
     fn branch(&mut self, cond: u64, taken: u64, not_taken: u64) {
-        self.end = Some(End::Jump(if cond != 0 { taken } else { not_taken }));
+        if cond != 0 {
+            self.end = Some(End::Jump(taken));
+        } else {
+            // Falls through: the instruction retires and the block goes on (RIP is
+            // set to `not_taken`, the next instruction).
+            self.end = Some(End::FallThrough(not_taken));
+        }
     }
     fn exit(&mut self, kind: ExitKind) {
         self.end = Some(End::Exit(kind));
@@ -126,7 +134,7 @@ pub fn step(ctx: &mut Ctx, i: &Instruction, hint: &mut u8) -> Step {
             let end = it.end;
             let st = &mut it.ctx.state;
             st.rip = match end {
-                Some(End::Jump(t)) => t,
+                Some(End::Jump(t)) | Some(End::FallThrough(t)) => t,
                 _ => i.next_ip(),
             };
             st.icount += 1;

@@ -27,6 +27,8 @@ pub struct Compiler {
     fctx: FunctionBuilderContext,
     cl_ctx: cranelift_codegen::Context,
     next_id: u64,
+    /// `REPRISE_JIT_DISASM=1`: print each compiled block's machine code on stderr.
+    disasm: bool,
 }
 
 pub fn new_module(isa: &OwnedTargetIsa) -> JITModule {
@@ -41,6 +43,7 @@ impl Compiler {
             fctx: FunctionBuilderContext::new(),
             cl_ctx: cranelift_codegen::Context::new(),
             next_id: 0,
+            disasm: std::env::var_os("REPRISE_JIT_DISASM").is_some(),
         }
     }
 
@@ -54,6 +57,7 @@ impl Compiler {
         self.cl_ctx.clear();
         self.cl_ctx.func.signature = block_signature();
         self.cl_ctx.func.name = UserFuncName::user(0, self.next_id as u32);
+        self.cl_ctx.set_disasm(self.disasm);
         let translated = translate::translate_block(
             &mut self.cl_ctx.func,
             &mut self.fctx,
@@ -83,6 +87,12 @@ impl Compiler {
             .finalize_definitions()
             .map_err(|e| cerr(e.to_string()))?;
         let code = module.get_finalized_function(id) as usize;
+        if let Some(text) = self.cl_ctx.compiled_code().and_then(|c| c.vcode.as_ref()) {
+            eprintln!(
+                "reprise: block {name} ({} instructions):\n{text}",
+                insns.len()
+            );
+        }
         Ok(Compiled { code, slots, size })
     }
 

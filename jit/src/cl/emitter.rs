@@ -73,6 +73,13 @@ pub struct ClEmitter<'a, 'f> {
     block_sig: SigRef,
     /// Link slots allocated for direct jumps of this block.
     pub slots: &'a mut Vec<Box<u64>>,
+    /// For a block that loops to its own start: (start RIP, loop header, block length).
+    loop_head: Option<(u64, cranelift_codegen::ir::Block, u64)>,
+    /// Cached values to keep loaded and written back everywhere (self-loop blocks).
+    pinned: u64,
+    /// Every cached value this translation read / wrote (for the self-loop pre-pass).
+    pub ever_used: u64,
+    pub ever_written: u64,
 }
 
 fn mem() -> MemFlagsData {
@@ -122,7 +129,55 @@ impl<'a, 'f> ClEmitter<'a, 'f> {
             helper_sig,
             block_sig,
             slots,
+            loop_head: None,
+            pinned: 0,
+            ever_used: 0,
+            ever_written: 0,
         }
+    }
+
+    /// Loads the cached values in `load` now and treats those in `write` as modified
+    /// from here on: what a loop header needs, since its back edge carries whatever
+    /// the previous iteration left in them. (A pre-pass over the block finds the sets.)
+    pub fn preload(&mut self, load: u64, write: u64) {
+        let mut l = load | write;
+        while l != 0 {
+            let v = l.trailing_zeros() as usize;
+            l &= l - 1;
+            self.use_state(v);
+        }
+        self.pinned = write;
+        self.dirty |= write;
+    }
+
+    /// Starts the loop body: later jumps to `rip` (the block's start) jump here.
+    pub fn open_loop_head(&mut self, rip: u64, block_len: u64) {
+        let head = self.b.create_block();
+        self.b.ins().jump(head, &[]);
+        self.b.switch_to_block(head);
+        self.flag_op = None;
+        self.loop_head = Some((rip, head, block_len));
+    }
+
+    /// All back edges are emitted: the loop header's predecessors are known.
+    pub fn seal_loop_head(&mut self) {
+        if let Some((_, head, _)) = self.loop_head {
+            self.b.seal_block(head);
+        }
+    }
+
+    /// The back edge of a self-loop: re-check the budget, then go round again with the
+    /// guest state still in SSA values.
+    fn loop_back(&mut self, head: cranelift_codegen::ir::Block, rip: u64, n: u64) {
+        let retired = self.pos.index + 1;
+        let base = self.b.use_var(self.icount_base);
+        let next_base = self.b.ins().iadd_imm_s(base, retired as i64);
+        let deadline = self.ld(offsets::ICOUNT_DEADLINE);
+        let end = self.b.ins().iadd_imm_s(next_base, n as i64);
+        let over = self.b.ins().icmp(IntCC::UnsignedGreaterThan, end, deadline);
+        self.side_exit(over, |e| e.leave(retired, rip));
+        self.b.def_var(self.icount_base, next_base);
+        self.b.ins().jump(head, &[]);
     }
 
     fn ld(&mut self, off: i32) -> Value {
@@ -148,6 +203,7 @@ impl<'a, 'f> ClEmitter<'a, 'f> {
     }
 
     fn use_state(&mut self, v: usize) -> Value {
+        self.ever_used |= 1 << v;
         if self.loaded & (1 << v) == 0 {
             let x = self.ld(var_offset(v));
             self.b.def_var(self.vars[v], x);
@@ -157,6 +213,7 @@ impl<'a, 'f> ClEmitter<'a, 'f> {
     }
 
     fn def_state(&mut self, v: usize, x: Value) {
+        self.ever_written |= 1 << v;
         self.b.def_var(self.vars[v], x);
         self.loaded |= 1 << v;
         self.dirty |= 1 << v;
@@ -258,14 +315,12 @@ impl<'a, 'f> ClEmitter<'a, 'f> {
         let entry = self.b.ins().iadd(self.ctx, scaled);
         let entry = self.b.ins().iadd_imm_s(entry, base as i64);
         let tag = self.b.ins().load(I64, mem(), entry, field as i32);
-        let page = self.b.ins().band_imm_s(addr, !0xfff_i64);
-        let same = self.b.ins().icmp(IntCC::Equal, tag, page);
-        let off = self.b.ins().band_imm_s(addr, 0xfff);
-        let fits =
-            self.b
-                .ins()
-                .icmp_imm_s(IntCC::UnsignedLessThanOrEqual, off, 0x1000 - size as i64);
-        let hit = self.b.ins().band(same, fits);
+        // One compare covers the page and the alignment: an access that is not
+        // naturally aligned (the only kind that can cross a page) keeps low bits set
+        // and takes the slow path, as QEMU's TCG does.
+        let keep = !0xfff_i64 | (size as i64 - 1);
+        let masked = self.b.ins().band_imm_s(addr, keep);
+        let hit = self.b.ins().icmp(IntCC::Equal, tag, masked);
         (hit, entry)
     }
 
@@ -350,7 +405,10 @@ impl<'a, 'f> ClEmitter<'a, 'f> {
             let idx = self.pos.index + 1;
             self.side_exit(p, |e| e.leave(idx, next));
         }
-        self.chain_static(target);
+        match self.loop_head {
+            Some((rip, head, n)) if rip == target => self.loop_back(head, rip, n),
+            _ => self.chain_static(target),
+        }
     }
 }
 
@@ -442,6 +500,25 @@ impl Alu for ClEmitter<'_, '_> {
     }
     fn select(&mut self, c: Value, a: Value, b: Value) -> Value {
         self.b.ins().select(c, a, b)
+    }
+    fn zext(&mut self, v: Value, size: u8) -> Value {
+        let t = narrow_type(size);
+        let n = self.b.ins().ireduce(t, v);
+        self.b.ins().uextend(I64, n)
+    }
+    fn sext(&mut self, v: Value, size: u8) -> Value {
+        let t = narrow_type(size);
+        let n = self.b.ins().ireduce(t, v);
+        self.b.ins().sextend(I64, n)
+    }
+}
+
+fn narrow_type(size: u8) -> cranelift_codegen::ir::Type {
+    use cranelift_codegen::ir::types::{I16, I32, I8};
+    match size {
+        1 => I8,
+        2 => I16,
+        _ => I32,
     }
 }
 
@@ -581,10 +658,15 @@ impl Emitter for ClEmitter<'_, '_> {
         }
         let r = self.call_helper_ptr(h.func() as usize as u64, args);
         if h.syncs_state() {
-            // The helper may have changed anything: reload on next use.
+            // The helper may have changed anything: reload on next use (at once in a
+            // self-loop, whose back edge must carry current values).
             self.loaded = 0;
             self.dirty = 0;
             self.flag_op = None;
+            if self.loop_head.is_some() {
+                let (load, write) = (self.ever_used, self.pinned);
+                self.preload(load, write);
+            }
             // It may also have retired extra instructions (REP string iterations).
             let now = self.ld(offsets::ICOUNT);
             let base = self.b.ins().iadd_imm_s(now, -(idx as i64));
@@ -639,8 +721,11 @@ impl Emitter for ClEmitter<'_, '_> {
         self.b.switch_to_block(t);
         self.end_static(taken);
         self.b.switch_to_block(nt);
-        self.end_static(not_taken);
-        self.ended = true;
+        if not_taken != self.pos.next_ip {
+            // Not a fall-through (never produced by the decoder): end here too.
+            self.end_static(not_taken);
+            self.ended = true;
+        }
     }
 
     fn exit(&mut self, kind: ExitKind) {

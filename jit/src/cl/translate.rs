@@ -17,6 +17,55 @@ pub fn translate_block(
     slots: &mut Vec<Box<u64>>,
     target: cranelift_codegen::isa::TargetFrontendConfig,
 ) -> Result<(), String> {
+    // A block that jumps back to its own start becomes a loop inside the function: the
+    // back edge re-checks the budget and jumps to a header with the guest state still
+    // in SSA values. The header needs every value the body reads defined on entry and
+    // every value it writes stored at each exit; a first pass finds those sets.
+    let self_loop = insns.iter().any(|i| {
+        matches!(
+            i.flow_control(),
+            iced_x86::FlowControl::ConditionalBranch | iced_x86::FlowControl::UnconditionalBranch
+        ) && i.near_branch_target() == key.rip
+    });
+    let mut pinned = None;
+    if self_loop {
+        let mut scratch = Function::with_name_signature(func.name.clone(), func.signature.clone());
+        let mut scratch_ctx = FunctionBuilderContext::new();
+        let mut scratch_slots = Vec::new();
+        let sets = emit_block(
+            &mut scratch,
+            &mut scratch_ctx,
+            key,
+            insns,
+            &mut scratch_slots,
+            target,
+            None,
+        )?;
+        pinned = Some(sets);
+    }
+    emit_block(
+        func,
+        fctx,
+        key,
+        insns,
+        slots,
+        target,
+        pinned.map(|s| (s, true)),
+    )
+    .map(|_| ())
+}
+
+/// One translation pass; returns the cached values it read and wrote. `loop_sets`:
+/// emit the block as a loop, preloading / pinning the given (read, written) sets.
+fn emit_block(
+    func: &mut Function,
+    fctx: &mut FunctionBuilderContext,
+    key: BlockKey,
+    insns: &[iced_x86::Instruction],
+    slots: &mut Vec<Box<u64>>,
+    target: cranelift_codegen::isa::TargetFrontendConfig,
+    loop_sets: Option<((u64, u64), bool)>,
+) -> Result<(u64, u64), String> {
     let mut b = FunctionBuilder::new(func, fctx);
     let entry = b.create_block();
     b.append_block_params_for_function_params(entry);
@@ -46,6 +95,10 @@ pub fn translate_block(
 
     let mut e = ClEmitter::new(&mut b, ctx_v, page, mode, slots);
     e.init_icount(icount);
+    if let Some(((used, written), _)) = loop_sets {
+        e.preload(used, written);
+        e.open_loop_head(key.rip, n as u64);
+    }
     for (k, insn) in insns.iter().enumerate() {
         e.pos = InsnPos {
             index: k as u64,
@@ -74,6 +127,8 @@ pub fn translate_block(
         use crate::emit::Emitter;
         e.jump_to(last);
     }
+    e.seal_loop_head();
+    let sets = (e.ever_used, e.ever_written);
     b.finalize(target);
-    Ok(())
+    Ok(sets)
 }
