@@ -129,6 +129,31 @@ fn usage_errors() {
     assert!(stderr.contains("--kernel"), "{stderr}");
     let (code, _, _) = reprise(&["run", "--kernel", "x", "--icount-shift", "11"]);
     assert_eq!(code, 2);
+    let (code, _, stderr) = reprise(&["run", "--kernel", "x", "--jit-thread", "maybe"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("`on` or `off`"), "{stderr}");
+}
+
+#[test]
+fn jit_thread_on_and_off_give_the_same_run() {
+    let kernel = guest_path("sort");
+    let mut digests = Vec::new();
+    for thread in ["on", "off"] {
+        let (code, stdout, stderr) = reprise(&[
+            "run",
+            "--kernel",
+            kernel.to_str().unwrap(),
+            "--jit-thread",
+            thread,
+        ]);
+        assert_eq!(code, 1, "{stderr}");
+        assert!(stdout.contains("PASS"), "{stdout}");
+        let line = summary_lines(&stderr)[0].to_string();
+        let digest = line.rsplit(' ').next().unwrap_or_default().to_string();
+        let icount = line.split(' ').nth(1).unwrap_or_default().to_string();
+        digests.push((icount, digest));
+    }
+    assert_eq!(digests[0], digests[1], "same instructions and state digest");
 }
 
 #[test]
