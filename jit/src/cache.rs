@@ -165,6 +165,21 @@ impl BlockCache {
         Ok(id)
     }
 
+    /// The block already decoded for `rip` in the same page and mode as block `anchor`
+    /// (no decoding, no translation: same virtual page means same physical page).
+    pub fn find_near(&self, anchor: usize, rip: u64) -> Option<usize> {
+        let a = self.blocks.get(anchor)?.key;
+        if rip & !0xfff != a.rip & !0xfff {
+            return None;
+        }
+        let key = BlockKey {
+            rip,
+            phys: (a.phys & !0xfff) | (rip & 0xfff),
+            mode: a.mode,
+        };
+        self.map.get(&key).copied()
+    }
+
     /// Drops every block with bytes on physical page `page`; returns the entry points
     /// of the compiled ones among them (and how many blocks were dropped).
     pub fn invalidate_page(&mut self, page: u64) -> (Vec<*const u8>, usize) {

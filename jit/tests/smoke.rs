@@ -299,3 +299,44 @@ fn background_compilation_gives_the_same_results() {
     assert!(cpu2.stats().blocks_compiled > 0, "{:?}", cpu2.stats());
     let _ = &mut cpu;
 }
+
+/// A loop of several blocks (an if/else inside): the Cranelift tier compiles it as one
+/// region whose internal jumps re-check the budget.
+fn branchy_loop(a: &mut CodeAssembler) {
+    let mut top = a.create_label();
+    let mut even = a.create_label();
+    let mut next = a.create_label();
+    a.xor(rax, rax).unwrap();
+    a.mov(rcx, 300u64).unwrap();
+    a.set_label(&mut top).unwrap();
+    a.test(rcx, 1i32).unwrap();
+    a.jz(even).unwrap();
+    a.add(rax, rcx).unwrap();
+    a.jmp(next).unwrap();
+    a.set_label(&mut even).unwrap();
+    a.sub(rax, 1i32).unwrap();
+    a.set_label(&mut next).unwrap();
+    a.dec(rcx).unwrap();
+    a.jnz(top).unwrap();
+}
+
+#[test]
+fn icount_limit_is_exact_inside_a_compiled_region() {
+    let full = run(Tier::Interpreter, &branchy_loop);
+    let total = full.state().icount;
+    for limit in [3u64, 40, 41, 42, 777, 1000, total - 2] {
+        let mut reference = machine(Tier::Interpreter, &branchy_loop);
+        assert_eq!(reference.run(&mut EmptyBus, limit), RunExit::IcountLimit);
+        let mut cpu = machine(Tier::Tiered, &branchy_loop);
+        assert_eq!(cpu.run(&mut EmptyBus, limit), RunExit::IcountLimit);
+        assert_eq!(cpu.state(), reference.state(), "limit {limit}");
+        assert_eq!(
+            cpu.run(&mut EmptyBus, 10_000_000),
+            RunExit::Halted {
+                interrupts_enabled: false
+            }
+        );
+        assert_eq!(cpu.state(), full.state(), "limit {limit}, resumed");
+        assert!(cpu.stats().blocks_compiled > 0);
+    }
+}

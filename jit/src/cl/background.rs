@@ -17,8 +17,8 @@ pub struct Request {
     pub id: usize,
     pub serial: u64,
     pub generation: u64,
-    pub key: BlockKey,
-    pub insns: Vec<Instruction>,
+    /// The region to compile (entry block first).
+    pub blocks: Vec<(BlockKey, Vec<Instruction>)>,
 }
 
 pub struct Finished {
@@ -53,7 +53,7 @@ impl Background {
                     match msg {
                         Msg::Compile(r) => {
                             let t0 = Instant::now();
-                            let result = compiler.compile(r.key, &r.insns);
+                            let result = compiler.compile(&r.blocks);
                             let done = Finished {
                                 id: r.id,
                                 serial: r.serial,

@@ -47,8 +47,18 @@ impl Compiler {
         }
     }
 
-    /// Compiles the block `key` made of `insns`.
-    pub fn compile(&mut self, key: BlockKey, insns: &[Instruction]) -> Result<Compiled, JitError> {
+    /// Compiles a region: `blocks[0]` is the entry, the others are blocks of the same
+    /// page it may jump to (each a key and its instructions).
+    pub fn compile(
+        &mut self,
+        blocks: &[(BlockKey, Vec<Instruction>)],
+    ) -> Result<Compiled, JitError> {
+        let Some((key, insns)) = blocks.first() else {
+            return Err(JitError::Compile {
+                rip: 0,
+                msg: "empty region".into(),
+            });
+        };
         let rip = key.rip;
         let cerr = |msg: String| JitError::Compile { rip, msg };
         self.next_id += 1;
@@ -58,11 +68,14 @@ impl Compiler {
         self.cl_ctx.func.signature = block_signature();
         self.cl_ctx.func.name = UserFuncName::user(0, self.next_id as u32);
         self.cl_ctx.set_disasm(self.disasm);
-        let translated = translate::translate_block(
+        let region: Vec<translate::RegionBlock> = blocks
+            .iter()
+            .map(|(key, insns)| translate::RegionBlock { key: *key, insns })
+            .collect();
+        let translated = translate::translate_region(
             &mut self.cl_ctx.func,
             &mut self.fctx,
-            key,
-            insns,
+            &region,
             &mut slots,
             self.isa.frontend_config(),
         );

@@ -73,10 +73,14 @@ pub struct ClEmitter<'a, 'f> {
     block_sig: SigRef,
     /// Link slots allocated for direct jumps of this block.
     pub slots: &'a mut Vec<Box<u64>>,
-    /// For a block that loops to its own start: (start RIP, loop header, block length).
-    loop_head: Option<(u64, cranelift_codegen::ir::Block, u64)>,
-    /// Cached values to keep loaded and written back everywhere (self-loop blocks).
+    /// The blocks compiled together into this function (a region of one page): for
+    /// each, its start RIP, its Cranelift header and its instruction count. Direct
+    /// jumps to any of them stay inside the function.
+    region: Vec<(u64, cranelift_codegen::ir::Block, u64)>,
+    /// Cached values to keep loaded and written back everywhere (regions).
     pinned: u64,
+    /// Cached values loaded on entry to a region (live at every region header).
+    preloaded: u64,
     /// Every cached value this translation read / wrote (for the self-loop pre-pass).
     pub ever_used: u64,
     pub ever_written: u64,
@@ -129,8 +133,9 @@ impl<'a, 'f> ClEmitter<'a, 'f> {
             helper_sig,
             block_sig,
             slots,
-            loop_head: None,
+            region: Vec::new(),
             pinned: 0,
+            preloaded: 0,
             ever_used: 0,
             ever_written: 0,
         }
@@ -147,27 +152,53 @@ impl<'a, 'f> ClEmitter<'a, 'f> {
             self.use_state(v);
         }
         self.pinned = write;
+        self.preloaded = load | write;
         self.dirty |= write;
     }
 
-    /// Starts the loop body: later jumps to `rip` (the block's start) jump here.
-    pub fn open_loop_head(&mut self, rip: u64, block_len: u64) {
-        let head = self.b.create_block();
-        self.b.ins().jump(head, &[]);
-        self.b.switch_to_block(head);
-        self.flag_op = None;
-        self.loop_head = Some((rip, head, block_len));
+    /// Declares the region's blocks (start RIP and length each); returns their headers.
+    /// Jumps to any of them from now on stay inside the function.
+    pub fn declare_region(&mut self, blocks: &[(u64, u64)]) -> Vec<cranelift_codegen::ir::Block> {
+        self.region = blocks
+            .iter()
+            .map(|&(rip, n)| (rip, self.b.create_block(), n))
+            .collect();
+        self.region.iter().map(|r| r.1).collect()
     }
 
-    /// All back edges are emitted: the loop header's predecessors are known.
-    pub fn seal_loop_head(&mut self) {
-        if let Some((_, head, _)) = self.loop_head {
+    /// Starts translating the region block whose header is `head`: control arrives
+    /// there only through jumps, with every pinned value live and nothing known
+    /// statically about the flags.
+    pub fn begin_region_block(&mut self, head: cranelift_codegen::ir::Block, first: bool) {
+        if first {
+            self.b.ins().jump(head, &[]);
+        }
+        self.b.switch_to_block(head);
+        self.flag_op = None;
+        self.ended = false;
+        self.loaded = self.preloaded;
+        self.dirty = self.pinned;
+        self.reset_pending();
+    }
+
+    /// Starts over with nothing cached (a fresh, separately entered piece of code).
+    pub fn forget_cached(&mut self) {
+        self.loaded = 0;
+        self.dirty = 0;
+        self.flag_op = None;
+        self.ended = false;
+        self.reset_pending();
+    }
+
+    /// All jumps are emitted: the headers' predecessors are known.
+    pub fn seal_region(&mut self) {
+        for &(_, head, _) in &self.region {
             self.b.seal_block(head);
         }
     }
 
-    /// The back edge of a self-loop: re-check the budget, then go round again with the
-    /// guest state still in SSA values.
+    /// A jump to a block of the region: re-check the budget for the target block, then
+    /// continue there with the guest state still in SSA values.
     fn loop_back(&mut self, head: cranelift_codegen::ir::Block, rip: u64, n: u64) {
         let retired = self.pos.index + 1;
         let base = self.b.use_var(self.icount_base);
@@ -405,9 +436,9 @@ impl<'a, 'f> ClEmitter<'a, 'f> {
             let idx = self.pos.index + 1;
             self.side_exit(p, |e| e.leave(idx, next));
         }
-        match self.loop_head {
-            Some((rip, head, n)) if rip == target => self.loop_back(head, rip, n),
-            _ => self.chain_static(target),
+        match self.region.iter().find(|r| r.0 == target) {
+            Some(&(rip, head, n)) => self.loop_back(head, rip, n),
+            None => self.chain_static(target),
         }
     }
 }
@@ -663,8 +694,8 @@ impl Emitter for ClEmitter<'_, '_> {
             self.loaded = 0;
             self.dirty = 0;
             self.flag_op = None;
-            if self.loop_head.is_some() {
-                let (load, write) = (self.ever_used, self.pinned);
+            if !self.region.is_empty() {
+                let (load, write) = (self.preloaded, self.pinned);
                 self.preload(load, write);
             }
             // It may also have retired extra instructions (REP string iterations).

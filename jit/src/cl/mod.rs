@@ -166,11 +166,16 @@ impl Jit {
 
     /// Asks for block `id` to be compiled. Inline: compiles now and returns the
     /// outcome. Background: queues it and returns `None` (see [`Jit::finished`]).
-    pub fn request(&mut self, id: usize, block: &Block) -> Option<Installed> {
+    pub fn request(
+        &mut self,
+        id: usize,
+        block: &Block,
+        region: Vec<(crate::cache::BlockKey, Vec<iced_x86::Instruction>)>,
+    ) -> Option<Installed> {
         match &mut self.backend {
             Backend::Inline(c) => {
                 let t0 = Instant::now();
-                let r = c.compile(block.key, &block.insns);
+                let r = c.compile(&region);
                 self.compile_time += t0.elapsed();
                 let code = r.ok().map(|c| {
                     self.code_bytes += c.size;
@@ -188,8 +193,7 @@ impl Jit {
                     id,
                     serial: block.serial,
                     generation: self.generation,
-                    key: block.key,
-                    insns: block.insns.clone(),
+                    blocks: region,
                 };
                 if !bg.request(req) {
                     return Some(Installed {
