@@ -32,6 +32,8 @@ pub struct Block {
     pub uncompilable: bool,
     /// A background compile of this block is under way.
     pub compiling: bool,
+    /// Part of another hot block's region: compiled alone when it gets hot itself.
+    pub in_region: bool,
     /// Unique among all blocks ever decoded (ids are reused, serials are not).
     pub serial: u64,
     /// Entry point of compiled code, when the block has been compiled.
@@ -283,6 +285,7 @@ fn decode_block(ctx: &mut Ctx, key: BlockKey) -> Result<Block, LookupError> {
         exec_count: 0,
         uncompilable: false,
         compiling: false,
+        in_region: false,
         serial: 0,
         code: None,
         valid: true,

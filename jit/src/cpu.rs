@@ -369,9 +369,29 @@ impl Cpu {
     /// reaches through direct jumps and fall-throughs, already executed, in the same
     /// mode (breadth first, at most [`MAX_REGION`]). Jumps among them stay inside the
     /// compiled function.
-    fn region_of(&self, id: usize) -> Vec<(crate::cache::BlockKey, Vec<iced_x86::Instruction>)> {
+    fn region_of(
+        &mut self,
+        id: usize,
+    ) -> Vec<(crate::cache::BlockKey, Vec<iced_x86::Instruction>)> {
+        let ids = self.region_ids(id);
+        // The other members are compiled alone when they get hot themselves: the loop
+        // is already covered, and compiling it once per member would multiply the
+        // compile work.
+        for &i in &ids[1..] {
+            self.cache.blocks[i].in_region = true;
+        }
+        let blocks = &self.cache.blocks;
+        ids.iter()
+            .map(|&i| (blocks[i].key, blocks[i].insns.clone()))
+            .collect()
+    }
+
+    fn region_ids(&self, id: usize) -> Vec<usize> {
         let blocks = &self.cache.blocks;
         let mut ids = vec![id];
+        if blocks[id].in_region {
+            return ids;
+        }
         let mut k = 0;
         while k < ids.len() && ids.len() < MAX_REGION {
             let b = &blocks[ids[k]];
@@ -410,9 +430,7 @@ impl Cpu {
         if !has_loop {
             ids.truncate(1);
         }
-        ids.iter()
-            .map(|&i| (blocks[i].key, blocks[i].insns.clone()))
-            .collect()
+        ids
     }
 
     fn install_finished_compiles(&mut self) {

@@ -77,6 +77,8 @@ impl GuestRam {
 /// True if every byte is zero (compared eight bytes at a time).
 fn is_zero(bytes: &[u8]) -> bool {
     let mut words = bytes.chunks_exact(8);
-    let all = words.by_ref().all(|w| u64::from_ne_bytes(w.try_into().unwrap_or([1; 8])) == 0);
+    let all = words
+        .by_ref()
+        .all(|w| u64::from_ne_bytes(w.try_into().unwrap_or([1; 8])) == 0);
     all && words.remainder().iter().all(|&b| b == 0)
 }

@@ -84,6 +84,8 @@ pub struct ClEmitter<'a, 'f> {
     /// Every cached value this translation read / wrote (for the self-loop pre-pass).
     pub ever_used: u64,
     pub ever_written: u64,
+    /// Calls to helpers that read or write the architectural state directly.
+    pub syncing_calls: u32,
 }
 
 fn mem() -> MemFlagsData {
@@ -138,6 +140,7 @@ impl<'a, 'f> ClEmitter<'a, 'f> {
             preloaded: 0,
             ever_used: 0,
             ever_written: 0,
+            syncing_calls: 0,
         }
     }
 
@@ -683,6 +686,7 @@ impl Emitter for ClEmitter<'_, '_> {
     fn helper(&mut self, h: Helper, args: &[Value]) -> Sem<Value> {
         let idx = self.pos.index;
         if h.syncs_state() {
+            self.syncing_calls += 1;
             self.flush_state();
             self.store_icount(idx);
             self.store_rip(self.pos.ip);

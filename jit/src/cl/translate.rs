@@ -45,7 +45,7 @@ pub fn translate_region(
     }
     let mut scratch = Function::with_name_signature(func.name.clone(), func.signature.clone());
     let mut scratch_ctx = FunctionBuilderContext::new();
-    let sets = emit(
+    let pass = emit(
         &mut scratch,
         &mut scratch_ctx,
         region,
@@ -53,8 +53,23 @@ pub fn translate_region(
         target,
         None,
     )?;
-    emit(func, fctx, region, slots, target, Some(sets))?;
+    if pass.syncing_calls > 0 {
+        // Helpers that touch the architectural state directly (SSE, x87, strings…)
+        // would force the whole pinned state out and back in around every call:
+        // such code runs better as separate blocks.
+        emit(func, fctx, &region[..1], slots, target, None)?;
+    } else {
+        let sets = (pass.used, pass.written);
+        emit(func, fctx, region, slots, target, Some(sets))?;
+    }
     Ok(())
+}
+
+/// What a translation pass saw.
+struct PassInfo {
+    used: u64,
+    written: u64,
+    syncing_calls: u32,
 }
 
 /// One translation pass; returns the cached values it read and wrote. With
@@ -67,7 +82,7 @@ fn emit(
     slots: &mut Vec<Box<u64>>,
     target: cranelift_codegen::isa::TargetFrontendConfig,
     region_sets: Option<(u64, u64)>,
-) -> Result<(u64, u64), String> {
+) -> Result<PassInfo, String> {
     let first = &region[0];
     let mut b = FunctionBuilder::new(func, fctx);
     let entry = b.create_block();
@@ -123,9 +138,13 @@ fn emit(
         emit_insns(&mut e, rb)?;
     }
     e.seal_region();
-    let sets = (e.ever_used, e.ever_written);
+    let info = PassInfo {
+        used: e.ever_used,
+        written: e.ever_written,
+        syncing_calls: e.syncing_calls,
+    };
     b.finalize(target);
-    Ok(sets)
+    Ok(info)
 }
 
 fn emit_insns(e: &mut ClEmitter, rb: &RegionBlock) -> Result<(), String> {
