@@ -187,6 +187,14 @@ impl Cpu {
     pub fn config(&self) -> &CpuConfig {
         &self.cfg
     }
+    /// Puts the CPU in the 64-bit entry state at `entry`, with the boot GDT and page
+    /// tables written into its RAM (see [`crate::boot::enter_long_mode`]).
+    pub fn enter_long_mode(&mut self, entry: u64) {
+        self.flush_code_cache();
+        crate::boot::enter_long_mode(&mut self.ram, &mut self.ctx.state, entry);
+        self.ctx.flush_tlb();
+    }
+
     /// Nanoseconds of virtual time per instruction is `1 << shift`.
     pub fn set_icount_shift(&mut self, shift: u32) {
         self.ctx.icount_shift = shift.min(10);

@@ -2,7 +2,7 @@
 //! tiers, against reference models written in the test.
 
 use iced_x86::code_asm::*;
-use reprise_jit::{boot, Bus, BusAction, Cpu, CpuConfig, EmptyBus, GuestRam, RunExit, Tier};
+use reprise_jit::{Bus, BusAction, Cpu, CpuConfig, EmptyBus, GuestRam, RunExit, Tier};
 
 const CODE: u64 = 0x10_0000;
 const SRC: u64 = 0x20_0000;
@@ -40,10 +40,7 @@ fn machine(tier: Tier, build: impl Fn(&mut CodeAssembler)) -> (Cpu, u64) {
         },
     )
     .unwrap();
-    let ram_ptr = cpu.ram_mut() as *mut GuestRam;
-    // SAFETY: test-only: RAM and state are distinct parts of `cpu`.
-    let ram = unsafe { &mut *ram_ptr };
-    boot::enter_long_mode(ram, cpu.state_mut(), CODE);
+    cpu.enter_long_mode(CODE);
     cpu.state_mut().gpr[4] = 0x8_0000;
     (cpu, hlt_at)
 }

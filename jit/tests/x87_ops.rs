@@ -6,7 +6,7 @@
 //! computed in software) and checked against f64 references with a tolerance.
 
 use iced_x86::code_asm::*;
-use reprise_jit::{boot, Cpu, CpuConfig, EmptyBus, GuestRam, RunExit, Tier};
+use reprise_jit::{Cpu, CpuConfig, EmptyBus, GuestRam, RunExit, Tier};
 
 const CODE: u64 = 0x10_0000;
 const INP: u64 = 0x20_0000;
@@ -118,10 +118,7 @@ fn run_guest(tier: Tier, code: &[u8], input: &[u8], n: usize) -> Vec<u8> {
         },
     )
     .unwrap();
-    let ram_ptr = cpu.ram_mut() as *mut GuestRam;
-    // SAFETY: test-only: RAM and state are distinct parts of `cpu`.
-    let ram = unsafe { &mut *ram_ptr };
-    boot::enter_long_mode(ram, cpu.state_mut(), CODE);
+    cpu.enter_long_mode(CODE);
     let st = cpu.state_mut();
     st.gpr[4] = 0x8_0000;
     st.gpr[6] = INP;
@@ -430,9 +427,7 @@ fn fxsave_misaligned_is_gp() {
             },
         )
         .unwrap();
-        let ram_ptr = cpu.ram_mut() as *mut GuestRam;
-        // SAFETY: test-only: RAM and state are distinct parts of `cpu`.
-        boot::enter_long_mode(unsafe { &mut *ram_ptr }, cpu.state_mut(), CODE);
+        cpu.enter_long_mode(CODE);
         cpu.state_mut().gpr[7] = OUT;
         let r = cpu.run(&mut EmptyBus, 1000);
         let RunExit::TripleFault { rip, .. } = r else {
@@ -460,9 +455,7 @@ fn ts_raises_nm() {
             },
         )
         .unwrap();
-        let ram_ptr = cpu.ram_mut() as *mut GuestRam;
-        // SAFETY: test-only: RAM and state are distinct parts of `cpu`.
-        boot::enter_long_mode(unsafe { &mut *ram_ptr }, cpu.state_mut(), CODE);
+        cpu.enter_long_mode(CODE);
         cpu.state_mut().cr0 |= 1 << 3;
         let r = cpu.run(&mut EmptyBus, 1000);
         assert!(matches!(r, RunExit::TripleFault { rip: CODE, .. }), "{r:?}");
@@ -563,9 +556,7 @@ fn guest(tier: Tier, build: impl Fn(&mut CodeAssembler)) -> Cpu {
         },
     )
     .unwrap();
-    let ram_ptr = cpu.ram_mut() as *mut GuestRam;
-    // SAFETY: test-only: RAM and state are distinct parts of `cpu`.
-    boot::enter_long_mode(unsafe { &mut *ram_ptr }, cpu.state_mut(), CODE);
+    cpu.enter_long_mode(CODE);
     cpu.state_mut().gpr[7] = OUT;
     cpu.state_mut().gpr[4] = 0x8_0000;
     cpu

@@ -13,7 +13,7 @@ use crate::layout;
 use crate::loader::{self, ElfError};
 use bus::PortBus;
 use reprise_devices::{DebugExit, Uart};
-use reprise_jit::{boot, Cpu, CpuConfig, CpuState, GuestRam, RunExit, Tier};
+use reprise_jit::{Cpu, CpuConfig, GuestRam, RunExit, Tier};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -72,8 +72,6 @@ impl Machine {
     ) -> Result<Machine, MachineError> {
         let mut ram = GuestRam::new(cfg.memory_mib)?;
         let image = loader::load_elf(kernel, &mut ram)?;
-        let mut state = CpuState::default();
-        boot::enter_long_mode(&mut ram, &mut state, image.entry);
         let mut cpu_cfg = CpuConfig {
             tier: cfg.tier,
             background_compile: cfg.background_compile,
@@ -83,7 +81,7 @@ impl Machine {
             cpu_cfg.hot_threshold = t;
         }
         let mut cpu = Cpu::new(ram, cpu_cfg).map_err(|e| MachineError::Jit(e.to_string()))?;
-        *cpu.state_mut() = state;
+        cpu.enter_long_mode(image.entry);
         cpu.set_icount_shift(cfg.icount_shift);
         Ok(Machine {
             cpu,
