@@ -13,10 +13,25 @@
 //!   RAM end     .. 4 GiB         identity-mapped but not RAM: reads float high,
 //!                                executing there stops the machine
 //!
+//!   0xfec0_0000 .. 0xfec0_1000   I/O APIC (24 pins)
+//!   0xfee0_0000 .. 0xfee0_1000   local APIC (xAPIC MMIO window)
+//!
 //! I/O ports
+//!   0x0020 .. 0x0022   8259 PIC, master (IRQ 0-7)
+//!   0x0040 .. 0x0044   8254 PIT
+//!   0x0061             system control port B (PIT channel 2 gate, speaker)
+//!   0x0070 .. 0x0072   CMOS RTC (index, data)
+//!   0x00a0 .. 0x00a2   8259 PIC, slave (IRQ 8-15, cascaded on IRQ 2)
 //!   0x00f4 .. 0x00f8   isa-debug-exit: write v -> exit status (v << 1) | 1
-//!   0x03f8 .. 0x0400   COM1, 16550A UART (IRQ 4 once interrupts exist)
+//!   0x03f8 .. 0x0400   COM1, 16550A UART
+//!   0x04d0 .. 0x04d2   PIC edge/level control registers (ELCR)
 //!   anything else      reads all ones, writes ignored
+//!
+//! ISA IRQ lines (PIC input n; I/O APIC pin n, except the PIT: pin 2, as on PCs and
+//! as the MP table / ACPI interrupt-source override describe)
+//!   0   PIT channel 0
+//!   4   COM1
+//!   8   RTC
 //! ```
 
 use reprise_jit::boot;
@@ -38,11 +53,33 @@ pub const GUEST_LINK_BASE: u64 = 0x10_0000;
 /// The identity mapping set up at boot covers this much of the address space.
 pub const IDENTITY_MAP_END: u64 = 4 << 30;
 
+/// The I/O APIC's register window.
+pub const IOAPIC_BASE: u64 = 0xfec0_0000;
+pub const IOAPIC_SIZE: u64 = 0x1000;
+/// The local APIC's xAPIC register window (IA32_APIC_BASE's reset value).
+pub const LAPIC_BASE: u64 = 0xfee0_0000;
+pub const LAPIC_SIZE: u64 = 0x1000;
+
 /// Default guest RAM size in MiB.
 pub const DEFAULT_MEMORY_MIB: u64 = 128;
 
 // ---- I/O ports ---------------------------------------------------------------------
 
+/// The 8259 pair: master command/data, slave command/data, and the ELCR pair.
+pub const PIC_MASTER_PORT: u16 = 0x20;
+pub const PIC_SLAVE_PORT: u16 = 0xa0;
+pub const PIC_SIZE: u16 = 2;
+pub const ELCR_PORT: u16 = 0x4d0;
+pub const ELCR_SIZE: u16 = 2;
+/// The 8254 PIT: counters 0-2 and the mode/command register.
+pub const PIT_PORT: u16 = 0x40;
+pub const PIT_SIZE: u16 = 4;
+/// System control port B: bit 0 gates PIT channel 2, bit 1 enables the speaker,
+/// bit 5 reads channel 2's output.
+pub const PORT_B: u16 = 0x61;
+/// CMOS RTC: index register, then data register.
+pub const RTC_PORT: u16 = 0x70;
+pub const RTC_SIZE: u16 = 2;
 /// isa-debug-exit, as QEMU's `-device isa-debug-exit,iobase=0xf4,iosize=4`.
 pub const DEBUG_EXIT_PORT: u16 = 0xf4;
 pub const DEBUG_EXIT_SIZE: u16 = reprise_devices::DebugExit::SIZE;
@@ -52,8 +89,12 @@ pub const COM1_SIZE: u16 = 8;
 
 // ---- IRQ lines ---------------------------------------------------------------------
 
-/// COM1's interrupt line (not connected yet: there is no interrupt controller).
+/// ISA IRQ lines.
+pub const PIT_IRQ: u8 = 0;
 pub const COM1_IRQ: u8 = 4;
+pub const RTC_IRQ: u8 = 8;
+/// The I/O APIC pin the PIT is wired to (ISA IRQ 0 is overridden to GSI 2).
+pub const PIT_IOAPIC_PIN: u8 = 2;
 
 // The boot tables lie in the reserved area, below where guests are linked.
 const _: () = {

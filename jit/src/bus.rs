@@ -1,4 +1,5 @@
-//! What the CPU sees of the machine around it: port I/O and memory-mapped I/O.
+//! What the CPU sees of the machine around it: port I/O, memory-mapped I/O, device
+//! MSRs and the interrupt lines.
 //!
 //! The machine (in `src/`) implements [`Bus`]; the CPU calls it at exact instruction
 //! counts (port I/O ends a block, and `icount` is the number of instructions retired
@@ -18,6 +19,33 @@ pub trait Bus {
     /// Physical addresses outside RAM. Reads of nothing return all ones.
     fn mmio_read(&mut self, addr: u64, size: u8, icount: u64) -> u64;
     fn mmio_write(&mut self, addr: u64, size: u8, value: u64, icount: u64) -> BusAction;
+
+    /// MSRs that belong to devices (the x2APIC range 0x800–0x8FF, IA32_TSC_DEADLINE
+    /// 0x6E0). `None`: no device implements `msr` (the CPU raises #GP).
+    fn msr_read(&mut self, _msr: u32, _icount: u64) -> Option<u64> {
+        None
+    }
+    /// `None`: no device implements `msr` (the CPU raises #GP). Writes to
+    /// IA32_APIC_BASE (0x1B) are also passed here after the CPU stored them, so the
+    /// local APIC sees its enable and x2APIC bits; the result is ignored for it.
+    fn msr_write(&mut self, _msr: u32, _value: u64, _icount: u64) -> Option<BusAction> {
+        None
+    }
+
+    /// Is the maskable interrupt request (INTR) asserted? The CPU asks at instruction
+    /// boundaries where RFLAGS.IF = 1 and no interrupt shadow is in force.
+    fn intr_pending(&mut self) -> bool {
+        false
+    }
+    /// The interrupt-acknowledge cycle: the vector to deliver, now in service at the
+    /// controller. `None`: the request went away meanwhile (nothing is delivered).
+    fn intr_acknowledge(&mut self, _icount: u64) -> Option<u8> {
+        None
+    }
+    /// Takes a pending NMI edge (true at most once per NMI).
+    fn take_nmi(&mut self) -> bool {
+        false
+    }
 }
 
 /// A bus with nothing on it: reads float high, writes vanish.

@@ -199,6 +199,34 @@ impl Cpu {
     pub fn set_icount_shift(&mut self, shift: u32) {
         self.ctx.icount_shift = shift.min(10);
     }
+    pub fn icount_shift(&self) -> u32 {
+        self.ctx.icount_shift
+    }
+
+    /// The virtual clock in nanoseconds: `icount << icount_shift` plus warps.
+    pub fn virtual_ns(&self) -> u64 {
+        self.ctx.virtual_ns()
+    }
+
+    /// Moves the virtual clock forward by `ns` without retiring instructions (the
+    /// machine does this while the CPU is halted, up to the next timer deadline).
+    pub fn warp_clock(&mut self, ns: u64) {
+        self.ctx.state.clock_bias_ns = self.ctx.state.clock_bias_ns.wrapping_add(ns);
+    }
+
+    /// The first instruction count at which the virtual clock reaches `ns` (the
+    /// count to run to for a timer deadline); the current count if it already has.
+    pub fn icount_at_ns(&self, ns: u64) -> u64 {
+        let now = self.virtual_ns();
+        if ns <= now {
+            return self.ctx.state.icount;
+        }
+        let step = 1u64 << self.ctx.icount_shift;
+        self.ctx
+            .state
+            .icount
+            .saturating_add((ns - now).div_ceil(step))
+    }
 
     /// Digest of registers and RAM.
     pub fn digest(&self) -> u64 {

@@ -171,9 +171,15 @@ impl Ctx {
         self.jmp_cache.fill(JmpEntry::EMPTY);
     }
 
+    /// The virtual clock: `icount << icount_shift` plus the time warped over while
+    /// halted.
+    pub fn virtual_ns(&self) -> u64 {
+        (self.state.icount << self.icount_shift).wrapping_add(self.state.clock_bias_ns)
+    }
+
     /// The time-stamp counter: virtual nanoseconds (a 1 GHz TSC).
     pub fn virtual_tsc(&self) -> u64 {
-        self.state.icount << self.icount_shift
+        self.virtual_ns()
     }
 
     /// Runs `f` with the bus, if one is attached.

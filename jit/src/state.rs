@@ -169,6 +169,11 @@ pub struct CpuState {
     pub fpu: X87State,
     /// Set when STI or MOV SS delays interrupt recognition by one instruction.
     pub interrupt_shadow: u64,
+    /// Virtual nanoseconds added to `icount << icount_shift` by clock warps (time that
+    /// passed while the CPU was halted). Guest-visible through RDTSC and the timers.
+    pub clock_bias_ns: u64,
+    /// Non-zero while the CPU sits in HLT waiting for an interrupt.
+    pub halted: u64,
 }
 
 impl Default for CpuState {
@@ -201,6 +206,8 @@ impl Default for CpuState {
             xmm: [[0; 2]; 16],
             fpu: X87State::default(),
             interrupt_shadow: 0,
+            clock_bias_ns: 0,
+            halted: 0,
         }
     }
 }
@@ -282,6 +289,7 @@ impl CpuState {
         h.write_u64(self.fpu.fcw as u64);
         h.write_u64(self.fpu.fsw as u64 | (self.fpu.top as u64) << 11);
         h.write_u64(self.icount);
+        h.write_u64(self.clock_bias_ns);
     }
 }
 
