@@ -119,6 +119,7 @@ pub mod reg {
     pub const LSR_THR_EMPTY: u8 = 0x20;
     pub const LSR_IDLE: u8 = 0x40;
     pub const LCR_DLAB: u8 = 0x80;
+    pub const MCR_OUT2: u8 = 0x08;
     pub const MCR_LOOP: u8 = 0x10;
 }
 
@@ -177,6 +178,19 @@ impl<W: Write> Uart<W> {
             .unwrap_or_default()
     }
 
+    /// The level of the UART's interrupt output as a PC wires it: an interrupt is
+    /// identified (IIR bit 0 clear), or received data waits with its interrupt enabled
+    /// (a 16550 keeps that interrupt up while the FIFO holds data; `vm-superio` drops
+    /// it at the first read), and the guest enabled the output through MCR OUT2, which
+    /// on PCs gates the UART's line to the interrupt controller.
+    pub fn irq_level(&self) -> bool {
+        let s = self.serial.state();
+        let data_waiting =
+            s.interrupt_enable & 0x01 != 0 && s.line_status & reg::LSR_DATA_READY != 0;
+        (s.interrupt_identification & 1 == 0 || data_waiting)
+            && s.modem_control & reg::MCR_OUT2 != 0
+    }
+
     /// How often the device raised its interrupt line.
     pub fn irq_raised(&self) -> u64 {
         self.serial.interrupt_evt().raised()
@@ -200,6 +214,23 @@ mod tests {
 
     fn uart() -> Uart<Vec<u8>> {
         Uart::new(Vec::new())
+    }
+
+    #[test]
+    fn irq_level_follows_received_data_and_out2() {
+        let mut u = uart();
+        u.write(MCR, 0).unwrap();
+        assert!(!u.irq_level());
+        u.write(IER, 0x01).unwrap(); // received-data interrupt
+        u.enqueue_input(b"ab");
+        // Identified, but OUT2 still gates the line off.
+        assert!(!u.irq_level());
+        u.write(MCR, MCR_OUT2).unwrap();
+        assert!(u.irq_level());
+        assert_eq!(u.read(DATA), b'a');
+        assert!(u.irq_level(), "one byte still waiting");
+        assert_eq!(u.read(DATA), b'b');
+        assert!(!u.irq_level(), "FIFO drained: the line drops");
     }
 
     #[test]
