@@ -5,6 +5,7 @@
 //! kernel, [`machine`] runs it, [`cli`] is the command line.
 
 pub mod cli;
+pub mod host;
 pub mod layout;
 pub mod loader;
 pub mod machine;
