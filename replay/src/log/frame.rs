@@ -38,12 +38,20 @@ impl Frame {
         b
     }
 
-    /// Parses a frame; `Err` carries the reason it is not one.
+    /// Parses a frame; `Err` carries the reason it is not one. The reserved bytes must be
+    /// zero, so that `to_bytes` of a parsed frame gives back the bytes it was parsed from
+    /// (the checksum is checked over those).
     pub fn parse(b: &[u8; FRAME_LEN]) -> Result<Frame, String> {
         if b[0..4] != CHUNK_MAGIC {
             return Err(format!(
                 "no chunk magic (found {:02x?}, expected \"RCHK\")",
                 &b[0..4]
+            ));
+        }
+        if b[5..8] != [0, 0, 0] {
+            return Err(format!(
+                "reserved frame bytes are {:02x?}, not zero",
+                &b[5..8]
             ));
         }
         let mut d = Dec::new(&b[8..], "chunk frame");

@@ -195,7 +195,9 @@ impl<R: Read + Seek> LogReader<R> {
     }
 
     /// Reads a chunk's payload (after its frame) and checks its checksum.
-    fn read_payload(&mut self, frame: &Frame, fb: &[u8; FRAME_LEN]) -> Result<Vec<u8>, LogError> {
+    fn read_payload(&mut self, frame: &Frame) -> Result<Vec<u8>, LogError> {
+        // Bytes 0..28 of a parsed frame are exactly what `to_bytes` writes.
+        let fb = frame.to_bytes(&[]);
         let mut z = Vec::new();
         (&mut self.r)
             .take(u64::from(frame.compressed_len))
@@ -248,10 +250,7 @@ impl<R: Read + Seek> LogReader<R> {
                 continue;
             }
             debug_assert_eq!(frame.kind, KIND_RECORDS);
-            let fb = frame.to_bytes(&[]);
-            let mut fb_checked = fb;
-            fb_checked[28..32].copy_from_slice(&frame.checksum.to_le_bytes());
-            let z = self.read_payload(&frame, &fb_checked)?;
+            let z = self.read_payload(&frame)?;
             self.cur_chunk = self.chunk;
             let mut out = Vec::new();
             let res = zstd::stream::read::Decoder::new(&z[..]).and_then(|d| {
@@ -373,10 +372,7 @@ impl<R: Read + Seek> LogReader<R> {
         self.chunk = info.index;
         self.offset = info.offset;
         self.icount = info.frame.first_icount;
-        let fb = info.frame.to_bytes(&[]);
-        let mut fb_checked = fb;
-        fb_checked[28..32].copy_from_slice(&info.frame.checksum.to_le_bytes());
-        let r = self.read_payload(&info.frame, &fb_checked);
+        let r = self.read_payload(&info.frame);
         (self.chunk, self.offset, self.icount) = saved;
         r
     }

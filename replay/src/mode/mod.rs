@@ -66,6 +66,8 @@ pub enum StopKind {
     Cpu(CpuEvent),
     Digest,
     Shutdown(ShutdownCause),
+    /// The end record (after the shutdown record): the recording stopped here.
+    End,
     /// The log ends here (truncated or damaged): replay cannot go further.
     LogEnds,
 }

@@ -261,7 +261,8 @@ impl<R: Read + Seek> Mode for Player<R> {
                 Event::Cpu(c) => StopKind::Cpu(*c),
                 Event::Digest { .. } => StopKind::Digest,
                 Event::Shutdown(c) => StopKind::Shutdown(*c),
-                // Async events are taken with their checkpoint; End follows Shutdown.
+                Event::End { .. } => StopKind::End,
+                // Async events are taken with their checkpoint and never come first.
                 _ => StopKind::LogEnds,
             };
             return Some(Stop {
@@ -320,6 +321,9 @@ impl<R: Read + Seek> Mode for Player<R> {
         let matches = recorded == Some((icount, cause));
         if matches {
             self.fill();
+            if matches!(self.next, Some((_, Event::End { .. }))) {
+                self.fill();
+            }
         }
         Ok(FinishReport {
             icount,
