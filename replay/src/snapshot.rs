@@ -38,6 +38,10 @@ pub enum SnapshotError {
     PageOutOfRange { page: u64, size: u64 },
     #[error("the snapshot holds {snapshot} bytes of RAM but the machine has {machine}; replay with the machine configuration of the log")]
     RamSize { snapshot: u64, machine: u64 },
+    #[error(
+        "the snapshot says instruction {snapshot} but its chunk says {chunk}; the log is damaged"
+    )]
+    IcountMismatch { snapshot: u64, chunk: u64 },
     #[error("the snapshot has no state for device \"{0}\"; the machine and the log do not match")]
     MissingDevice(String),
 }

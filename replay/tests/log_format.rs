@@ -288,3 +288,42 @@ fn image_hashes_detect_changed_files() {
         .to_string();
     assert!(msg.contains("cannot be read"), "{msg}");
 }
+
+#[test]
+fn a_chunk_whose_record_count_disagrees_with_its_frame_is_malformed() {
+    use reprise_replay::log::frame::{Frame, KIND_RECORDS};
+    let mut bytes = header().to_bytes();
+    // One record (kind 1, delta 0, length 0) in a chunk whose frame claims five.
+    let records = [1u8, 0, 0];
+    let z = zstd::bulk::compress(&records, 1).unwrap();
+    let f = Frame {
+        kind: KIND_RECORDS,
+        compressed_len: z.len() as u32,
+        uncompressed_len: 3,
+        first_icount: 7,
+        records: 5,
+        checksum: 0,
+    };
+    bytes.extend_from_slice(&f.to_bytes(&z));
+    bytes.extend_from_slice(&z);
+    let (got, err) = read_all(&bytes);
+    assert_eq!(got, vec![(7, Event::Instructions)]);
+    let msg = err.unwrap().to_string();
+    assert!(msg.contains("holds 1 records, its frame says 5"), "{msg}");
+}
+
+#[test]
+fn last_icount_finds_the_end_without_reading_everything() {
+    let (bytes, evs) = small_log(120);
+    let mut r = LogReader::new(Cursor::new(bytes.clone()), "mem").unwrap();
+    let first = r.next_event().unwrap().unwrap();
+    assert_eq!(r.last_icount().unwrap(), evs.last().unwrap().0);
+    // The reading position is unchanged.
+    assert_eq!(r.next_event().unwrap().unwrap(), evs[1]);
+    assert_eq!(first, evs[0]);
+    // A cut log: the last whole chunk's last record.
+    let mut r = LogReader::new(Cursor::new(bytes[..bytes.len() - 5].to_vec()), "mem").unwrap();
+    let chunks = r.scan_chunks().unwrap();
+    let n: u32 = chunks.iter().map(|c| c.frame.records).sum();
+    assert_eq!(r.last_icount().unwrap(), evs[n as usize - 1].0);
+}

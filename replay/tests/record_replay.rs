@@ -443,3 +443,42 @@ fn next_stop_leads_the_machine_to_each_logged_event() {
         (3, StopKind::SyncInput(SyncKind::HostClock))
     );
 }
+
+#[test]
+fn a_damaged_snapshot_falls_back_to_an_earlier_one() {
+    let (log, recorded) = record(1);
+    let mut r = LogReader::new(Cursor::new(log.clone()), "mem").unwrap();
+    let chunks = r.scan_chunks().unwrap();
+    let snap1400 = chunks
+        .iter()
+        .find(|c| {
+            c.frame.kind == reprise_replay::log::frame::KIND_SNAPSHOT
+                && c.frame.first_icount == 1400
+        })
+        .unwrap();
+    let mut bad = log.clone();
+    bad[snap1400.offset as usize + 40] ^= 0xff;
+    let (mut p, snap) = Player::at(LogReader::new(Cursor::new(bad), "mem").unwrap(), 1500).unwrap();
+    let snap = snap.unwrap();
+    assert_eq!(snap.icount, 700);
+    assert!(
+        p.skipped_snapshot().unwrap().contains("checksum"),
+        "{:?}",
+        p.skipped_snapshot()
+    );
+    let mut m = Machine::restore(&snap);
+    run(&mut m, &mut p, &mut Host::new(3), None).unwrap();
+    assert_eq!(m, recorded);
+    assert_eq!(p.recorded_icount().unwrap(), END);
+}
+
+#[test]
+fn the_modes_can_move_to_the_vcpu_thread() {
+    fn send<T: Send>() {}
+    send::<Recorder>();
+    send::<Player>();
+    send::<reprise_replay::PassThrough>();
+    send::<reprise_replay::IoSide>();
+    let m: Box<dyn Mode + Send> = Box::new(reprise_replay::PassThrough);
+    assert_eq!(m.name(), "none");
+}

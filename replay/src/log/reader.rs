@@ -50,6 +50,9 @@ pub struct LogReader<R: Read + Seek> {
     buf: Vec<u8>,
     pos: usize,
     cur_chunk: u64,
+    /// Records the current chunk's frame announces, and how many were read.
+    cur_expected: u32,
+    cur_read: u32,
     /// Icount of the last record returned.
     icount: u64,
     saw_end: bool,
@@ -108,6 +111,8 @@ impl<R: Read + Seek> LogReader<R> {
             buf: Vec::new(),
             pos: 0,
             cur_chunk: 0,
+            cur_expected: 0,
+            cur_read: 0,
             icount: 0,
             saw_end: false,
             failed: false,
@@ -230,6 +235,25 @@ impl<R: Read + Seek> LogReader<R> {
         }
     }
 
+    fn decompress(&mut self, frame: &Frame, z: &[u8]) -> Result<Vec<u8>, LogError> {
+        let mut out = Vec::new();
+        let res = zstd::stream::read::Decoder::new(z).and_then(|d| {
+            d.take(u64::from(frame.uncompressed_len) + 1)
+                .read_to_end(&mut out)
+        });
+        if let Err(e) = res {
+            return Err(self.bad_chunk(format!("zstd data does not decompress: {e}")));
+        }
+        if out.len() != frame.uncompressed_len as usize {
+            return Err(self.bad_chunk(format!(
+                "decompresses to {} bytes, its frame says {}",
+                out.len(),
+                frame.uncompressed_len
+            )));
+        }
+        Ok(out)
+    }
+
     /// Loads the next records chunk; skips snapshot chunks. `Ok(false)` at the end.
     fn load_chunk(&mut self) -> Result<bool, LogError> {
         loop {
@@ -252,21 +276,7 @@ impl<R: Read + Seek> LogReader<R> {
             debug_assert_eq!(frame.kind, KIND_RECORDS);
             let z = self.read_payload(&frame)?;
             self.cur_chunk = self.chunk;
-            let mut out = Vec::new();
-            let res = zstd::stream::read::Decoder::new(&z[..]).and_then(|d| {
-                d.take(u64::from(frame.uncompressed_len) + 1)
-                    .read_to_end(&mut out)
-            });
-            if let Err(e) = res {
-                return Err(self.bad_chunk(format!("zstd data does not decompress: {e}")));
-            }
-            if out.len() != frame.uncompressed_len as usize {
-                return Err(self.bad_chunk(format!(
-                    "decompresses to {} bytes, its frame says {}",
-                    out.len(),
-                    frame.uncompressed_len
-                )));
-            }
+            let out = self.decompress(&frame, &z)?;
             if frame.first_icount < self.icount {
                 return Err(self.bad_chunk(format!(
                     "starts at instruction {} before the previous chunk's {}",
@@ -278,6 +288,8 @@ impl<R: Read + Seek> LogReader<R> {
             self.stats.uncompressed += u64::from(frame.uncompressed_len);
             self.buf = out;
             self.pos = 0;
+            self.cur_expected = frame.records;
+            self.cur_read = 0;
             self.icount = frame.first_icount;
             self.offset = next;
             self.chunk += 1;
@@ -291,6 +303,12 @@ impl<R: Read + Seek> LogReader<R> {
             return Ok(None);
         }
         while self.pos >= self.buf.len() {
+            if self.cur_read != self.cur_expected {
+                let (read, expected) = (self.cur_read, self.cur_expected);
+                return Err(
+                    self.bad_chunk(format!("holds {read} records, its frame says {expected}"))
+                );
+            }
             if !self.load_chunk()? {
                 return Ok(None);
             }
@@ -312,6 +330,7 @@ impl<R: Read + Seek> LogReader<R> {
         };
         self.pos += d.pos();
         self.icount = icount;
+        self.cur_read = self.cur_read.saturating_add(1);
         if kind == crate::event::kind::END {
             self.saw_end = true;
         }
@@ -385,7 +404,60 @@ impl<R: Read + Seek> LogReader<R> {
         self.icount = info.frame.first_icount;
         self.buf.clear();
         self.pos = 0;
+        self.cur_expected = 0;
+        self.cur_read = 0;
         self.failed = false;
         self.saw_end = false;
+    }
+
+    /// The instruction count of the last record of the last whole records chunk (the
+    /// total of a finished log: for a progress bar), without reading the whole log.
+    /// The reading position is left as it was.
+    pub fn last_icount(&mut self) -> Result<u64, LogError> {
+        let chunks = self.scan_chunks()?;
+        let Some(info) = chunks.iter().rev().find(|c| c.frame.kind == KIND_RECORDS) else {
+            return Ok(chunks.last().map_or(0, |c| c.frame.first_icount));
+        };
+        let saved = (
+            self.chunk,
+            self.offset,
+            self.icount,
+            self.cur_chunk,
+            self.failed,
+        );
+        self.chunk = info.index;
+        self.cur_chunk = info.index;
+        self.offset = info.offset;
+        self.icount = info.frame.first_icount;
+        let res = (|| {
+            self.r
+                .seek(SeekFrom::Start(info.offset + FRAME_LEN as u64))
+                .map_err(|e| self.io(e))?;
+            let z = self.read_payload(&info.frame)?;
+            let out = self.decompress(&info.frame, &z)?;
+            let mut d = Dec::new(&out, "record");
+            let mut icount = info.frame.first_icount;
+            while d.left() > 0 {
+                let walk = (|| {
+                    d.varint()?;
+                    let delta = d.varint()?;
+                    d.bytes()?;
+                    Ok::<u64, crate::codec::DecodeError>(delta)
+                })();
+                match walk {
+                    Ok(delta) => icount = icount.saturating_add(delta),
+                    Err(e) => return Err(self.bad_chunk(format!("record framing: {e}"))),
+                }
+            }
+            Ok(icount)
+        })();
+        (
+            self.chunk,
+            self.offset,
+            self.icount,
+            self.cur_chunk,
+            self.failed,
+        ) = saved;
+        res
     }
 }

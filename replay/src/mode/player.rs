@@ -20,6 +20,7 @@ pub struct Player<R: Read + Seek = BufReader<std::fs::File>> {
     last_good: u64,
     io_tx: Sender<IoMsg>,
     io_rx: Receiver<IoMsg>,
+    skipped_snapshot: Option<String>,
 }
 
 impl Player<BufReader<std::fs::File>> {
@@ -46,6 +47,7 @@ impl<R: Read + Seek> Player<R> {
             last_good: 0,
             io_tx,
             io_rx,
+            skipped_snapshot: None,
         };
         p.fill();
         p
@@ -57,19 +59,56 @@ impl<R: Read + Seek> Player<R> {
         icount: u64,
     ) -> Result<(Self, Option<Snapshot>), ReplayError> {
         let chunks = reader.scan_chunks()?;
-        let best = chunks
+        let mut candidates: Vec<_> = chunks
             .iter()
             .filter(|c| c.frame.kind == KIND_SNAPSHOT && c.frame.first_icount <= icount)
-            .max_by_key(|c| (c.frame.first_icount, c.index));
-        let Some(info) = best.copied() else {
-            return Ok((Self::new(reader), None));
-        };
-        let blob = reader.read_snapshot_chunk(&info)?;
-        let snap = Snapshot::decode(&blob)?;
-        reader.resume_after(&info);
+            .copied()
+            .collect();
+        // Nearest first; a damaged snapshot falls back to an earlier one, and with none
+        // left the replay starts at the beginning (always possible, only slower).
+        candidates.reverse();
+        let mut first_err = None;
+        for info in candidates {
+            let decoded = reader
+                .read_snapshot_chunk(&info)
+                .map_err(ReplayError::from)
+                .and_then(|blob| Snapshot::decode(&blob).map_err(ReplayError::from));
+            match decoded {
+                Ok(snap) if snap.icount == info.frame.first_icount => {
+                    reader.resume_after(&info);
+                    let mut p = Self::new(reader);
+                    p.last_good = snap.icount;
+                    p.skipped_snapshot = first_err.map(|e: ReplayError| e.to_string());
+                    return Ok((p, Some(snap)));
+                }
+                Ok(snap) => {
+                    first_err.get_or_insert(ReplayError::Snapshot(
+                        crate::snapshot::SnapshotError::IcountMismatch {
+                            snapshot: snap.icount,
+                            chunk: info.frame.first_icount,
+                        },
+                    ));
+                }
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
         let mut p = Self::new(reader);
-        p.last_good = snap.icount;
-        Ok((p, Some(snap)))
+        p.skipped_snapshot = first_err.map(|e| e.to_string());
+        Ok((p, None))
+    }
+
+    /// Why a nearer snapshot could not be used by [`Player::open_at`], if one was
+    /// skipped (the machine may want to warn: the seek takes longer).
+    pub fn skipped_snapshot(&self) -> Option<&str> {
+        self.skipped_snapshot.as_deref()
+    }
+
+    /// The icount the recording reached (the last whole chunk's last record), for a
+    /// progress bar.
+    pub fn recorded_icount(&mut self) -> Result<u64, ReplayError> {
+        Ok(self.reader.last_icount()?)
     }
 
     pub fn header(&self) -> &LogHeader {
