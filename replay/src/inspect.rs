@@ -172,10 +172,16 @@ pub fn dump<R: Read + Seek>(
         };
         let ev = match decode(rec.kind, &rec.payload) {
             Ok(ev) => ev,
-            Err(e) => Event::Unknown {
-                kind: rec.kind,
-                payload: format!("undecodable: {e}").into_bytes(),
-            },
+            Err(e) => {
+                let text = format!("undecodable record of kind {}: {e}", rec.kind);
+                if json {
+                    let v = json!({ "icount": rec.icount, "event": "undecodable", "kind": rec.kind, "error": text });
+                    writeln!(out, "{v}").map_err(io)?;
+                } else {
+                    writeln!(out, "{:>14} {:<28} {text}", rec.icount, "undecodable").map_err(io)?;
+                }
+                continue;
+            }
         };
         if json {
             let mut v = event_json(&ev);

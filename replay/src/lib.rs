@@ -9,10 +9,12 @@
 //! - [`snapshot`]: machine state at an instruction count, stored in the log.
 //! - [`clock`]: the virtual clock policy (icount shift fixed or auto, sleep on/off).
 //! - [`inspect`]: `dump` and `stats` for the `reprise log` subcommands.
+//! - [`digest`]: a fast deterministic checksum of registers and RAM pages for digests.
 //! - [`image`]: identity (SHA-256) of the image files a run used.
 
 pub mod clock;
 pub mod codec;
+pub mod digest;
 pub mod event;
 pub mod image;
 pub mod inspect;
@@ -20,6 +22,7 @@ pub mod log;
 pub mod mode;
 pub mod snapshot;
 
+pub use digest::StateHasher;
 pub use event::{AsyncEvent, Checkpoint, CpuEvent, Event, ShutdownCause, SyncKind, Thread};
 pub use image::{hash_file, ImageId, ImageRecord};
 pub use log::{LogError, LogHeader, LogReader, LogWriter};
