@@ -1,0 +1,3 @@
+#include "mbrt.h"
+const char test_name[] = "ring3_syscall";
+void test_main(u32 m, u32 i) { (void)m; (void)i; }
