@@ -195,10 +195,10 @@ syscall_entry:
     popq %rdx
     popq %rsi
     popq %rdi
-    popq %rbx                       /* user RSP, restored last */
+    addq $8, %rsp                   /* the saved user RSP (still in user_rsp_save) */
     popq %r11
     popq %rcx
-    movq %rbx, %rsp
+    movq user_rsp_save, %rsp
     sysretq
 
 /* enter_user(entry, user_stack): runs entry at CPL 3 until it makes system call 0,
