@@ -113,6 +113,16 @@ fn build_multiboot_guests(gcc: &str, mb: &Path, out: &Path) {
     let flags = ["-mgeneral-regs-only", "-fno-tree-loop-distribute-patterns"];
     cc(gcc, &[], &rt.join("entry.S"), &entry, &rt);
     cc(gcc, &flags, &rt.join("mbrt.c"), &mbrt, &rt);
+    // An ELF32 i386 Multiboot kernel without address fields (assembly only: no 32-bit
+    // libgcc needed).
+    let mut c = Command::new(gcc);
+    c.args(["-m32", "-nostdlib", "-static", "-no-pie", "-ffreestanding"])
+        .arg(format!("-Wl,-T,{}", mb.join("link32.ld").display()))
+        .arg("-Wl,--build-id=none")
+        .arg("-o")
+        .arg(out.join("elf32_hello.elf"))
+        .arg(mb.join("elf32_hello.S"));
+    run(c, "building guests/mb/elf32_hello.S (gcc -m32)");
     let link = mb.join("link.ld");
     for name in MB_GUESTS {
         let obj = out.join(format!("{name}.o"));

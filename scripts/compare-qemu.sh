@@ -9,10 +9,10 @@
 #   --no-install   do not install QEMU with apt-get when qemu-system-x86_64 is missing
 #   --timeout S    per-run time limit (default 60)
 #   --keep DIR     keep each run's serial output and stderr in DIR
-#   GUEST...       a subset of: mb_info ring3_syscall page_fault apic_timer pit_timer rtc
+#   GUEST...       a subset of: elf32_hello mb_info ring3_syscall page_fault apic_timer pit_timer rtc
 set -u
 
-ALL_GUESTS="mb_info ring3_syscall page_fault apic_timer pit_timer rtc"
+ALL_GUESTS="elf32_hello mb_info ring3_syscall page_fault apic_timer pit_timer rtc"
 INSTALL=1
 TIMEOUT=60
 KEEP=""
