@@ -1,5 +1,6 @@
 /* page_fault: a #PF handler that maps pages on demand (CR2, error code bits), then
- * write protection with CR0.WP, then an NX fault, each counted. */
+ * write protection with CR0.WP, an NX fault, and a ring-3 read of a supervisor page
+ * (error code U), each counted. */
 #include "mbrt.h"
 
 const char test_name[] = "page_fault";
@@ -8,8 +9,9 @@ const char test_name[] = "page_fault";
 #define DEMAND_PAGES 16
 #define WP_PAGE (DEMAND_BASE + 0x100000)
 #define NX_PAGE (DEMAND_BASE + 0x200000)
+#define SUP_PAGE (DEMAND_BASE + 0x300000)
 
-enum { MODE_DEMAND, MODE_WP, MODE_NX };
+enum { MODE_DEMAND, MODE_WP, MODE_NX, MODE_USER };
 static int mode;
 static volatile u64 faults, bad_cr2, bad_error, last_error, last_cr2;
 
@@ -46,8 +48,24 @@ static void on_pf(struct frame *f) {
         pte = pte_for(cr2);
         *pte &= ~PTE_NX;
         break;
+    case MODE_USER:
+        if (cr2 != SUP_PAGE + 16 || (f->cs & 3) != 3)
+            bad_cr2++;
+        if ((f->error & 0x1f) != 0x5) /* present, read, user */
+            bad_error++;
+        pte = pte_for(cr2);
+        *pte |= PTE_U;
+        break;
     }
     invlpg(cr2);
+}
+
+static volatile u64 user_value;
+static u8 user_stack[4096] __attribute__((aligned(16)));
+
+static void user_main(void) {
+    user_value = *(volatile u64 *)(SUP_PAGE + 16);
+    __asm__ volatile("syscall" ::"a"(0ul) : "rcx", "r11", "memory"); /* back to CPL 0 */
 }
 
 void test_main(u32 magic, u32 info) {
@@ -119,4 +137,21 @@ void test_main(u32 magic, u32 info) {
     CHECK(!bad_cr2 && !bad_error, "NX fault: CR2 = the target, error code P|I/D");
     ((void (*)(void))NX_PAGE)();
     CHECK(faults == before + 1, "after clearing NX the page executes");
+
+    /* Ring 3 reads a supervisor-only page: #PF with U set; the handler opens it. */
+    tss_init();
+    wrmsr(MSR_STAR, (0x10ull << 48) | (0x08ull << 32));
+    wrmsr(MSR_LSTAR, (u64)syscall_entry);
+    wrmsr(MSR_FMASK, 0x700);
+    mode = MODE_USER;
+    u64 *sup = pte_for(SUP_PAGE);
+    u64 *page = alloc_page();
+    page[2] = 0x5a5a;
+    *sup = (u64)page | PTE_P | PTE_W;
+    invlpg(SUP_PAGE);
+    before = faults;
+    enter_user(user_main, user_stack + sizeof user_stack);
+    CHECK(faults == before + 1, "a ring-3 read of a supervisor page faults once");
+    CHECK(!bad_cr2 && !bad_error, "user fault: CR2, CS.RPL 3 and error code P|U");
+    CHECK(user_value == 0x5a5a, "the read completes once the page is user-accessible");
 }
