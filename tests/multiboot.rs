@@ -241,6 +241,31 @@ fn malformed_kernels_give_clear_messages() {
 }
 
 #[test]
+fn elf32_kernels_need_a_good_multiboot_header() {
+    let k = guest("elf32_hello");
+    let hdr = k.windows(4).position(|w| w == MAGIC.to_le_bytes()).unwrap();
+    let mut f = k.clone();
+    f[hdr + 8] ^= 1;
+    let msg = start_error(&f, MultibootOptions::default());
+    assert!(msg.contains("bad checksum"), "{msg}");
+    let mut f = k.clone();
+    f[hdr..hdr + 4].copy_from_slice(&[0; 4]);
+    let msg = start_error(&f, MultibootOptions::default());
+    assert!(
+        msg.contains("32-bit ELF without a Multiboot header"),
+        "{msg}"
+    );
+    // Unknown required flag bits are refused.
+    let mut f = k.clone();
+    let flags = 0x3u32 | 0x8;
+    f[hdr + 4..hdr + 8].copy_from_slice(&flags.to_le_bytes());
+    f[hdr + 8..hdr + 12]
+        .copy_from_slice(&0u32.wrapping_sub(MAGIC).wrapping_sub(flags).to_le_bytes());
+    let msg = start_error(&f, MultibootOptions::default());
+    assert!(msg.contains("bits 0x8"), "{msg}");
+}
+
+#[test]
 fn truncated_multiboot_guest_never_panics() {
     let k = guest("mb_info");
     for n in (0..k.len()).step_by(97).chain([k.len() - 1]) {

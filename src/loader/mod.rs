@@ -35,12 +35,17 @@ pub enum KernelError {
     UnknownFormat,
 }
 
-/// Decides how to boot `file`. A Multiboot magic whose checksum fails in a file that
-/// is not ELF is reported as a bad Multiboot header.
+/// Decides how to boot `file`. A Multiboot magic whose checksum fails is reported as a
+/// bad Multiboot header unless the file is an ELF64 (which then boots directly).
 pub fn detect(file: &[u8]) -> Result<KernelFormat, KernelError> {
+    let elf = file.starts_with(b"\x7fELF");
     match multiboot::search(file) {
         multiboot::Found::Header(_) => Ok(KernelFormat::Multiboot),
-        _ if file.starts_with(b"\x7fELF") => Ok(KernelFormat::Elf64),
+        // An ELF32 file boots only through Multiboot: there a bad header is the cause.
+        multiboot::Found::BadChecksum { .. } if elf && file.get(4) != Some(&1) => {
+            Ok(KernelFormat::Elf64)
+        }
+        multiboot::Found::None if elf => Ok(KernelFormat::Elf64),
         multiboot::Found::BadChecksum { offset, sum } => {
             Err(MultibootError::BadChecksum { offset, sum }.into())
         }

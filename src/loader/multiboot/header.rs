@@ -58,7 +58,8 @@ pub enum Found {
 /// GRUB; a magic whose checksum fails is skipped (it may be data).
 pub fn search(file: &[u8]) -> Found {
     let mut bad = None;
-    for offset in (0..file.len().min(SEARCH_LEN)).step_by(4) {
+    // The header (12 bytes at least) must lie wholly in the first 8192 bytes.
+    for offset in (0..file.len().min(SEARCH_LEN - 11)).step_by(4) {
         if u32_at(file, offset) != Some(HEADER_MAGIC) {
             continue;
         }
@@ -96,6 +97,9 @@ pub fn validate(mut h: Header, file: &[u8]) -> Result<Header, MultibootError> {
         });
     }
     if h.flags & FLAG_ADDRESS_FIELDS != 0 {
+        if h.offset + 32 > SEARCH_LEN {
+            return Err(MultibootError::HeaderBeyondSearch { offset: h.offset });
+        }
         let f = |k: usize| u32_at(file, h.offset + 12 + 4 * k);
         match (f(0), f(1), f(2), f(3), f(4)) {
             (Some(a), Some(b), Some(c), Some(d), Some(e)) => {

@@ -80,6 +80,8 @@ pub struct MultibootBoot {
 pub enum MultibootError {
     #[error("Multiboot header at file offset {offset:#x} runs past the end of the {len}-byte file: truncated?")]
     HeaderTruncated { offset: usize, len: usize },
+    #[error("Multiboot header at file offset {offset:#x} with address fields ends past the first 8192 bytes of the file, where the whole header must lie")]
+    HeaderBeyondSearch { offset: usize },
     #[error("Multiboot header at file offset {offset:#x} has a bad checksum (magic + flags + checksum = {sum:#x}, must be 0)")]
     BadChecksum { offset: usize, sum: u32 },
     #[error("Multiboot header flags {flags:#x} ask for features reprise does not provide (bits {unknown:#x}); it knows bits 0 (page-align modules), 1 (memory info), 2 (video mode, ignored) and 16 (address fields)")]

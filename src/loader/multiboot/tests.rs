@@ -107,9 +107,13 @@ fn finds_the_header_only_aligned_and_with_a_good_checksum() {
     let far = flat(8192, 0, &[0xf4], 0);
     assert_eq!(search(&far), Found::None);
     assert!(matches!(
-        search(&flat(8188, 0, &[0xf4], 0)),
+        search(&flat(8180, 0, &[0xf4], 0)),
         Found::Header(_)
     ));
+    assert_eq!(search(&flat(8184, 0, &[0xf4], 0)), Found::None);
+    // Found, but the address fields would end past 8192 bytes.
+    let e = err(&flat(8164, 0, &[0xf4], 0));
+    assert_eq!(e, MultibootError::HeaderBeyondSearch { offset: 8164 });
 }
 
 #[test]
