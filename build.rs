@@ -28,6 +28,17 @@ const ASM_GUESTS: &[(&str, &str)] = &[
     ("avx", "bad/avx.S"),
 ];
 
+/// Multiboot system guests (guests/mb/NAME.c, linked with guests/mb/rt): they start in
+/// 32-bit protected mode at the Multiboot entry and switch to long mode themselves.
+const MB_GUESTS: &[&str] = &[
+    "mb_info",
+    "ring3_syscall",
+    "page_fault",
+    "apic_timer",
+    "pit_timer",
+    "rtc",
+];
+
 const CFLAGS: &[&str] = &[
     "-O2",
     "-ffreestanding",
@@ -88,6 +99,40 @@ fn main() {
         let obj = out.join(format!("{name}.o"));
         cc(&gcc, &[], &src.join(file), &obj, &rt);
         ld(&gcc, &link, &[&obj], &out.join(format!("{name}.elf")));
+    }
+    build_multiboot_guests(&gcc, &src.join("mb"), &out);
+}
+
+/// The Multiboot guests: C without SSE (the entry leaves CR4.OSFXSR clear), one
+/// contiguous loadable segment (guests/mb/link.ld) described by the header's address
+/// fields, so QEMU's -kernel loads the ELF64 file as reprise does.
+fn build_multiboot_guests(gcc: &str, mb: &Path, out: &Path) {
+    let rt = mb.join("rt");
+    let entry = out.join("mb_entry.o");
+    let mbrt = out.join("mbrt.o");
+    let flags = ["-mgeneral-regs-only", "-fno-tree-loop-distribute-patterns"];
+    cc(gcc, &[], &rt.join("entry.S"), &entry, &rt);
+    cc(gcc, &flags, &rt.join("mbrt.c"), &mbrt, &rt);
+    // An ELF32 i386 Multiboot kernel without address fields (assembly only: no 32-bit
+    // libgcc needed).
+    let mut c = Command::new(gcc);
+    c.args(["-m32", "-nostdlib", "-static", "-no-pie", "-ffreestanding"])
+        .arg(format!("-Wl,-T,{}", mb.join("link32.ld").display()))
+        .arg("-Wl,--build-id=none")
+        .arg("-o")
+        .arg(out.join("elf32_hello.elf"))
+        .arg(mb.join("elf32_hello.S"));
+    run(c, "building guests/mb/elf32_hello.S (gcc -m32)");
+    let link = mb.join("link.ld");
+    for name in MB_GUESTS {
+        let obj = out.join(format!("{name}.o"));
+        cc(gcc, &flags, &mb.join(format!("{name}.c")), &obj, &rt);
+        ld(
+            gcc,
+            &link,
+            &[&entry, &mbrt, &obj],
+            &out.join(format!("{name}.elf")),
+        );
     }
 }
 

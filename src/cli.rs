@@ -1,6 +1,7 @@
 //! The command line: `reprise run --kernel FILE …`, and `reprise` alone for the demo.
 
-use crate::machine::{status, Console, Machine, MachineConfig, Outcome};
+use crate::loader::BootModule;
+use crate::machine::{status, BootOptions, Console, Machine, MachineConfig, Outcome};
 use clap::{Parser, Subcommand, ValueEnum};
 use reprise_jit::Tier;
 use std::path::PathBuf;
@@ -19,7 +20,7 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Boot a static ELF64 x86-64 executable (see docs/boot.md for the contract).
+    /// Boot a static ELF64 x86-64 executable or a Multiboot (v1) kernel (see docs/boot.md).
     Run(RunArgs),
 }
 
@@ -33,9 +34,20 @@ pub enum TierArg {
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
-    /// The kernel: a static ELF64 x86-64 executable linked at or above 0x80000.
+    /// The kernel: a static ELF64 x86-64 executable linked at or above 0x80000, or a
+    /// Multiboot (v1) kernel (ELF32, or any file with the header's address fields).
     #[arg(long, value_name = "FILE")]
     pub kernel: PathBuf,
+    /// Multiboot: the kernel command line (given as "KERNEL-PATH STR", as QEMU does).
+    #[arg(long, value_name = "STR")]
+    pub append: Option<String>,
+    /// Multiboot: a module; its command line is the file name (as QEMU's -initrd).
+    #[arg(long, value_name = "FILE")]
+    pub initrd: Option<PathBuf>,
+    /// Multiboot: a module with an optional command line ("FILE ARGS" is passed, as
+    /// QEMU's -initrd does). Repeatable; modules load in the order given, after --initrd.
+    #[arg(long, value_name = "FILE[,ARGS]")]
+    pub module: Vec<String>,
     #[command(flatten)]
     pub machine: MachineArgs,
 }
@@ -60,6 +72,9 @@ pub struct MachineArgs {
     #[arg(long, value_name = "on|off", default_value = "on", value_parser = parse_on_off,
           action = clap::ArgAction::Set)]
     pub jit_thread: bool,
+    /// Filled from `run`'s --append/--initrd/--module (not a flag of its own).
+    #[arg(skip)]
+    pub boot: BootOptions,
 }
 
 fn parse_on_off(s: &str) -> Result<bool, String> {
@@ -78,6 +93,7 @@ impl Default for MachineArgs {
             tier: TierArg::Tiered,
             icount_shift: 0,
             jit_thread: true,
+            boot: BootOptions::default(),
         }
     }
 }
@@ -93,6 +109,7 @@ impl MachineArgs {
             icount_shift: self.icount_shift,
             hot_threshold: None,
             background_compile: self.jit_thread,
+            boot: self.boot.clone(),
         }
     }
 }
@@ -108,7 +125,17 @@ pub fn main() -> i32 {
             s => s,
         },
         Some(Command::Run(args)) => match std::fs::read(&args.kernel) {
-            Ok(kernel) => boot(&kernel, &args.machine),
+            Ok(kernel) => match boot_options(&args, &kernel) {
+                Ok(opts) => {
+                    let mut machine = args.machine.clone();
+                    machine.boot = opts;
+                    boot(&kernel, &machine)
+                }
+                Err(e) => {
+                    eprintln!("reprise: {e}");
+                    status::CONFIG
+                }
+            },
             Err(e) => {
                 eprintln!("reprise: cannot read kernel {}: {e}", args.kernel.display());
                 status::CONFIG
@@ -136,4 +163,52 @@ pub fn boot(kernel: &[u8], args: &MachineArgs) -> i32 {
     }
     eprintln!("{}", stats.summary_line());
     outcome.exit_status()
+}
+
+/// The Multiboot command line and modules from `run`'s options, read from their files.
+/// A Multiboot kernel's command line is "KERNEL-PATH APPEND", as QEMU and GRUB pass
+/// it; an ELF64 kernel booted directly takes none of the options.
+pub fn boot_options(args: &RunArgs, kernel: &[u8]) -> Result<BootOptions, String> {
+    let mut opts = BootOptions::default();
+    let given = args.append.is_some() || args.initrd.is_some() || !args.module.is_empty();
+    match crate::loader::detect(kernel) {
+        Ok(crate::loader::KernelFormat::Multiboot) => {}
+        // The machine reports a kernel it cannot boot.
+        Err(_) => return Ok(opts),
+        Ok(crate::loader::KernelFormat::Elf64) if !given => return Ok(opts),
+        Ok(crate::loader::KernelFormat::Elf64) => {
+            return Err(format!(
+                "{} is an ELF64 executable, booted directly in 64-bit mode, which takes no \
+                 --append, --initrd or --module; those are for Multiboot kernels",
+                args.kernel.display()
+            ))
+        }
+    }
+    let mut specs: Vec<(String, Option<String>)> = Vec::new();
+    if let Some(p) = &args.initrd {
+        specs.push((p.display().to_string(), None));
+    }
+    for m in &args.module {
+        match m.split_once(',') {
+            Some((file, cmd)) => specs.push((file.to_string(), Some(cmd.to_string()))),
+            None => specs.push((m.clone(), None)),
+        }
+    }
+    for (file, cmd) in specs {
+        if file.is_empty() {
+            return Err("--module needs a file name: --module FILE[,ARGS]".to_string());
+        }
+        let data = std::fs::read(&file).map_err(|e| format!("cannot read module {file}: {e}"))?;
+        let cmdline = match cmd {
+            Some(c) if !c.is_empty() => format!("{file} {c}"),
+            _ => file,
+        };
+        opts.modules.push(BootModule { data, cmdline });
+    }
+    opts.cmdline = format!(
+        "{} {}",
+        args.kernel.display(),
+        args.append.as_deref().unwrap_or("")
+    );
+    Ok(opts)
 }

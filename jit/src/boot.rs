@@ -61,3 +61,64 @@ pub fn enter_long_mode(ram: &mut GuestRam, st: &mut CpuState, entry: u64) {
     st.rip = entry;
     st.set_rflags(fl::FIXED1);
 }
+
+/// Selectors of the flat 32-bit GDT written by [`enter_protected_mode_flat`].
+pub const CODE32_SELECTOR: u64 = 0x08;
+
+const GDT32: [u64; 3] = [0, 0x00cf_9a00_0000_ffff, 0x00cf_9200_0000_ffff];
+
+/// The Multiboot (v1) machine state: 32-bit protected mode, paging off, CS a flat 4 GiB
+/// execute/read segment with D = 1, DS/ES/SS/FS/GS flat 4 GiB read/write, CR0 = PE|ET,
+/// EFLAGS = 2 (IF = 0), EFER = 0, EAX = `eax`, EBX = `ebx`, other GPRs zero.
+///
+/// The Multiboot specification leaves GDTR undefined; a small GDT matching the hidden
+/// parts (null, 0x08 code, 0x10 data) is written at [`GDT_ADDR`] so that a guest that
+/// reloads a segment register before its own LGDT still gets what it had. IDTR is
+/// base 0, limit 0: the guest must load an IDT before enabling interrupts.
+pub fn enter_protected_mode_flat(
+    ram: &mut GuestRam,
+    st: &mut CpuState,
+    entry: u32,
+    eax: u32,
+    ebx: u32,
+) {
+    for (k, d) in GDT32.iter().enumerate() {
+        ram.write_u64(GDT_ADDR + k as u64 * 8, *d);
+    }
+    st.gdtr = DescTable {
+        base: GDT_ADDR,
+        limit: (GDT32.len() * 8 - 1) as u32,
+        _pad: 0,
+    };
+    st.idtr = DescTable::default();
+    st.cr0 = CR0_PE | (1 << 4);
+    st.cr3 = 0;
+    st.cr4 = 0;
+    st.efer = 0;
+    st.segs[seg::CS] = Segment {
+        selector: CODE32_SELECTOR,
+        base: 0,
+        limit: 0xffff_ffff,
+        attr: 0xc09b,
+    };
+    let data = Segment {
+        selector: DATA_SELECTOR,
+        base: 0,
+        limit: 0xffff_ffff,
+        attr: 0xc093,
+    };
+    for s in [seg::DS, seg::ES, seg::SS, seg::FS, seg::GS] {
+        st.segs[s] = data;
+    }
+    st.tr = Segment {
+        selector: 0,
+        base: 0,
+        limit: 0xffff,
+        attr: 0x8b,
+    };
+    st.gpr = [0; 16];
+    st.gpr[reg::RAX] = eax as u64;
+    st.gpr[reg::RBX] = ebx as u64;
+    st.rip = entry as u64;
+    st.set_rflags(fl::FIXED1);
+}

@@ -195,6 +195,15 @@ impl Cpu {
         self.ctx.flush_tlb();
     }
 
+    /// Puts the CPU in the Multiboot entry state: 32-bit flat protected mode, paging
+    /// off, EAX/EBX as given (see [`crate::boot::enter_protected_mode_flat`]).
+    pub fn enter_protected_mode_flat(&mut self, entry: u32, eax: u32, ebx: u32) {
+        self.flush_code_cache();
+        let st = &mut self.ctx.state;
+        crate::boot::enter_protected_mode_flat(&mut self.ram, st, entry, eax, ebx);
+        self.ctx.flush_tlb();
+    }
+
     /// Nanoseconds of virtual time per instruction is `1 << shift`.
     pub fn set_icount_shift(&mut self, shift: u32) {
         self.ctx.icount_shift = shift.min(10);

@@ -2,15 +2,17 @@
 //! debug-exit port. [`Machine::run`] calls the CPU in slices of instructions and turns
 //! why it stopped into an [`Outcome`] with a message and a process exit status.
 
+mod boot;
 mod bus;
 mod console;
 mod outcome;
 
+pub use boot::{BootEntry, BootOptions};
 pub use console::{Console, SharedBuffer};
 pub use outcome::{status, Outcome, RunStats};
 
 use crate::layout;
-use crate::loader::{self, ElfError};
+use crate::loader::KernelError;
 use bus::PortBus;
 use reprise_devices::{DebugExit, Uart};
 use reprise_jit::{Cpu, CpuConfig, GuestRam, RunExit, Tier};
@@ -31,6 +33,8 @@ pub struct MachineConfig {
     pub hot_threshold: Option<u32>,
     /// Compile on a background thread (tiered only).
     pub background_compile: bool,
+    /// Multiboot command line and modules.
+    pub boot: BootOptions,
 }
 
 impl Default for MachineConfig {
@@ -41,6 +45,7 @@ impl Default for MachineConfig {
             icount_shift: 0,
             hot_threshold: None,
             background_compile: false,
+            boot: BootOptions::default(),
         }
     }
 }
@@ -50,7 +55,9 @@ pub enum MachineError {
     #[error(transparent)]
     Ram(#[from] reprise_jit::ram::RamError),
     #[error("cannot load kernel: {0}")]
-    Kernel(#[from] ElfError),
+    Kernel(#[from] KernelError),
+    #[error("{0}")]
+    BootOptions(String),
     #[error("cannot start the Cranelift tier: {0} (try --tier interp)")]
     Jit(String),
 }
@@ -71,7 +78,7 @@ impl Machine {
         serial_out: Box<dyn Write + Send>,
     ) -> Result<Machine, MachineError> {
         let mut ram = GuestRam::new(cfg.memory_mib)?;
-        let image = loader::load_elf(kernel, &mut ram)?;
+        let boot = boot::load_kernel(kernel, &cfg.boot, &mut ram)?;
         let mut cpu_cfg = CpuConfig {
             tier: cfg.tier,
             background_compile: cfg.background_compile,
@@ -81,7 +88,7 @@ impl Machine {
             cpu_cfg.hot_threshold = t;
         }
         let mut cpu = Cpu::new(ram, cpu_cfg).map_err(|e| MachineError::Jit(e.to_string()))?;
-        cpu.enter_long_mode(image.entry);
+        boot.enter(&mut cpu);
         cpu.set_icount_shift(cfg.icount_shift);
         Ok(Machine {
             cpu,
@@ -90,7 +97,7 @@ impl Machine {
                 debug_exit: DebugExit::new(),
                 exit: None,
             },
-            entry: image.entry,
+            entry: boot.entry(),
             wall: Duration::ZERO,
         })
     }
