@@ -1,0 +1,191 @@
+//! The local APIC timer: one-shot, periodic and TSC-deadline modes over the virtual
+//! clock.
+//!
+//! The timer counts at [`LAPIC_BUS_HZ`] / divisor. Nothing is stepped: the timer keeps
+//! the virtual time its current period started at and the time it next expires, and
+//! the current count is computed from `now_ns` on demand.
+
+use serde::{Deserialize, Serialize};
+
+/// The clock the LAPIC timer divides: 1 GHz, so one bus tick is one virtual ns. CPUID
+/// leaf 0x15/0x16 and the docs state the same figure (the TSC also runs at 1 GHz).
+pub const LAPIC_BUS_HZ: u64 = 1_000_000_000;
+
+/// LVT timer mode field (bits 17-18).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimerMode {
+    OneShot,
+    Periodic,
+    TscDeadline,
+}
+
+impl TimerMode {
+    /// The mode an LVT timer value selects (the reserved value 3 acts as one-shot).
+    pub fn of_lvt(lvt: u32) -> TimerMode {
+        match (lvt >> 17) & 3 {
+            1 => TimerMode::Periodic,
+            2 => TimerMode::TscDeadline,
+            _ => TimerMode::OneShot,
+        }
+    }
+}
+
+/// The divisor a divide configuration register value selects (bits 0, 1 and 3).
+pub fn divisor(dcr: u32) -> u64 {
+    match ((dcr >> 1) & 4) | (dcr & 3) {
+        7 => 1,
+        v => 2 << v,
+    }
+}
+
+/// Serializable timer state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimerState {
+    pub initial_count: u32,
+    /// Divide configuration register (bits 0, 1, 3).
+    pub divide: u32,
+    /// Virtual ns at which the current period started.
+    pub start_ns: u64,
+    /// Virtual ns of the next expiry (`None`: not running).
+    pub next_fire_ns: Option<u64>,
+    /// IA32_TSC_DEADLINE (0: disarmed).
+    pub tsc_deadline: u64,
+    /// Expiries so far (periodic expiries that were not serviced in time included).
+    pub expirations: u64,
+}
+
+impl TimerState {
+    fn period_ns(&self) -> u64 {
+        u64::from(self.initial_count) * divisor(self.divide)
+    }
+
+    /// Current count register at `now_ns`.
+    pub fn current_count(&self, mode: TimerMode, now_ns: u64) -> u32 {
+        if mode == TimerMode::TscDeadline || self.initial_count == 0 {
+            return 0;
+        }
+        let Some(next) = self.next_fire_ns else {
+            return 0;
+        };
+        let init = u64::from(self.initial_count);
+        let e = now_ns.saturating_sub(self.start_ns) / divisor(self.divide);
+        let v = match mode {
+            TimerMode::Periodic => init - e % init,
+            _ if now_ns >= next => 0,
+            _ => init.saturating_sub(e),
+        };
+        v as u32
+    }
+
+    /// A write of the initial count register at `now_ns` (ignored in TSC-deadline
+    /// mode; 0 stops the timer).
+    pub fn write_initial(&mut self, mode: TimerMode, value: u32, now_ns: u64) {
+        if mode == TimerMode::TscDeadline {
+            return;
+        }
+        self.initial_count = value;
+        self.start_ns = now_ns;
+        self.next_fire_ns = (value != 0).then(|| now_ns.saturating_add(self.period_ns()));
+    }
+
+    /// A write of the divide configuration register: the count keeps its value and
+    /// goes on at the new rate.
+    pub fn write_divide(&mut self, mode: TimerMode, value: u32, now_ns: u64) {
+        let running = mode != TimerMode::TscDeadline && self.next_fire_ns.is_some();
+        let count = u64::from(self.current_count(mode, now_ns));
+        self.divide = value & 0xb;
+        if running && count > 0 {
+            let div = divisor(self.divide);
+            let done = u64::from(self.initial_count).saturating_sub(count);
+            self.start_ns = now_ns.saturating_sub(done * div);
+            self.next_fire_ns = Some(now_ns.saturating_add(count * div));
+        }
+    }
+
+    /// The LVT timer's mode changes from `old` to `new` at `now_ns`.
+    pub fn mode_changed(&mut self, old: TimerMode, new: TimerMode, now_ns: u64) {
+        if old == new {
+            return;
+        }
+        if old == TimerMode::TscDeadline || new == TimerMode::TscDeadline {
+            // Switching to or from TSC-deadline mode disarms the timer.
+            self.initial_count = 0;
+            self.next_fire_ns = None;
+            self.tsc_deadline = 0;
+            return;
+        }
+        if old == TimerMode::Periodic && self.next_fire_ns.is_some() && self.initial_count > 0 {
+            // The one-shot count runs out at the end of the current period.
+            let period = self.period_ns();
+            let periods = now_ns.saturating_sub(self.start_ns) / period;
+            self.start_ns = self.start_ns.saturating_add(periods * period);
+            self.next_fire_ns = Some(self.start_ns.saturating_add(period));
+        }
+    }
+
+    /// A write of IA32_TSC_DEADLINE (ignored unless in TSC-deadline mode).
+    pub fn write_deadline(&mut self, mode: TimerMode, value: u64) {
+        if mode != TimerMode::TscDeadline {
+            return;
+        }
+        self.tsc_deadline = value;
+        self.next_fire_ns = (value != 0).then_some(value);
+    }
+
+    pub fn read_deadline(&self, mode: TimerMode) -> u64 {
+        if mode == TimerMode::TscDeadline {
+            self.tsc_deadline
+        } else {
+            0
+        }
+    }
+
+    /// Expires the timer for everything due at `now_ns`; true if it expired at least
+    /// once (the interrupt is one IRR bit however many periods passed).
+    pub fn advance(&mut self, mode: TimerMode, now_ns: u64) -> bool {
+        let Some(t) = self.next_fire_ns.filter(|&t| t <= now_ns) else {
+            return false;
+        };
+        match mode {
+            TimerMode::Periodic if self.initial_count > 0 => {
+                let period = self.period_ns();
+                let k = (now_ns - t) / period + 1;
+                self.start_ns = t.saturating_add((k - 1) * period);
+                self.next_fire_ns = Some(self.start_ns.saturating_add(period));
+                self.expirations = self.expirations.saturating_add(k);
+            }
+            TimerMode::TscDeadline => {
+                self.tsc_deadline = 0;
+                self.next_fire_ns = None;
+                self.expirations = self.expirations.saturating_add(1);
+            }
+            _ => {
+                self.next_fire_ns = None;
+                self.expirations = self.expirations.saturating_add(1);
+            }
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn divisors() {
+        let want = [
+            (0, 2),
+            (1, 4),
+            (2, 8),
+            (3, 16),
+            (8, 32),
+            (9, 64),
+            (0xa, 128),
+            (0xb, 1),
+        ];
+        for (dcr, d) in want {
+            assert_eq!(divisor(dcr), d, "dcr {dcr:#x}");
+        }
+    }
+}
