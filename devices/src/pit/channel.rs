@@ -41,7 +41,9 @@ pub struct ChannelState {
 impl ChannelState {
     pub(super) fn reset(gate: bool) -> Self {
         ChannelState {
-            mode: 0,
+            // Firmware leaves the counters in square-wave mode; without a count loaded
+            // nothing counts and OUT idles high.
+            mode: 3,
             access: 3,
             bcd: false,
             reload: 0,

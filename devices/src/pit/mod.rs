@@ -81,8 +81,8 @@ impl Pit {
     /// Ports the PIT decodes (offsets 0..=3).
     pub const SIZE: u16 = 4;
 
-    /// Reset state: every counter in mode 0 with no count (OUT low for mode 0 would
-    /// raise nothing), gates 0 and 1 tied high, gate 2 low (port B bit 0 clear).
+    /// Reset state: every counter in mode 3 with no count loaded (not counting, OUT
+    /// high), gates 0 and 1 tied high, gate 2 low (port B bit 0 clear).
     pub fn new() -> Self {
         Pit {
             s: PitState {
