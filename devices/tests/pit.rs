@@ -1,7 +1,7 @@
 //! 8254 PIT and port B, driven through their ports on virtual time.
 
 use reprise_devices::pit::{ns_of_tick, port, ticks_at};
-use reprise_devices::{PIT_HZ, Pit};
+use reprise_devices::{Pit, PIT_HZ};
 
 fn load16(p: &mut Pit, ch: u16, v: u16, now: u64) {
     p.write(ch, v as u8, now);
@@ -99,10 +99,14 @@ fn latch_command_freezes_the_readout() {
     p.write(port::CONTROL, 0x34, 0);
     load16(&mut p, 0, 50_000, 0);
     p.write(port::CONTROL, 0x00, ns_of_tick(1000)); // latch ch0
-    // A second latch before reading is ignored.
+                                                    // A second latch before reading is ignored.
     p.write(port::CONTROL, 0x00, ns_of_tick(2000));
     assert_eq!(read16(&mut p, 0, ns_of_tick(3000)), 49_000);
-    assert_eq!(read16(&mut p, 0, ns_of_tick(3000)), 47_000, "latch released");
+    assert_eq!(
+        read16(&mut p, 0, ns_of_tick(3000)),
+        47_000,
+        "latch released"
+    );
 }
 
 #[test]
@@ -166,7 +170,10 @@ fn channel2_calibration_through_port_b() {
     let end = ns_of_tick(t0 + u64::from(latch));
     assert_eq!(p.port61_read(end - 1) & 0x20, 0);
     assert_eq!(p.port61_read(end) & 0x20, 0x20);
-    assert!((end as i64 - 10_000_000).abs() < 1_000, "10 ms of virtual time");
+    assert!(
+        (end as i64 - 10_000_000).abs() < 1_000,
+        "10 ms of virtual time"
+    );
     // Channel 2 never drives IRQ 0.
     assert_eq!(p.next_deadline(), None);
 }

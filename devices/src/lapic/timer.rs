@@ -42,6 +42,9 @@ pub fn divisor(dcr: u32) -> u64 {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimerState {
     pub initial_count: u32,
+    /// The count at `start_ns` (the initial count, unless the divisor or the mode
+    /// changed in the middle of a period).
+    pub start_count: u32,
     /// Divide configuration register (bits 0, 1, 3).
     pub divide: u32,
     /// Virtual ns at which the current period started.
@@ -68,11 +71,14 @@ impl TimerState {
             return 0;
         };
         let init = u64::from(self.initial_count);
+        let first = u64::from(self.start_count);
         let e = now_ns.saturating_sub(self.start_ns) / divisor(self.divide);
-        let v = match mode {
-            TimerMode::Periodic => init - e % init,
-            _ if now_ns >= next => 0,
-            _ => init.saturating_sub(e),
+        let v = if e < first && now_ns < next {
+            first - e
+        } else if mode == TimerMode::Periodic {
+            init - e.saturating_sub(first) % init
+        } else {
+            0
         };
         v as u32
     }
@@ -84,6 +90,7 @@ impl TimerState {
             return;
         }
         self.initial_count = value;
+        self.start_count = value;
         self.start_ns = now_ns;
         self.next_fire_ns = (value != 0).then(|| now_ns.saturating_add(self.period_ns()));
     }
@@ -96,8 +103,8 @@ impl TimerState {
         self.divide = value & 0xb;
         if running && count > 0 {
             let div = divisor(self.divide);
-            let done = u64::from(self.initial_count).saturating_sub(count);
-            self.start_ns = now_ns.saturating_sub(done * div);
+            self.start_ns = now_ns;
+            self.start_count = count as u32;
             self.next_fire_ns = Some(now_ns.saturating_add(count * div));
         }
     }
@@ -115,11 +122,13 @@ impl TimerState {
             return;
         }
         if old == TimerMode::Periodic && self.next_fire_ns.is_some() && self.initial_count > 0 {
-            // The one-shot count runs out at the end of the current period.
-            let period = self.period_ns();
-            let periods = now_ns.saturating_sub(self.start_ns) / period;
-            self.start_ns = self.start_ns.saturating_add(periods * period);
-            self.next_fire_ns = Some(self.start_ns.saturating_add(period));
+            // The one-shot count runs out at the end of the current period: restart
+            // the bookkeeping at the last count tick, with the count it had.
+            let count = self.current_count(old, now_ns);
+            let div = divisor(self.divide);
+            self.start_ns = now_ns - now_ns.saturating_sub(self.start_ns) % div;
+            self.start_count = count;
+            self.next_fire_ns = Some(self.start_ns.saturating_add(u64::from(count) * div));
         }
     }
 
@@ -151,6 +160,7 @@ impl TimerState {
                 let period = self.period_ns();
                 let k = (now_ns - t) / period + 1;
                 self.start_ns = t.saturating_add((k - 1) * period);
+                self.start_count = self.initial_count;
                 self.next_fire_ns = Some(self.start_ns.saturating_add(period));
                 self.expirations = self.expirations.saturating_add(k);
             }
@@ -171,6 +181,27 @@ impl TimerState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn periodic_to_one_shot_ends_with_the_current_period() {
+        let mut t = TimerState {
+            divide: 0xb,
+            ..Default::default()
+        };
+        t.write_initial(TimerMode::Periodic, 100, 0);
+        assert!(t.advance(TimerMode::Periodic, 250));
+        assert_eq!(t.current_count(TimerMode::Periodic, 250), 50);
+        t.mode_changed(TimerMode::Periodic, TimerMode::OneShot, 250);
+        assert_eq!(t.current_count(TimerMode::OneShot, 260), 40);
+        assert_eq!(t.next_fire_ns, Some(300));
+        assert!(t.advance(TimerMode::OneShot, 300));
+        assert_eq!(t.next_fire_ns, None);
+        assert_eq!(t.current_count(TimerMode::OneShot, 400), 0);
+        // Back to periodic: a stopped count stays stopped.
+        t.mode_changed(TimerMode::OneShot, TimerMode::Periodic, 400);
+        assert_eq!(t.current_count(TimerMode::Periodic, 450), 0);
+        assert_eq!(t.expirations, 3);
+    }
 
     #[test]
     fn divisors() {
