@@ -154,7 +154,7 @@ impl ChannelState {
         let n = self.n();
         let target = match self.mode {
             0 | 1 => (e < n).then_some(n)?,
-            2 | 3 if n > 1 => (e / n + 1) * n,
+            2 | 3 if n > 1 => (e / n + 1).checked_mul(n)?,
             2 | 3 => return None,
             _ => (e <= n).then_some(n + 1)?,
         };
