@@ -96,7 +96,7 @@ fn one_shot_timer() {
     assert_eq!(i.next_deadline(), None);
     assert_eq!(i.acknowledge(1100), Some(0x40));
     wr(&mut i, EOI, 0, 1100);
-    assert!(i.lapic().isr_bit(0x40) == false);
+    assert!(!i.lapic().isr_bit(0x40));
 }
 
 #[test]
@@ -337,7 +337,7 @@ fn ioapic_level_pin_remote_irr_and_eoi() {
     i.set_irq(9, true, 0);
     assert_eq!(i.acknowledge(0), Some(0x41));
     assert_ne!(i.ioapic().redirection(9) & rte::REMOTE_IRR, 0);
-    assert!(i.lapic().irr_bit(0x41) == false);
+    assert!(!i.lapic().irr_bit(0x41));
     wr(&mut i, EOI, 0, 0);
     // Still asserted: the EOI broadcast clears Remote IRR and the pin fires again.
     assert!(i.lapic().irr_bit(0x41));

@@ -23,7 +23,10 @@ fn clock(r: &mut Rtc, now: u64) -> [u8; 8] {
 #[test]
 fn starts_from_the_host_time_in_bcd() {
     let mut r = Rtc::new(HOST, 5 * S);
-    assert_eq!(clock(&mut r, 5 * S), [0x00, 0x20, 0x03, 6, 0x28, 0x11, 0x25, 0x20]);
+    assert_eq!(
+        clock(&mut r, 5 * S),
+        [0x00, 0x20, 0x03, 6, 0x28, 0x11, 0x25, 0x20]
+    );
     assert_eq!(rd(&mut r, 0x0a, 5 * S), 0x26);
     assert_eq!(rd(&mut r, 0x0b, 5 * S), 0x02);
     assert_eq!(rd(&mut r, 0x0d, 5 * S), 0x80);
@@ -73,14 +76,25 @@ fn set_bit_holds_the_clock_for_writing() {
     let mut r = Rtc::new(HOST, 0);
     wr(&mut r, 0x0b, 0x82, S / 2);
     assert_eq!(rd(&mut r, 0x0a, S - 1000) & 0x80, 0, "no UIP while SET");
-    for (i, v) in [(0, 0x58), (2, 0x59), (4, 0x23), (7, 0x31), (8, 0x12), (9, 0x99), (0x32, 0x20)] {
+    for (i, v) in [
+        (0, 0x58),
+        (2, 0x59),
+        (4, 0x23),
+        (7, 0x31),
+        (8, 0x12),
+        (9, 0x99),
+        (0x32, 0x20),
+    ] {
         wr(&mut r, i, v, S);
     }
     assert_eq!(rd(&mut r, 0, 10 * S), 0x58, "frozen while SET");
     wr(&mut r, 0x0b, 0x02, 20 * S);
     assert_eq!(clock(&mut r, 20 * S)[..3], [0x58, 0x59, 0x23]);
     // 2099-12-31 23:59:58 + 2 s: a new century.
-    assert_eq!(clock(&mut r, 22 * S), [0x00, 0x00, 0x00, 6, 0x01, 0x01, 0x00, 0x21]);
+    assert_eq!(
+        clock(&mut r, 22 * S),
+        [0x00, 0x00, 0x00, 6, 0x01, 0x01, 0x00, 0x21]
+    );
 }
 
 #[test]
@@ -96,7 +110,7 @@ fn periodic_interrupt_at_the_register_a_rate() {
     let mut r = Rtc::new(HOST, 0);
     assert_eq!(r.next_deadline(), None, "no interrupt enabled");
     wr(&mut r, 0x0b, 0x42, 0); // PIE
-    // Rate 6: 1024 Hz, 32 ticks of the 32.768 kHz clock.
+                               // Rate 6: 1024 Hz, 32 ticks of the 32.768 kHz clock.
     let first = r.next_deadline().unwrap();
     assert_eq!(first, 976_563);
     assert!(!r.advance(first - 1));
@@ -163,7 +177,11 @@ fn divider_reset_stops_the_clock() {
     assert_eq!(rd(&mut r, 0, 100 * S), 0x02);
     wr(&mut r, 0x0a, 0x26, 100 * S);
     assert_eq!(rd(&mut r, 0, 100 * S + S / 2 - 1), 0x02);
-    assert_eq!(rd(&mut r, 0, 100 * S + S / 2), 0x03, "first update 500 ms later");
+    assert_eq!(
+        rd(&mut r, 0, 100 * S + S / 2),
+        0x03,
+        "first update 500 ms later"
+    );
 }
 
 #[test]
@@ -172,13 +190,21 @@ fn cmos_ram_and_index_port() {
     r.set_cmos_byte(0x34, 0x12);
     r.set_cmos_byte(0x05, 0x99); // a clock register: ignored
     assert_eq!(rd(&mut r, 0x34, 0), 0x12);
-    assert_eq!(rd(&mut r, 0xb4, 0), 0x12, "bit 7 of the index is NMI disable");
+    assert_eq!(
+        rd(&mut r, 0xb4, 0),
+        0x12,
+        "bit 7 of the index is NMI disable"
+    );
     assert!(r.nmi_disabled());
     r.write(0, 0x10, 0);
     assert!(!r.nmi_disabled());
     wr(&mut r, 0x7f, 0xaa, 0);
     assert_eq!(r.cmos_byte(0x7f), 0xaa);
-    assert_eq!(rd(&mut r, 5, 0), 0x00, "hours alarm untouched by set_cmos_byte");
+    assert_eq!(
+        rd(&mut r, 5, 0),
+        0x00,
+        "hours alarm untouched by set_cmos_byte"
+    );
     wr(&mut r, 0x0c, 0xff, 0);
     wr(&mut r, 0x0d, 0x00, 0);
     assert_eq!(rd(&mut r, 0x0d, 0), 0x80);
@@ -190,4 +216,25 @@ fn extreme_host_times_are_clamped() {
     assert_eq!(clock(&mut r, u64::MAX)[6..], [0x99, 0x99]);
     let mut r = Rtc::new(i64::MIN, 0);
     assert_eq!(clock(&mut r, 0)[4..], [0x01, 0x01, 0x00, 0x19]);
+}
+
+#[test]
+fn alarm_over_long_gaps() {
+    let mut r = Rtc::new(HOST, 0);
+    wr(&mut r, 0x0a, 0x20, 0);
+    wr(&mut r, 1, 0x30, 0);
+    wr(&mut r, 3, 0x10, 0);
+    wr(&mut r, 5, 0x07, 0); // 07:10:30
+    wr(&mut r, 0x0b, 0x22, 0);
+    // 03:20:00 -> 07:10:29: not yet.
+    let t = (3 * 3600 + 50 * 60 + 29) * S;
+    assert!(!r.advance(t));
+    assert!(r.advance(t + S));
+    rd(&mut r, 0x0c, t + S);
+    // Three days unserviced: the alarm matched during them.
+    assert!(r.advance(t + 3 * 86_400 * S));
+    rd(&mut r, 0x0c, t + 3 * 86_400 * S);
+    // A value no BCD clock reaches (seconds 0x75) never matches.
+    wr(&mut r, 1, 0x75, t + 3 * 86_400 * S);
+    assert!(!r.advance(t + 10 * 86_400 * S));
 }

@@ -239,8 +239,12 @@ impl Rtc {
             let s1 = self.secs_at(now_ns);
             if s1 > s0 {
                 flags |= reg::C_UF;
-                let first = s0.saturating_add(1).max(s1.saturating_sub(86_399));
-                if (first..=s1).any(|s| self.alarm_matches(s)) {
+                let hit = if s1 - s0 >= 86_400 {
+                    self.alarm_can_match()
+                } else {
+                    (s0 + 1..=s1).any(|s| self.alarm_matches(s))
+                };
+                if hit {
                     flags |= reg::C_AF;
                 }
             }
@@ -265,12 +269,29 @@ impl Rtc {
         self.set_byte(reg::C, c);
     }
 
+    /// Whether the alarm matches at some time of day (it then matched during any
+    /// whole day that passed).
+    fn alarm_can_match(&self) -> bool {
+        let bin = self.binary();
+        let ok = |a: u8, n: u8, enc: &dyn Fn(u8) -> u8| {
+            let v = self.byte(a);
+            v & 0xc0 == 0xc0 || (0..n).any(|x| enc(x) == v)
+        };
+        ok(reg::SECONDS_ALARM, 60, &|x| encode(x, bin))
+            && ok(reg::MINUTES_ALARM, 60, &|x| encode(x, bin))
+            && ok(reg::HOURS_ALARM, 24, &|x| encode_hour(x, bin, self.h24()))
+    }
+
     fn alarm_matches(&self, secs: i64) -> bool {
-        let img = self.encode_time(secs);
+        let tod = secs.rem_euclid(86_400);
+        let bin = self.binary();
         let pairs = [
-            (reg::SECONDS_ALARM, img[0].1),
-            (reg::MINUTES_ALARM, img[1].1),
-            (reg::HOURS_ALARM, img[2].1),
+            (reg::SECONDS_ALARM, encode((tod % 60) as u8, bin)),
+            (reg::MINUTES_ALARM, encode((tod / 60 % 60) as u8, bin)),
+            (
+                reg::HOURS_ALARM,
+                encode_hour((tod / 3600) as u8, bin, self.h24()),
+            ),
         ];
         pairs.iter().all(|&(a, now)| {
             let v = self.byte(a);
