@@ -389,3 +389,28 @@ fn ioapic_gsi_and_destinations() {
     // Lines beyond the I/O APIC are ignored.
     j.set_irq(200, true, 0);
 }
+
+#[test]
+fn masked_timer_needs_no_attention_and_loses_its_interrupts() {
+    let mut i = apic_mode();
+    wr(&mut i, DIVIDE, 0xb, 0);
+    wr(&mut i, LVT_TIMER, 0x3_0043, 0); // periodic, masked
+    wr(&mut i, INIT_COUNT, 100, 0);
+    assert_eq!(i.next_deadline(), None);
+    assert_eq!(rd(&mut i, CUR_COUNT, 1050), 50);
+    wr(&mut i, LVT_TIMER, 0x2_0043, 1050); // unmask
+    assert!(!i.intr_pending(), "expiries while masked raise nothing");
+    assert_eq!(i.lapic().timer_expirations(), 10);
+    assert_eq!(i.next_deadline(), Some(1100));
+    i.advance(1100);
+    assert_eq!(i.acknowledge(1100), Some(0x43));
+}
+
+#[test]
+fn software_disabled_apic_takes_no_fixed_interrupts() {
+    let mut i = Intc::new();
+    wr(&mut i, ICR_LO, 0x4_0070, 0);
+    assert!(!i.lapic().irr_bit(0x70));
+    wr(&mut i, ICR_LO, 0x4_0400, 0);
+    assert!(i.take_nmi(), "NMIs still get through");
+}

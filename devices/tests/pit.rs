@@ -219,3 +219,20 @@ fn changing_mode_can_raise_out0() {
     let irq = p.advance(ns_of_tick(10));
     assert_eq!((irq.edges, irq.out), (1, true));
 }
+
+#[test]
+fn mode0_first_byte_stops_the_count() {
+    let mut p = Pit::new();
+    p.write(port::CONTROL, 0x30, 0);
+    load16(&mut p, 0, 10, 0);
+    assert!(p.out0(ns_of_tick(20)));
+    p.write(0, 50, ns_of_tick(20));
+    assert!(!p.out0(ns_of_tick(20)), "OUT low after the first byte");
+    assert_eq!(
+        p.advance(ns_of_tick(1000)).edges,
+        1,
+        "the first terminal count only"
+    );
+    p.write(0, 0, ns_of_tick(1000));
+    assert_eq!(p.next_deadline(), Some(ns_of_tick(1050)));
+}

@@ -251,8 +251,9 @@ impl Lapic {
     }
 
     /// Accepts a fixed interrupt. Vectors 0-15 are illegal: they set the ESR instead.
+    /// A software-disabled APIC accepts no fixed interrupts (NMIs still get through).
     pub fn accept_fixed(&mut self, vector: u8, level: bool) {
-        if !self.hw_enabled() {
+        if !self.hw_enabled() || !self.sw_enabled() {
             return;
         }
         if vector < 16 {
@@ -409,8 +410,11 @@ impl Lapic {
     }
 
     /// When the timer next expires.
+    ///
+    /// A masked timer keeps counting but needs no attention: its expiries are
+    /// accounted for when the LVT entry, the count or the divisor is next written.
     pub fn next_deadline(&self) -> Option<u64> {
-        if !self.hw_enabled() {
+        if !self.hw_enabled() || self.lvt(lvt::TIMER) & lvt::MASKED != 0 {
             return None;
         }
         self.s.timer.next_fire_ns

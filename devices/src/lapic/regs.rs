@@ -54,6 +54,11 @@ impl Lapic {
     /// Writes the register at `off`. `None`: no such writable register.
     pub(super) fn write_reg(&mut self, off: u32, v: u32, now_ns: u64) -> Option<WriteEffect> {
         let mut effect = WriteEffect::default();
+        if matches!(off, 0xf0 | 0x320 | 0x380 | 0x3e0) {
+            // Expiries up to now happen under the old settings (a masked timer's are
+            // counted and lost).
+            self.advance(now_ns);
+        }
         match off {
             0x20 if !self.x2apic() => self.s.id = (v >> 24) as u8,
             0x80 => self.s.tpr = v as u8,
@@ -184,6 +189,7 @@ impl Lapic {
     /// WRMSR of a local APIC MSR. `None`: the CPU raises #GP.
     pub(crate) fn msr_write(&mut self, index: u32, value: u64, now_ns: u64) -> Option<WriteEffect> {
         if index == msr::TSC_DEADLINE {
+            self.advance(now_ns);
             let mode = self.timer_mode();
             self.s.timer.write_deadline(mode, value);
             return Some(WriteEffect::default());

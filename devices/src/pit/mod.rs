@@ -194,6 +194,10 @@ impl Pit {
                         } else {
                             c.write_lo = value;
                             c.write_hi_next = true;
+                            // Mode 0: the first byte stops the count, OUT goes low.
+                            if c.mode == 0 {
+                                c.armed = false;
+                            }
                         }
                     }
                 });
