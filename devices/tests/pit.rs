@@ -236,3 +236,35 @@ fn mode0_first_byte_stops_the_count() {
     p.write(0, 0, ns_of_tick(1000));
     assert_eq!(p.next_deadline(), Some(ns_of_tick(1050)));
 }
+
+#[test]
+fn gate_triggered_one_shot_and_strobe_on_channel_2() {
+    let mut p = Pit::new();
+    p.write(port::CONTROL, 0xb2, 0); // ch2, lo/hi, mode 1
+    load16(&mut p, 2, 100, 0);
+    assert_eq!(
+        p.port61_read(ns_of_tick(500)) & 0x20,
+        0x20,
+        "idle high until triggered"
+    );
+    p.port61_write(0x01, ns_of_tick(1000)); // gate rising edge: trigger
+    assert_eq!(p.port61_read(ns_of_tick(1001)) & 0x20, 0);
+    assert_eq!(read16(&mut p, 2, ns_of_tick(1040)), 60);
+    assert_eq!(p.port61_read(ns_of_tick(1100)) & 0x20, 0x20);
+    // Retrigger.
+    p.port61_write(0x00, ns_of_tick(1200));
+    p.port61_write(0x01, ns_of_tick(1300));
+    assert_eq!(p.port61_read(ns_of_tick(1399)) & 0x20, 0);
+
+    p.write(port::CONTROL, 0xba, ns_of_tick(2000)); // ch2, mode 5
+    load16(&mut p, 2, 10, ns_of_tick(2000));
+    p.port61_write(0x00, ns_of_tick(2001));
+    p.port61_write(0x01, ns_of_tick(2002));
+    assert_eq!(p.port61_read(ns_of_tick(2011)) & 0x20, 0x20);
+    assert_eq!(
+        p.port61_read(ns_of_tick(2012)) & 0x20,
+        0,
+        "strobe at terminal count"
+    );
+    assert_eq!(p.port61_read(ns_of_tick(2013)) & 0x20, 0x20);
+}

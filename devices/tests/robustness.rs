@@ -320,3 +320,36 @@ fn corrupt_states_do_not_panic() {
         }
     }
 }
+
+/// A device restored from a snapshot behaves exactly like the one it was taken from.
+#[test]
+fn restored_devices_continue_identically() {
+    let mut r = Rng(99);
+    let mut now = 0;
+    let mut i = Intc::new();
+    let mut p = Pit::new();
+    let mut c = Rtc::new(1_700_000_000, 0);
+    for _ in 0..3_000 {
+        intc_step(&mut i, &mut r, &mut now);
+        pit_step(&mut p, &mut r, &mut now);
+        rtc_step(&mut c, &mut r, &mut now);
+    }
+    let mut i2 = Intc::from_state(&round_trip(&i.state()));
+    let mut p2 = Pit::from_state(&round_trip(&p.state()));
+    let mut c2 = Rtc::from_state(&round_trip(&c.state()));
+    let (mut r2, mut now2) = (Rng(r.0), now);
+    for _ in 0..3_000 {
+        intc_step(&mut i, &mut r, &mut now);
+        intc_step(&mut i2, &mut r2, &mut now2);
+        pit_step(&mut p, &mut r, &mut now);
+        pit_step(&mut p2, &mut r2, &mut now2);
+        rtc_step(&mut c, &mut r, &mut now);
+        rtc_step(&mut c2, &mut r2, &mut now2);
+        assert_eq!(i.next_deadline(), i2.next_deadline());
+        assert_eq!(p.next_deadline(), p2.next_deadline());
+        assert_eq!(c.next_deadline(), c2.next_deadline());
+    }
+    assert_eq!(i.state(), i2.state());
+    assert_eq!(p.state(), p2.state());
+    assert_eq!(c.state(), c2.state());
+}
