@@ -243,13 +243,20 @@ impl Default for Pic {
 }
 
 impl Pic {
-    /// Power-on state: nothing initialised, nothing masked, all inputs edge-triggered.
+    /// The state firmware leaves behind, with every input masked: vectors 0x08 and
+    /// 0x70 (the BIOS convention), cascade mode, all inputs edge-triggered, IMR 0xff
+    /// on both chips. Nothing reaches the CPU until the guest programs the pair (ICW1
+    /// clears the IMR), so a guest that never touches the PIC never sees a stray
+    /// 8259 vector.
     pub fn new() -> Self {
+        let mut master = PicChipState::new(0xf8);
+        master.vector_base = 0x08;
+        master.imr = 0xff;
+        let mut slave = PicChipState::new(0xde);
+        slave.vector_base = 0x70;
+        slave.imr = 0xff;
         Pic {
-            s: PicState {
-                master: PicChipState::new(0xf8),
-                slave: PicChipState::new(0xde),
-            },
+            s: PicState { master, slave },
         }
     }
 

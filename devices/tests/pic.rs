@@ -32,6 +32,19 @@ fn eoi(intc: &mut Intc, slave: bool) {
 }
 
 #[test]
+fn reset_state_is_masked() {
+    let mut i = Intc::new();
+    assert_eq!(i.pic_read(PicPort::MasterData), 0xff);
+    assert_eq!(i.pic_read(PicPort::SlaveData), 0xff);
+    i.set_irq(0, true, 0);
+    i.set_irq(8, true, 0);
+    assert!(!i.intr_pending());
+    // ICW1 clears the IMR and the edge latched before it.
+    init(&mut i, 0x01);
+    assert!(!i.intr_pending());
+}
+
+#[test]
 fn edge_irq_is_delivered_once_until_eoi() {
     let mut i = Intc::new();
     init(&mut i, 0x01);
