@@ -203,6 +203,59 @@ mod tests {
         assert_eq!(t.expirations, 3);
     }
 
+    /// Closed forms against a counter stepped one bus tick at a time.
+    #[test]
+    fn matches_a_stepped_counter() {
+        let mut seed = 0x9e37_79b9u64;
+        let mut rand = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for _ in 0..300 {
+            let periodic = rand(2) == 0;
+            let mode = if periodic {
+                TimerMode::Periodic
+            } else {
+                TimerMode::OneShot
+            };
+            let dcr = [0xb, 0, 1, 2][rand(4) as usize];
+            let div = divisor(dcr);
+            let init = 1 + rand(20) as u32;
+            let start = rand(100);
+            let mut t = TimerState {
+                divide: dcr,
+                ..Default::default()
+            };
+            t.write_initial(mode, init, start);
+            // The reference: decrement every `div` ns, reload (periodic) or stop at 0.
+            let (mut count, mut fired, mut running) = (init, 0u64, true);
+            let mut now = start;
+            let mut next_check = start + rand(50);
+            while now < start + 2_000 {
+                now += 1;
+                if running && (now - start) % div == 0 {
+                    count -= 1;
+                    if count == 0 {
+                        fired += 1;
+                        if periodic {
+                            count = init;
+                        } else {
+                            running = false;
+                        }
+                    }
+                }
+                if now == next_check {
+                    t.advance(mode, now);
+                    assert_eq!(t.expirations, fired, "{t:?} at {now}");
+                    assert_eq!(t.current_count(mode, now), count, "{t:?} at {now}");
+                    next_check += 1 + rand(300);
+                }
+            }
+        }
+    }
+
     #[test]
     fn divisors() {
         let want = [
