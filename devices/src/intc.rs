@@ -14,6 +14,7 @@
 use crate::ioapic::{ApicMessage, IoApic, IoApicState};
 use crate::lapic::{msr, Lapic, LapicState};
 use crate::pic::{Pic, PicPort, PicState};
+use crate::pit::PitIrq;
 use serde::{Deserialize, Serialize};
 
 /// Serializable state of the hub and everything in it.
@@ -117,6 +118,16 @@ impl Intc {
     pub fn pulse_irq(&mut self, irq: u8, now_ns: u64) {
         self.set_irq(irq, false, now_ns);
         self.set_irq(irq, true, now_ns);
+    }
+
+    /// Applies what [`crate::Pit::advance`] reported to IRQ 0: one low-high pulse if
+    /// OUT0 rose at least once (edge-triggered inputs latch one request for any number
+    /// of edges), then OUT0's current level.
+    pub fn pit_output(&mut self, irq: PitIrq, now_ns: u64) {
+        if irq.edges > 0 {
+            self.pulse_irq(0, now_ns);
+        }
+        self.set_irq(0, irq.out, now_ns);
     }
 
     fn pic_reaches_cpu(&self) -> bool {

@@ -42,10 +42,7 @@ impl Board {
                 return;
             };
             let irq0 = self.pit.advance(now);
-            if irq0.edges > 0 {
-                self.intc.pulse_irq(0, now);
-            }
-            self.intc.set_irq(0, irq0.out, now);
+            self.intc.pit_output(irq0, now);
             self.intc.advance(now);
             let rtc_level = self.rtc.advance(now);
             self.intc.set_irq(8, rtc_level, now);
