@@ -201,8 +201,9 @@ impl Lapic {
         if value & base::ENABLE == 0 {
             if was_enabled {
                 let mut s = LapicState::reset();
-                s.svr = 0xff;
                 s.lvt = [lvt::MASKED; lvt::COUNT];
+                // An NMI already latched for the core is not the APIC's to drop.
+                s.nmi_pending = self.s.nmi_pending;
                 self.s = s;
             }
             self.s.apic_base = value & !base::X2APIC;

@@ -259,8 +259,8 @@ impl Pit {
         self.mutate(2, now_ns, |c, t| c.set_gate(gate, t));
     }
 
-    /// Whether the speaker sounds: gate 2 and speaker data enable both set and channel
-    /// 2 in a square-wave mode (for a front end that wants to beep).
+    /// Whether the speaker is driven: gate 2 and speaker data enable both set and a
+    /// count loaded in channel 2 (for a front end that wants to beep).
     pub fn speaker_on(&self) -> bool {
         self.s.port61 & 3 == 3 && self.s.channels[2].armed
     }
