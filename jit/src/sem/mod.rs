@@ -8,12 +8,14 @@ pub mod alu;
 pub mod bits;
 pub mod control;
 pub mod data;
+pub mod far;
 pub mod muldiv;
 pub mod operand;
 pub mod shift;
 pub mod sse;
 pub mod stack;
 pub mod string;
+pub mod syscall;
 pub mod system;
 pub mod x87;
 
