@@ -29,8 +29,12 @@ pub fn emit<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Option<()>> {
             let t = sys(e, &[op::SYSCALL], &[next])?;
             e.jump(t);
         }
-        Sysret => {
-            let size = if i.code() == Code::Sysretq { 8 } else { 4 };
+        Sysret | Sysretq => {
+            let size = if i.mnemonic() == Sysretq || i.code() == Code::Sysretq {
+                8
+            } else {
+                4
+            };
             let t = sys(e, &[code(op::SYSRET, size)], &[])?;
             e.jump(t);
         }
@@ -38,8 +42,12 @@ pub fn emit<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Option<()>> {
             let t = sys(e, &[op::SYSENTER], &[])?;
             e.jump(t);
         }
-        Sysexit => {
-            let size = if i.code() == Code::Sysexitq { 8 } else { 4 };
+        Sysexit | Sysexitq => {
+            let size = if i.mnemonic() == Sysexitq || i.code() == Code::Sysexitq {
+                8
+            } else {
+                4
+            };
             let t = sys(e, &[code(op::SYSEXIT, size)], &[])?;
             e.jump(t);
         }
