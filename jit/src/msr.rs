@@ -225,11 +225,13 @@ mod tests {
 
     #[test]
     fn fixed_mtrr_indices_cover_all_eleven() {
-        let idx: Vec<usize> = [0x250, 0x258, 0x259, 0x268, 0x269, 0x26a, 0x26b, 0x26c, 0x26d]
-            .iter()
-            .chain([0x26e, 0x26f].iter())
-            .map(|&m| fixed_index(m).unwrap())
-            .collect();
+        let idx: Vec<usize> = [
+            0x250, 0x258, 0x259, 0x268, 0x269, 0x26a, 0x26b, 0x26c, 0x26d,
+        ]
+        .iter()
+        .chain([0x26e, 0x26f].iter())
+        .map(|&m| fixed_index(m).unwrap())
+        .collect();
         assert_eq!(idx, (0..11).collect::<Vec<_>>());
         assert_eq!(fixed_index(0x251), None);
     }

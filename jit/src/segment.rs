@@ -217,8 +217,7 @@ pub fn check_stack_seg_at(
     }
     let d = read_desc(ctx, sel, false)?;
     let a = d.attr();
-    if rpl != cpl || d.is_system() || a & attr::CODE != 0 || a & attr::RW == 0 || d.dpl() != cpl
-    {
+    if rpl != cpl || d.is_system() || a & attr::CODE != 0 || a & attr::RW == 0 || d.dpl() != cpl {
         return Err(gp_sel(sel));
     }
     if !d.present() {

@@ -107,29 +107,37 @@ fn msrs_read_back() {
 #[test]
 fn invalid_msr_writes_and_unknown_msrs_are_gp() {
     let cases: Vec<(u32, u64)> = vec![
-        (0x277, 0x0002_0406_0007_0406),      // PAT type 2 is reserved
-        (0x2ff, 0x1000),                      // MTRRdefType reserved bit
-        (0x200, 0x8000_0003),                 // MTRR type 3 reserved
-        (0xc000_0082, 0x8000_0000_0000),      // LSTAR not canonical
-        (0xc000_0100, 0x8000_0000_0000),      // FS_BASE not canonical
-        (0xc000_0080, 1 << 12),               // EFER reserved bit
-        (0x1234, 0),                          // unknown
-        (0x809, 0),                           // device MSR nobody implements
-        (0x1b, 0xfee0_0400),                  // x2APIC without global enable
+        (0x277, 0x0002_0406_0007_0406),  // PAT type 2 is reserved
+        (0x2ff, 0x1000),                 // MTRRdefType reserved bit
+        (0x200, 0x8000_0003),            // MTRR type 3 reserved
+        (0xc000_0082, 0x8000_0000_0000), // LSTAR not canonical
+        (0xc000_0100, 0x8000_0000_0000), // FS_BASE not canonical
+        (0xc000_0080, 1 << 12),          // EFER reserved bit
+        (0x1234, 0),                     // unknown
+        (0x809, 0),                      // device MSR nobody implements
+        (0x1b, 0xfee0_0400),             // x2APIC without global enable
     ];
     for (msr, v) in cases {
         for tier in TIERS {
             let mut bus = MsrBus::default();
             let mut cpu = kernel_machine(tier, &|a| wrmsr(a, msr, v), &|_| {}, &|_| {});
             run_bus(&mut cpu, &mut bus);
-            assert_eq!(report(&cpu).map(|r| (r.0, r.1)), Some((13, 0)), "wrmsr {msr:#x}");
+            assert_eq!(
+                report(&cpu).map(|r| (r.0, r.1)),
+                Some((13, 0)),
+                "wrmsr {msr:#x}"
+            );
         }
     }
     for tier in TIERS {
         let mut bus = MsrBus::default();
         let mut cpu = kernel_machine(tier, &|a| rdmsr_to(a, 0x6e0, rbx), &|_| {}, &|_| {});
         run_bus(&mut cpu, &mut bus);
-        assert_eq!(report(&cpu).map(|r| r.0), Some(13), "TSC deadline without a device");
+        assert_eq!(
+            report(&cpu).map(|r| r.0),
+            Some(13),
+            "TSC deadline without a device"
+        );
     }
 }
 
@@ -152,9 +160,17 @@ fn tsc_write_sets_an_offset() {
         run_to_halt(&mut cpu);
         let st = cpu.state();
         // A 1 GHz TSC at 8 ns per instruction: a few instructions later.
-        assert!(st.gpr[3] > 0x10_0000_0000 && st.gpr[3] < 0x10_0000_0000 + 100, "{:#x}", st.gpr[3]);
+        assert!(
+            st.gpr[3] > 0x10_0000_0000 && st.gpr[3] < 0x10_0000_0000 + 100,
+            "{:#x}",
+            st.gpr[3]
+        );
         assert!(st.gpr[8] > st.gpr[3] && st.gpr[8] < st.gpr[3] + 100);
-        assert_eq!(st.gpr[3] - 0x10_0000_0000, 8, "RDTSC retires one instruction after WRMSR");
+        assert_eq!(
+            st.gpr[3] - 0x10_0000_0000,
+            8,
+            "RDTSC retires one instruction after WRMSR"
+        );
     }
 }
 
@@ -162,7 +178,10 @@ fn tsc_write_sets_an_offset() {
 fn cpuid_model() {
     let l0 = cpuid::cpuid(0, 0);
     assert!(l0[0] >= 0x16);
-    assert_eq!(&[l0[1], l0[3], l0[2]].map(u32::to_le_bytes).concat(), b"GenuineIntel");
+    assert_eq!(
+        &[l0[1], l0[3], l0[2]].map(u32::to_le_bytes).concat(),
+        b"GenuineIntel"
+    );
     let l1 = cpuid::cpuid(1, 0);
     assert_eq!(l1[1] >> 24, 0, "APIC ID 0");
     for bit in [21, 24, 26, 31] {
@@ -264,7 +283,10 @@ fn xsave_xrstor_round_trip() {
         assert_eq!(st.xcr0, 3);
         assert_eq!(st.gpr[9], 0x1234_5678_9abc_def0, "XMM3 restored");
         let ram = cpu.ram();
-        assert_eq!(ram.read_u64(DATA + 0x400), Some(std::f64::consts::PI.to_bits()));
+        assert_eq!(
+            ram.read_u64(DATA + 0x400),
+            Some(std::f64::consts::PI.to_bits())
+        );
         assert_eq!(ram.read_u64(DATA + 0x408), Some(1f64.to_bits()));
         assert_eq!(st.gpr[10], 3, "XSTATE_BV");
         assert_eq!(st.gpr[11] & 0x3800, 0, "TOP reset by the init restore");

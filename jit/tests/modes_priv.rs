@@ -11,7 +11,10 @@ const SYSCALL_ENTRY: u64 = KERNEL + 0x800;
 
 /// Runs `insn` at ring 3 (followed by SYSCALL) and returns what the handler saw, or
 /// None if the instruction completed and SYSCALL came back.
-fn at_ring3(insn: &dyn Fn(&mut CodeAssembler), user_flags: u64) -> Vec<Option<(u64, u64, u64, u64)>> {
+fn at_ring3(
+    insn: &dyn Fn(&mut CodeAssembler),
+    user_flags: u64,
+) -> Vec<Option<(u64, u64, u64, u64)>> {
     TIERS
         .iter()
         .map(|&tier| {

@@ -123,9 +123,17 @@ fn real_to_protected_to_long_mode() {
         assert_ne!(st.efer & EFER_LMA, 0, "long mode active");
         assert_eq!(st.code_bitness(), 64);
         assert_eq!(st.segs[seg::CS].selector, 0x18);
-        assert_eq!(ram.read_u64(0x1010).map(|v| v as u16), Some(0xbeef), "real-mode DS base");
+        assert_eq!(
+            ram.read_u64(0x1010).map(|v| v as u16),
+            Some(0xbeef),
+            "real-mode DS base"
+        );
         assert_eq!(ram.read_u64(0x1020).map(|v| v as u32), Some(0x3232_3232));
-        assert_eq!(ram.read_u64(0x10_0010).map(|v| v as u32), Some(0x44), "FS base");
+        assert_eq!(
+            ram.read_u64(0x10_0010).map(|v| v as u32),
+            Some(0x44),
+            "FS base"
+        );
         assert_eq!(ram.read_u64(0x1040), Some(0x1122_3344_5566_7788));
         assert_eq!(st.gpr[3] & 0xffff_ffff, 20100, "compat-mode loop");
         // Accessed bits set in the loaded descriptors.
@@ -208,15 +216,51 @@ fn far_jmp(sel: u16) -> impl Fn(&mut CodeAssembler) {
 
 #[test]
 fn descriptor_checks_raise_the_right_faults() {
-    assert_eq!(fault_of(&load(ds, 0x60)), Some((13, 0x60)), "beyond GDT limit");
-    assert_eq!(fault_of(&load(ds, 0x4)), Some((13, 0x4)), "LDT selector, no LDT");
-    assert_eq!(fault_of(&load(ds, NP_DATA)), Some((11, NP_DATA as u64)), "not present");
-    assert_eq!(fault_of(&load(ss, NP_STACK)), Some((12, NP_STACK as u64)), "SS not present");
-    assert_eq!(fault_of(&load(ss, UDATA | 3)), Some((13, UDATA as u64)), "SS RPL != CPL");
-    assert_eq!(fault_of(&load(ss, KCODE)), Some((13, KCODE as u64)), "SS code segment");
-    assert_eq!(fault_of(&load(ds, TSS_SEL)), Some((13, TSS_SEL as u64)), "system descriptor");
-    assert_eq!(fault_of(&far_jmp(NP_CODE)), Some((11, NP_CODE as u64)), "code not present");
-    assert_eq!(fault_of(&far_jmp(KDATA)), Some((13, KDATA as u64)), "jump to data");
+    assert_eq!(
+        fault_of(&load(ds, 0x60)),
+        Some((13, 0x60)),
+        "beyond GDT limit"
+    );
+    assert_eq!(
+        fault_of(&load(ds, 0x4)),
+        Some((13, 0x4)),
+        "LDT selector, no LDT"
+    );
+    assert_eq!(
+        fault_of(&load(ds, NP_DATA)),
+        Some((11, NP_DATA as u64)),
+        "not present"
+    );
+    assert_eq!(
+        fault_of(&load(ss, NP_STACK)),
+        Some((12, NP_STACK as u64)),
+        "SS not present"
+    );
+    assert_eq!(
+        fault_of(&load(ss, UDATA | 3)),
+        Some((13, UDATA as u64)),
+        "SS RPL != CPL"
+    );
+    assert_eq!(
+        fault_of(&load(ss, KCODE)),
+        Some((13, KCODE as u64)),
+        "SS code segment"
+    );
+    assert_eq!(
+        fault_of(&load(ds, TSS_SEL)),
+        Some((13, TSS_SEL as u64)),
+        "system descriptor"
+    );
+    assert_eq!(
+        fault_of(&far_jmp(NP_CODE)),
+        Some((11, NP_CODE as u64)),
+        "code not present"
+    );
+    assert_eq!(
+        fault_of(&far_jmp(KDATA)),
+        Some((13, KDATA as u64)),
+        "jump to data"
+    );
     assert_eq!(fault_of(&far_jmp(0)), Some((13, 0)), "jump to null");
     let ltr_twice = |a: &mut CodeAssembler| {
         a.mov(ax, TSS_SEL as u32).unwrap();

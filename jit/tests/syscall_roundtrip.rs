@@ -55,7 +55,10 @@ fn syscall_sysret_loop_between_rings() {
         assert_eq!(st.segs[seg::SS].selector, KDATA as u64);
         // RCX: the instruction after the last SYSCALL; R10: user RFLAGS seen by the
         // kernel (IF clear by SFMASK is not visible there: R11 holds the user value).
-        assert_eq!(st.gpr[1] & 0xfff, (USER + 10 + 5 + 2 + 2 + 2 + 2 + 5 + 2) & 0xfff);
+        assert_eq!(
+            st.gpr[1] & 0xfff,
+            (USER + 10 + 5 + 2 + 2 + 2 + 2 + 5 + 2) & 0xfff
+        );
         assert_eq!(st.gpr[10] & 0x2, 0x2);
         if tier == Tier::Tiered {
             assert!(cpu.stats().blocks_compiled > 0, "nothing compiled");
@@ -71,7 +74,11 @@ fn sysretd_returns_to_compat_mode_where_syscall_is_ud() {
         let mut cpu = kernel_machine(
             tier,
             &|a| {
-                wrmsr(a, 0xc000_0081, (UCODE32 as u64) << 48 | (KCODE as u64) << 32);
+                wrmsr(
+                    a,
+                    0xc000_0081,
+                    (UCODE32 as u64) << 48 | (KCODE as u64) << 32,
+                );
                 a.mov(ecx, USER as u32).unwrap();
                 a.mov(r11d, 2u32).unwrap();
                 a.sysret().unwrap();
@@ -184,12 +191,9 @@ fn fsgsbase_is_ud_without_cr4_bit() {
 #[test]
 fn syscall_is_ud_without_efer_sce() {
     for tier in TIERS {
-        let mut cpu = kernel_machine(
-            tier,
-            &|a| a.syscall().unwrap(),
-            &|_| {},
-            &|st| st.efer &= !1,
-        );
+        let mut cpu = kernel_machine(tier, &|a| a.syscall().unwrap(), &|_| {}, &|st| {
+            st.efer &= !1
+        });
         run_to_halt(&mut cpu);
         assert_eq!(report(&cpu).map(|r| r.0), Some(6));
     }

@@ -179,12 +179,20 @@ pub fn emit<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Option<()>> {
         Ltr | Lldt => {
             let v = read_op(e, i, 0)?;
             let v = crate::flags::mask(e, v, 2);
-            let c = if i.mnemonic() == Ltr { op::LTR } else { op::LLDT };
+            let c = if i.mnemonic() == Ltr {
+                op::LTR
+            } else {
+                op::LLDT
+            };
             sys(e, &[c], &[v])?;
             e.exit(ExitKind::Resync);
         }
         Str | Sldt => {
-            let c = if i.mnemonic() == Str { op::STR } else { op::SLDT };
+            let c = if i.mnemonic() == Str {
+                op::STR
+            } else {
+                op::SLDT
+            };
             let v = sys(e, &[c], &[])?;
             if i.op_kind(0) == OpKind::Memory {
                 let a = mem_addr(e, i);

@@ -194,7 +194,11 @@ pub fn set_tr(st: &mut CpuState) {
 /// Kernel prologue: STAR/LSTAR/FMASK for SYSCALL, then SYSRETQ to USER at ring 3
 /// (RFLAGS = `user_flags`).
 pub fn to_user(a: &mut CodeAssembler, syscall_entry: u64, user_flags: u64) {
-    wrmsr(a, 0xc000_0081, (UCODE32 as u64) << 48 | (KCODE as u64) << 32);
+    wrmsr(
+        a,
+        0xc000_0081,
+        (UCODE32 as u64) << 48 | (KCODE as u64) << 32,
+    );
     wrmsr(a, 0xc000_0082, syscall_entry);
     wrmsr(a, 0xc000_0084, 0x200);
     a.mov(rcx, USER).unwrap();
