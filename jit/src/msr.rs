@@ -162,7 +162,7 @@ pub fn write(ctx: &mut Ctx, idx: u32, v: u64) -> Option<WriteEffect> {
         }
         0x200..=0x20f => {
             let k = (idx - IA32_MTRR_PHYSBASE0) as usize;
-            let ok = if k % 2 == 0 {
+            let ok = if k.is_multiple_of(2) {
                 v & !(PHYS_MASK & !0xf00) == 0 && valid_type(v & 0xff, false)
             } else {
                 // PHYSMASK: valid bit 11, mask bits 12.. .

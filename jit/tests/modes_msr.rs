@@ -299,7 +299,8 @@ fn xsave_xrstor_round_trip() {
 
 #[test]
 fn xsave_faults() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut CodeAssembler)>, u64)> = vec![
+    type Case = (&'static str, Box<dyn Fn(&mut CodeAssembler)>, u64);
+    let cases: Vec<Case> = vec![
         (
             "xsetbv without x87",
             Box::new(|a| {

@@ -382,3 +382,97 @@ fn control_register_checks() {
     };
     assert_eq!(fault_of(&ok), None);
 }
+
+#[test]
+fn segment_register_instructions_and_misc_system_registers() {
+    let mut states = Vec::new();
+    for tier in TIERS {
+        let mut cpu = kernel_machine(
+            tier,
+            &|a| {
+                a.mov(ax, KDATA as u32).unwrap();
+                a.mov(fs, ax).unwrap();
+                a.push(fs).unwrap();
+                a.pop(gs).unwrap();
+                a.mov(ebx, gs).unwrap();
+                a.mov(rax, DATA).unwrap();
+                a.mov(qword_ptr(rax), 0x7_0000i32).unwrap();
+                a.mov(word_ptr(rax + 8), KDATA as u32).unwrap();
+                a.lss(rsi, ptr(rax)).unwrap();
+                a.mov(r8, ss).unwrap();
+                a.mov(rax, 0x1234u64).unwrap();
+                a.mov(dr0, rax).unwrap();
+                a.mov(r9, dr0).unwrap();
+                a.mov(r10, dr6).unwrap();
+                a.mov(r11, dr7).unwrap();
+                a.clts().unwrap();
+                a.smsw(r12d).unwrap();
+                wrmsr(a, 0xc000_0103, 7);
+                a.rdpid(r13).unwrap();
+                a.mov(ax, 0u32).unwrap();
+                a.mov(ds, ax).unwrap();
+                a.mov(r15, ds).unwrap();
+            },
+            &|_| {},
+            &|st| {
+                st.cr0 |= reprise_jit::state::CR0_TS;
+                st.gpr[15] = 0xffff;
+            },
+        );
+        run_to_halt(&mut cpu);
+        let st = cpu.state();
+        assert_eq!(report(&cpu), None, "{tier:?}");
+        assert_eq!(st.segs[seg::GS].selector, KDATA as u64, "POP GS");
+        assert_eq!(st.gpr[3], KDATA as u64, "MOV r32, GS");
+        assert_eq!(st.gpr[6], 0x7_0000, "LSS offset");
+        assert_eq!(st.gpr[8], KDATA as u64, "LSS selector");
+        assert_eq!(st.gpr[9], 0x1234, "DR0");
+        assert_eq!(st.gpr[10], 0xffff_0ff0, "DR6 reset value");
+        assert_eq!(st.gpr[11], 0x400, "DR7 reset value");
+        assert_eq!(st.cr0 & reprise_jit::state::CR0_TS, 0, "CLTS");
+        assert_eq!(st.gpr[12], st.cr0 & 0xffff_ffff, "SMSW");
+        assert_eq!(st.gpr[13], 7, "RDPID");
+        assert_eq!(st.gpr[15], 0, "null DS loads in 64-bit mode");
+        states.push(st.clone());
+    }
+    assert_eq!(states[0], states[1]);
+}
+
+#[test]
+fn real_mode_far_call_and_retf() {
+    for tier in TIERS {
+        let mut ram = GuestRam::new(2).unwrap();
+        // 0000:8000 calls 0900:0010 (linear 0x9010), which returns with RETF.
+        let main = assemble(16, CODE16, &|a| {
+            a.mov(sp, 0x7000u32).unwrap();
+            a.call_far(0x0900, 0x10).unwrap();
+            a.mov(bx, 0x55u32).unwrap();
+            a.hlt().unwrap();
+        });
+        let f = assemble(16, 0x10, &|a| {
+            a.mov(ax, cs).unwrap();
+            a.mov(cx, word_ptr(0).ss()).unwrap();
+            a.retf().unwrap();
+        });
+        ram.write_at(CODE16, &main);
+        ram.write_at(0x9010, &f);
+        let mut cpu = Cpu::new(
+            ram,
+            CpuConfig {
+                tier,
+                hot_threshold: 2,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        cpu.state_mut().rip = CODE16;
+        let r = cpu.run(&mut EmptyBus, 1000);
+        assert!(matches!(r, RunExit::Halted { .. }), "{r:?}");
+        let st = cpu.state();
+        assert_eq!(st.gpr[0] & 0xffff, 0x900, "CS inside the callee");
+        assert_eq!(st.gpr[3] & 0xffff, 0x55);
+        assert_eq!(st.segs[seg::CS].selector, 0);
+        assert_eq!(st.gpr[4] & 0xffff, 0x7000);
+        assert_eq!(st.rip, CODE16 + main.len() as u64);
+    }
+}

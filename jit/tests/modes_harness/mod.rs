@@ -146,7 +146,8 @@ pub fn kernel_machine_ex(
     // TSS: RSP0, I/O bitmap base, bitmap denying all but ports 0x70/0x71.
     ram.write_u64(TSS + 4, KSTACK);
     let mut bitmap = vec![0xffu8; 8193];
-    bitmap[0x70 / 8] &= !(3 << (0x70 % 8));
+    // Ports 0x70 and 0x71: bits 0 and 1 of byte 0x70 / 8.
+    bitmap[0x70 / 8] &= !3;
     let mut tss_tail = vec![0u8; 2];
     tss_tail.copy_from_slice(&(IO_BITMAP as u16).to_le_bytes());
     assert!(ram.write_at(TSS + 0x66, &tss_tail));
