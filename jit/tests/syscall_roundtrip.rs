@@ -217,3 +217,87 @@ fn sysret_to_non_canonical_rcx_is_gp() {
         assert_eq!(rip, KERNEL + 10);
     }
 }
+
+#[test]
+fn sysenter_sysexit_32_in_protected_mode() {
+    use reprise_jit::state::{Segment, CR0_PE};
+    use reprise_jit::{Cpu, CpuConfig, CpuState, EmptyBus, GuestRam, RunExit};
+    const GDT32: u64 = 0x500;
+    const K: u64 = 0x1_0000;
+    const U: u64 = 0x2_0000;
+    const E: u64 = 0x3_0000;
+    for tier in TIERS {
+        let mut ram = GuestRam::new(2).unwrap();
+        let gdt = [
+            0u64,
+            0x00cf_9a00_0000_ffff,
+            0x00cf_9200_0000_ffff,
+            0x00cf_fa00_0000_ffff,
+            0x00cf_f200_0000_ffff,
+        ];
+        for (k, d) in gdt.iter().enumerate() {
+            ram.write_u64(GDT32 + 8 * k as u64, *d);
+        }
+        ram.write_at(
+            K,
+            &assemble(32, K, &|a| {
+                wrmsr(a, 0x174, 0x08);
+                wrmsr(a, 0x175, 0x9000);
+                wrmsr(a, 0x176, E);
+                a.mov(edx, U as u32).unwrap();
+                a.mov(ecx, 0x8000u32).unwrap();
+                a.sysexit().unwrap();
+            }),
+        );
+        ram.write_at(
+            U,
+            &assemble(32, U, &|a| {
+                a.mov(ebp, cs).unwrap();
+                a.push(5i32).unwrap();
+                a.pop(edi).unwrap();
+                a.mov(esi, esp).unwrap();
+                a.sysenter().unwrap();
+            }),
+        );
+        ram.write_at(E, &[0xf4]);
+        let mut st = CpuState {
+            rip: K,
+            cr0: CR0_PE | 0x10,
+            ..CpuState::default()
+        };
+        st.gdtr.base = GDT32;
+        st.gdtr.limit = 39;
+        let flat = |sel: u64, attr: u32| Segment {
+            selector: sel,
+            base: 0,
+            limit: 0xffff_ffff,
+            attr,
+        };
+        st.segs[seg::CS] = flat(0x08, 0xc09b);
+        for s in [seg::SS, seg::DS, seg::ES, seg::FS, seg::GS] {
+            st.segs[s] = flat(0x10, 0xc093);
+        }
+        st.gpr[4] = 0x9000;
+        let mut cpu = Cpu::new(
+            ram,
+            CpuConfig {
+                tier,
+                hot_threshold: 2,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        *cpu.state_mut() = st;
+        let r = cpu.run(&mut EmptyBus, 10_000);
+        assert!(matches!(r, RunExit::Halted { .. }), "{tier:?}: {r:?}");
+        let st = cpu.state();
+        assert_eq!(st.gpr[5] & 0xffff, 0x1b, "user CS at ring 3");
+        assert_eq!(st.gpr[7], 5);
+        assert_eq!(st.gpr[6], 0x8000, "user ESP from ECX");
+        assert_eq!(st.gpr[4], 0x9000, "kernel ESP from SYSENTER_ESP");
+        assert_eq!(st.segs[seg::CS].selector, 0x08);
+        assert_eq!(st.segs[seg::SS].selector, 0x10);
+        assert_eq!(st.code_bitness(), 32);
+        assert_eq!(st.rip, E + 1);
+    }
+}
