@@ -4,7 +4,9 @@
 
 use crate::ctx::{exit, Ctx, ItlbEntry, TlbEntry, TLB_BITS, TLB_SIZE};
 use crate::exception::Fault;
-use crate::state::{fl, CR0_PG, CR0_WP, CR4_PAE, CR4_PGE, CR4_SMAP, CR4_SMEP, EFER_LMA, EFER_NXE};
+use crate::state::{
+    fl, CR0_PG, CR0_WP, CR4_PAE, CR4_PGE, CR4_PSE, CR4_SMAP, CR4_SMEP, EFER_LMA, EFER_NXE,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
@@ -170,7 +172,10 @@ fn walk(ctx: &mut Ctx, vaddr: u64, access: Access, who: Who) -> Result<Walk, Fau
         if pte & PTE_A == 0 {
             phys_write_u64(ctx, pte_addr, raw | PTE_A);
         }
-        let leaf = level == 1 || (pte & PTE_PS != 0 && level <= 3);
+        // PS makes a large page at the PD (and, 4-level, PDPT) level; 32-bit paging
+        // honours it only with CR4.PSE.
+        let ps_ok = entry_bytes == 8 || ctx.state.cr4 & CR4_PSE != 0;
+        let leaf = level == 1 || (pte & PTE_PS != 0 && level <= 3 && ps_ok);
         if leaf {
             let page_size_shift = shift;
             let base = if entry_bytes == 4 && level == 2 {
