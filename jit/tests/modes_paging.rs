@@ -173,3 +173,92 @@ fn nx_wp_and_smep_faults() {
         );
     }
 }
+
+/// 32-bit protected mode, flat, paging off, at `code`.
+fn protected_machine(tier: Tier, code: &[u8], setup: &dyn Fn(&mut reprise_jit::GuestRam)) -> Cpu {
+    use reprise_jit::state::{seg, Segment, CR0_PE};
+    let mut ram = reprise_jit::GuestRam::new(8).unwrap();
+    ram.write_at(0x1000, code);
+    setup(&mut ram);
+    let mut st = CpuState {
+        rip: 0x1000,
+        cr0: CR0_PE | 0x10,
+        ..CpuState::default()
+    };
+    let flat = |sel: u64, attr: u32| Segment {
+        selector: sel,
+        base: 0,
+        limit: 0xffff_ffff,
+        attr,
+    };
+    st.segs[seg::CS] = flat(0x08, 0xc09b);
+    for s in [seg::SS, seg::DS, seg::ES, seg::FS, seg::GS] {
+        st.segs[s] = flat(0x10, 0xc093);
+    }
+    st.gpr[4] = 0x9000;
+    let mut cpu = Cpu::new(
+        ram,
+        reprise_jit::CpuConfig {
+            tier,
+            hot_threshold: 2,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    *cpu.state_mut() = st;
+    cpu
+}
+
+#[test]
+fn legacy_32_bit_and_pae_paging() {
+    for tier in TIERS {
+        // 2-level paging: PDE 0 a 4 MiB page (CR4.PSE), PDE 1 a page table mapping
+        // 4 MiB to 6 MiB + 0x1000.
+        let code = assemble(32, 0x1000, &|a| {
+            a.mov(eax, 0x1_0000u32).unwrap();
+            a.mov(cr3, eax).unwrap();
+            a.mov(eax, 0x10u32).unwrap();
+            a.mov(cr4, eax).unwrap();
+            a.mov(eax, cr0).unwrap();
+            a.or(eax, 0x8000_0000u32 as i32).unwrap();
+            a.mov(cr0, eax).unwrap();
+            a.mov(ebx, dword_ptr(0x40_0000)).unwrap();
+            a.mov(ecx, dword_ptr(0x2000)).unwrap();
+            a.hlt().unwrap();
+        });
+        let mut cpu = protected_machine(tier, &code, &|ram| {
+            ram.write_u64(0x1_0000, 0x83 | (0x1_1003u64 << 32));
+            ram.write_u64(0x1_1000, 0x60_1003);
+            ram.write_u64(0x60_1000, 0xaaaa);
+            ram.write_u64(0x2000, 0x1234);
+        });
+        let r = cpu.run(&mut reprise_jit::EmptyBus, 1000);
+        assert!(matches!(r, reprise_jit::RunExit::Halted { .. }), "{r:?}");
+        assert_eq!(cpu.state().gpr[3], 0xaaaa, "{tier:?}: 4 KiB page");
+        assert_eq!(cpu.state().gpr[1], 0x1234, "{tier:?}: 4 MiB page");
+
+        // PAE: PDPTE 0 -> PD; PDE 0 a 2 MiB page, PDE 2 a page table.
+        let code = assemble(32, 0x1000, &|a| {
+            a.mov(eax, 0x1_2000u32).unwrap();
+            a.mov(cr3, eax).unwrap();
+            a.mov(eax, 0x20u32).unwrap();
+            a.mov(cr4, eax).unwrap();
+            a.mov(eax, cr0).unwrap();
+            a.or(eax, 0x8000_0000u32 as i32).unwrap();
+            a.mov(cr0, eax).unwrap();
+            a.mov(ebx, dword_ptr(0x40_0000)).unwrap();
+            a.hlt().unwrap();
+        });
+        let mut cpu = protected_machine(tier, &code, &|ram| {
+            ram.write_u64(0x1_2000, 0x1_3001);
+            ram.write_u64(0x1_3000, 0x83);
+            ram.write_u64(0x1_3010, 0x1_4003);
+            ram.write_u64(0x1_4000, 0x60_2003);
+            ram.write_u64(0x60_2000, 0xbbbb);
+        });
+        let r = cpu.run(&mut reprise_jit::EmptyBus, 1000);
+        assert!(matches!(r, reprise_jit::RunExit::Halted { .. }), "{r:?}");
+        assert_eq!(cpu.state().gpr[3], 0xbbbb, "{tier:?}: PAE");
+        assert_eq!(cpu.state().efer & reprise_jit::state::EFER_LMA, 0);
+    }
+}
