@@ -8,6 +8,8 @@ use crate::state::{seg, CpuState, EFER_LMA, EFER_LME, EFER_NXE, EFER_SCE};
 
 pub const IA32_TSC: u32 = 0x10;
 pub const IA32_APIC_BASE: u32 = 0x1b;
+pub const IA32_FEATURE_CONTROL: u32 = 0x3a;
+pub const IA32_BIOS_SIGN_ID: u32 = 0x8b;
 pub const IA32_MTRRCAP: u32 = 0xfe;
 pub const IA32_SYSENTER_CS: u32 = 0x174;
 pub const IA32_SYSENTER_ESP: u32 = 0x175;
@@ -32,6 +34,9 @@ pub const IA32_FS_BASE: u32 = 0xc000_0100;
 pub const IA32_GS_BASE: u32 = 0xc000_0101;
 pub const IA32_KERNEL_GS_BASE: u32 = 0xc000_0102;
 pub const IA32_TSC_AUX: u32 = 0xc000_0103;
+
+/// FEATURE_CONTROL: locked, VMX and SMX off (the firmware's final word).
+pub const FEATURE_CONTROL_VALUE: u64 = 1;
 
 /// MTRRcap: 8 variable ranges, fixed ranges supported, write-combining supported.
 pub const MTRRCAP_VALUE: u64 = 8 | 1 << 8 | 1 << 10;
@@ -67,6 +72,9 @@ pub fn read_state(st: &CpuState, idx: u32) -> Option<u64> {
     let m = &st.msr;
     Some(match idx {
         IA32_APIC_BASE => m.apic_base,
+        IA32_FEATURE_CONTROL => FEATURE_CONTROL_VALUE,
+        // Microcode revision 0 (EDX); kernels write 0 here before CPUID and read it.
+        IA32_BIOS_SIGN_ID => 0,
         IA32_MTRRCAP => MTRRCAP_VALUE,
         IA32_MISC_ENABLE => m.misc_enable | MISC_ENABLE_FIXED,
         IA32_PAT => m.pat,
@@ -147,6 +155,8 @@ pub fn write(ctx: &mut Ctx, idx: u32, v: u64) -> Option<WriteEffect> {
     let mut effect = WriteEffect::None;
     match idx {
         IA32_MISC_ENABLE => m.misc_enable = v & !MISC_ENABLE_FIXED,
+        // Writes are accepted and change nothing.
+        IA32_BIOS_SIGN_ID => {}
         IA32_PAT => {
             if (0..8).any(|k| !valid_type((v >> (8 * k)) & 0xff, true)) {
                 return None;

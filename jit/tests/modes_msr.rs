@@ -78,6 +78,8 @@ fn msrs_read_back() {
                 a.mov(rdi, rcx).unwrap();
                 wrmsr(a, 0xc000_0084, 0x4_0700);
                 rdmsr_to(a, 0xc000_0084, rbp);
+                wrmsr(a, 0x8b, 0);
+                rdmsr_to(a, 0x3a, r14);
                 wrmsr(a, 0x1b, 0xfee0_0d00);
                 wrmsr(a, 0x808, 0x20);
                 rdmsr_to(a, 0x808, rbx);
@@ -87,7 +89,12 @@ fn msrs_read_back() {
         );
         run_bus(&mut cpu, &mut bus);
         let st = cpu.state();
-        assert_eq!(report(&cpu), None, "{tier:?}");
+        assert_eq!(
+            cpu.ram().read_u64(REPORT),
+            Some(0),
+            "{tier:?}: an exception"
+        );
+        assert_eq!(st.gpr[14], 1, "FEATURE_CONTROL locked");
         assert_eq!(st.gpr[8], 0x0007_0406_0007_0406);
         assert_eq!(st.gpr[9], 0xfee0_0900);
         assert_eq!(st.gpr[10], 0x0001_0406_0007_0406);
