@@ -476,3 +476,62 @@ fn real_mode_far_call_and_retf() {
         assert_eq!(st.rip, CODE16 + main.len() as u64);
     }
 }
+
+#[test]
+fn retf_to_ring3_loads_ss_rsp_and_nulls_kernel_data_segments() {
+    for tier in TIERS {
+        let mut cpu = kernel_machine(
+            tier,
+            &|a| {
+                a.mov(ax, KDATA as u32).unwrap();
+                a.mov(ds, ax).unwrap();
+                a.mov(ax, UDATA as u32 | 3).unwrap();
+                a.mov(es, ax).unwrap();
+                a.push((UDATA | 3) as i32).unwrap();
+                a.push(USTACK as i32).unwrap();
+                a.push((UCODE64 | 3) as i32).unwrap();
+                a.push(USER as i32).unwrap();
+                // RETFQ.
+                a.db(&[0x48, 0xcb]).unwrap();
+            },
+            &|a| {
+                a.mov(r9d, 0x99u32).unwrap();
+                a.mov(r10, rsp).unwrap();
+                a.mov(r8d, ss).unwrap();
+                a.hlt().unwrap();
+            },
+            &|st| set_tr(st),
+        );
+        run_to_halt(&mut cpu);
+        let st = cpu.state();
+        let (v, _, rip, pcs) = report(&cpu).expect("HLT at ring 3 must fault");
+        assert_eq!((v, pcs), (13, (UCODE64 | 3) as u64), "{tier:?}");
+        assert_eq!(rip, USER + 6 + 3 + 3, "the HLT");
+        assert_eq!(st.gpr[9], 0x99);
+        assert_eq!(st.gpr[10], USTACK);
+        assert_eq!(st.gpr[8], (UDATA | 3) as u64);
+        assert_eq!(st.segs[seg::DS].selector, 0, "DPL-0 DS nulled");
+        assert_eq!(
+            st.segs[seg::ES].selector,
+            (UDATA | 3) as u64,
+            "DPL-3 ES kept"
+        );
+    }
+}
+
+#[test]
+fn gates_and_wrong_system_descriptors_are_gp() {
+    // A TSS as a far JMP target (a task switch) and LLDT of a TSS.
+    assert_eq!(fault_of(&far_jmp(TSS_SEL)), Some((13, TSS_SEL as u64)));
+    let lldt_tss = |a: &mut CodeAssembler| {
+        a.mov(ax, TSS_SEL as u32).unwrap();
+        a.lldt(ax).unwrap();
+    };
+    assert_eq!(fault_of(&lldt_tss), Some((13, TSS_SEL as u64)));
+    let lldt_null = |a: &mut CodeAssembler| {
+        a.xor(eax, eax).unwrap();
+        a.lldt(ax).unwrap();
+        a.sldt(bx).unwrap();
+    };
+    assert_eq!(fault_of(&lldt_null), None);
+}
