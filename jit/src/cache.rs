@@ -112,9 +112,10 @@ impl BlockCache {
     /// Finds or decodes the block starting at the current RIP.
     pub fn lookup(&mut self, ctx: &mut Ctx) -> Result<usize, LookupError> {
         let rip = ctx.state.rip;
-        let phys = match mmu::exec_tlb_hit(ctx, rip) {
+        let lin = code_linear(ctx, rip);
+        let phys = match mmu::exec_tlb_hit(ctx, lin) {
             Some(p) => p,
-            None => mmu::translate(ctx, rip, mmu::Access::Exec).map_err(LookupError::Fault)?,
+            None => mmu::translate(ctx, lin, mmu::Access::Exec).map_err(LookupError::Fault)?,
         };
         if phys >= ctx.ram_size {
             return Err(LookupError::NotRam);
@@ -135,7 +136,7 @@ impl BlockCache {
             self.recent[slot] = id;
             return Ok(id);
         }
-        let mut block = decode_block(ctx, key)?;
+        let mut block = decode_block(ctx, key, lin)?;
         block.serial = self.next_serial;
         self.next_serial += 1;
         for &p in &block.pages {
@@ -171,7 +172,9 @@ impl BlockCache {
     /// (no decoding, no translation: same virtual page means same physical page).
     pub fn find_near(&self, anchor: usize, rip: u64) -> Option<usize> {
         let a = self.blocks.get(anchor)?.key;
-        if rip & !0xfff != a.rip & !0xfff {
+        // Needs a page-aligned CS base (RIP and linear pages coincide): always true
+        // in 64-bit mode and flat code.
+        if rip & !0xfff != a.rip & !0xfff || a.rip & 0xfff != a.phys & 0xfff {
             return None;
         }
         let key = BlockKey {
@@ -228,12 +231,23 @@ impl BlockCache {
     }
 }
 
-fn decode_block(ctx: &mut Ctx, key: BlockKey) -> Result<Block, LookupError> {
+/// The linear address of code at `rip`: CS.base + RIP outside 64-bit mode (wrapping
+/// at 4 GiB), RIP itself in 64-bit mode.
+pub fn code_linear(ctx: &Ctx, rip: u64) -> u64 {
+    let st = &ctx.state;
+    if st.long_mode() {
+        rip
+    } else {
+        st.segs[crate::state::seg::CS].base.wrapping_add(rip) & 0xffff_ffff
+    }
+}
+
+fn decode_block(ctx: &mut Ctx, key: BlockKey, lin: u64) -> Result<Block, LookupError> {
     let rip = key.rip;
-    let in_page = (0x1000 - (rip & 0xfff)) as usize;
+    let in_page = (0x1000 - (lin & 0xfff)) as usize;
     // Fetch the rest of the page plus 15 bytes, for an instruction that straddles it.
     let mut buf = vec![0u8; in_page + 15];
-    let n = match mmu::fetch(ctx, rip, &mut buf) {
+    let n = match mmu::fetch(ctx, lin, &mut buf) {
         Ok(n) => n,
         Err((_, true)) => return Err(LookupError::NotRam),
         Err((f, false)) => return Err(LookupError::Fault(f)),
@@ -253,7 +267,7 @@ fn decode_block(ctx: &mut Ctx, key: BlockKey) -> Result<Block, LookupError> {
                 break;
             }
             // The first instruction straddles the page: its block spans two pages.
-            if let Ok(p) = mmu::translate(ctx, rip.wrapping_add(in_page as u64), mmu::Access::Exec)
+            if let Ok(p) = mmu::translate(ctx, lin.wrapping_add(in_page as u64), mmu::Access::Exec)
             {
                 if p < ctx.ram_size {
                     pages[1] = p & !0xfff;
@@ -263,7 +277,7 @@ fn decode_block(ctx: &mut Ctx, key: BlockKey) -> Result<Block, LookupError> {
         if ins.is_invalid() && insns.is_empty() && end > n {
             // Ran out of fetchable bytes in the middle of the first instruction: the
             // next page faults. Report that fault.
-            let va = rip.wrapping_add(in_page as u64);
+            let va = lin.wrapping_add(in_page as u64);
             return Err(match mmu::translate(ctx, va, mmu::Access::Exec) {
                 Err(f) => LookupError::Fault(f),
                 Ok(_) => LookupError::NotRam,

@@ -26,6 +26,7 @@ pub mod interrupts;
 pub mod mmu;
 pub mod msr;
 pub mod ram;
+pub mod segment;
 pub mod sem;
 pub mod state;
 

@@ -4,7 +4,9 @@
 
 use crate::ctx::{exit, Ctx, ItlbEntry, TlbEntry, TLB_BITS, TLB_SIZE};
 use crate::exception::Fault;
-use crate::state::{CR0_PG, CR0_WP, CR4_PAE, EFER_LMA, EFER_NXE};
+use crate::state::{
+    fl, CR0_PG, CR0_WP, CR4_PAE, CR4_PGE, CR4_PSE, CR4_SMAP, CR4_SMEP, EFER_LMA, EFER_NXE,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
@@ -28,6 +30,7 @@ const PTE_U: u64 = 4;
 const PTE_A: u64 = 1 << 5;
 const PTE_D: u64 = 1 << 6;
 const PTE_PS: u64 = 1 << 7;
+const PTE_G: u64 = 1 << 8;
 const PTE_NX: u64 = 1 << 63;
 const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
 
@@ -44,11 +47,43 @@ pub fn tlb_set(ctx: &Ctx) -> usize {
     (ctx.state.cpl() == 3) as usize
 }
 
+/// Marks in `TlbEntry::_pad`: the entry maps a global page (survives CR3 writes) …
+pub const TLB_GLOBAL: u64 = 1;
+/// … or part of a 2 MiB / 4 MiB / 1 GiB page (any INVLPG drops it).
+pub const TLB_LARGE: u64 = 2;
+
+/// Who makes an access: the privilege the paging checks use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Who {
+    /// A CPL 3 access.
+    pub user: bool,
+    /// An implicit supervisor access (descriptor tables, TSS): SMAP applies whatever
+    /// RFLAGS.AC says.
+    pub implicit: bool,
+}
+
+impl Who {
+    pub fn of(ctx: &Ctx) -> Who {
+        Who {
+            user: ctx.state.cpl() == 3,
+            implicit: false,
+        }
+    }
+    pub const SYSTEM: Who = Who {
+        user: false,
+        implicit: true,
+    };
+}
+
 /// The result of a successful walk.
 struct Walk {
     paddr: u64,
     writable: bool,
     executable: bool,
+    /// The page is user-accessible (U/S set at every level).
+    user_page: bool,
+    global: bool,
+    large: bool,
 }
 
 fn phys_read_u64(ctx: &Ctx, pa: u64) -> Option<u64> {
@@ -68,14 +103,18 @@ fn phys_write_u64(ctx: &mut Ctx, pa: u64, v: u64) {
 
 /// Walks the page tables for `vaddr`. Page tables outside RAM fault with RSVD set, which
 /// a guest sees as a reserved-bit page fault rather than reading host memory.
-fn walk(ctx: &mut Ctx, vaddr: u64, access: Access) -> Result<Walk, Fault> {
+fn walk(ctx: &mut Ctx, vaddr: u64, access: Access, who: Who) -> Result<Walk, Fault> {
     let st = &ctx.state;
-    let user = st.cpl() == 3;
+    let user = who.user;
     let wp = st.cr0 & CR0_WP != 0;
     let nxe = st.efer & EFER_NXE != 0;
+    let smep = st.cr4 & CR4_SMEP != 0;
+    let smap = st.cr4 & CR4_SMAP != 0;
+    let ac = st.rflags_sys & fl::AC != 0;
+    let pge = st.cr4 & CR4_PGE != 0;
     let mut code = match access {
         Access::Write => pfec::W,
-        Access::Exec if nxe => pfec::I,
+        Access::Exec if nxe || smep => pfec::I,
         _ => 0,
     };
     if user {
@@ -133,7 +172,10 @@ fn walk(ctx: &mut Ctx, vaddr: u64, access: Access) -> Result<Walk, Fault> {
         if pte & PTE_A == 0 {
             phys_write_u64(ctx, pte_addr, raw | PTE_A);
         }
-        let leaf = level == 1 || (pte & PTE_PS != 0 && level <= 3);
+        // PS makes a large page at the PD (and, 4-level, PDPT) level; 32-bit paging
+        // honours it only with CR4.PSE.
+        let ps_ok = entry_bytes == 8 || ctx.state.cr4 & CR4_PSE != 0;
+        let leaf = level == 1 || (pte & PTE_PS != 0 && level <= 3 && ps_ok);
         if leaf {
             let page_size_shift = shift;
             let base = if entry_bytes == 4 && level == 2 {
@@ -155,6 +197,19 @@ fn walk(ctx: &mut Ctx, vaddr: u64, access: Access) -> Result<Walk, Fault> {
             if access == Access::Exec && !exec {
                 return Err(Fault::page(vaddr, prot));
             }
+            if !user && usr {
+                // SMEP: no supervisor fetches from user pages. SMAP: no supervisor
+                // data accesses to user pages unless AC is set (never for implicit
+                // accesses).
+                let blocked = if access == Access::Exec {
+                    smep
+                } else {
+                    smap && (who.implicit || !ac)
+                };
+                if blocked {
+                    return Err(Fault::page(vaddr, prot));
+                }
+            }
             let mut pte_new = pte | PTE_A;
             if access == Access::Write {
                 pte_new |= PTE_D;
@@ -172,6 +227,9 @@ fn walk(ctx: &mut Ctx, vaddr: u64, access: Access) -> Result<Walk, Fault> {
                 // Only a dirty page may take writes from the TLB without a walk.
                 writable: may_write && pte_new & PTE_D != 0,
                 executable: exec,
+                user_page: usr,
+                global: pge && pte & PTE_G != 0,
+                large: level > 1,
             });
         }
         table = pte & ADDR_MASK;
@@ -181,17 +239,33 @@ fn walk(ctx: &mut Ctx, vaddr: u64, access: Access) -> Result<Walk, Fault> {
 
 /// Translates a linear address to a physical one, filling the TLB when the page is RAM.
 pub fn translate(ctx: &mut Ctx, vaddr: u64, access: Access) -> Result<u64, Fault> {
-    let (paddr, writable, executable) = if ctx.state.cr0 & CR0_PG == 0 {
+    let who = Who::of(ctx);
+    translate_as(ctx, vaddr, access, who)
+}
+
+/// [`translate`] with an explicit privilege (implicit supervisor accesses).
+pub fn translate_as(ctx: &mut Ctx, vaddr: u64, access: Access, who: Who) -> Result<u64, Fault> {
+    let (paddr, writable, executable, mark, cacheable) = if ctx.state.cr0 & CR0_PG == 0 {
         let a = vaddr & 0xffff_ffff;
-        (a, true, true)
+        (a, true, true, 0, true)
     } else {
-        let w = walk(ctx, vaddr, access)?;
-        (w.paddr, w.writable, w.executable)
+        let w = walk(ctx, vaddr, access, who)?;
+        let mark = if w.global { TLB_GLOBAL } else { 0 } | if w.large { TLB_LARGE } else { 0 };
+        // With SMAP on, supervisor entries for user pages are not cached: every such
+        // access takes the walk, which looks at RFLAGS.AC.
+        let smap_sensitive = !who.user && w.user_page && ctx.state.cr4 & CR4_SMAP != 0;
+        (
+            w.paddr,
+            w.writable,
+            w.executable,
+            mark,
+            !(smap_sensitive && access != Access::Exec),
+        )
     };
     let page = paddr & !0xfff;
-    if page < ctx.ram_size {
+    if page < ctx.ram_size && cacheable {
         let vpage = vaddr & !0xfff;
-        let set = tlb_set(ctx);
+        let set = who.user as usize;
         let addend = (ctx.ram_base as u64).wrapping_add(page).wrapping_sub(vpage);
         if access == Access::Exec {
             if executable {
@@ -207,6 +281,7 @@ pub fn translate(ctx: &mut Ctx, vaddr: u64, access: Access) -> Result<u64, Fault
                 *e = TlbEntry::EMPTY;
                 e.addend = addend;
             }
+            e._pad = mark;
             e.read = vpage;
             if writable && !is_code {
                 e.write = vpage;
@@ -335,18 +410,35 @@ pub fn read(ctx: &mut Ctx, vaddr: u64, size: u8) -> Result<u64, Fault> {
         // not cross the page, so `p..p+size` lies inside the RAM mapping.
         return Ok(unsafe { load_host(p, size) });
     }
-    read_slow_inner(ctx, vaddr, size)
+    let who = Who::of(ctx);
+    read_slow_inner(ctx, vaddr, size, who)
 }
 
-fn read_slow_inner(ctx: &mut Ctx, vaddr: u64, size: u8) -> Result<u64, Fault> {
+/// Reads with supervisor privilege (descriptor tables, the TSS), whatever the CPL.
+pub fn read_sys(ctx: &mut Ctx, vaddr: u64, size: u8) -> Result<u64, Fault> {
+    let e = &ctx.tlb[0][tlb_index(vaddr)];
+    if e.read == vaddr & !0xfff && (vaddr & 0xfff) + size as u64 <= 0x1000 {
+        let p = vaddr.wrapping_add(e.addend) as *const u8;
+        // SAFETY: as in `read`: a read tag maps a RAM page and the access stays in it.
+        return Ok(unsafe { load_host(p, size) });
+    }
+    read_slow_inner(ctx, vaddr, size, Who::SYSTEM)
+}
+
+/// Writes with supervisor privilege (accessed and busy bits in descriptors).
+pub fn write_sys(ctx: &mut Ctx, vaddr: u64, size: u8, v: u64) -> Result<(), Fault> {
+    write_slow_inner(ctx, vaddr, size, v, Who::SYSTEM)
+}
+
+fn read_slow_inner(ctx: &mut Ctx, vaddr: u64, size: u8, who: Who) -> Result<u64, Fault> {
     let first = 0x1000 - (vaddr & 0xfff);
     if first >= size as u64 {
-        let pa = translate(ctx, vaddr, Access::Read)?;
+        let pa = translate_as(ctx, vaddr, Access::Read, who)?;
         return Ok(phys_read(ctx, pa, size));
     }
     // Crosses a page: translate both pages before reading anything.
-    let pa0 = translate(ctx, vaddr, Access::Read)?;
-    let pa1 = translate(ctx, vaddr.wrapping_add(first), Access::Read)?;
+    let pa0 = translate_as(ctx, vaddr, Access::Read, who)?;
+    let pa1 = translate_as(ctx, vaddr.wrapping_add(first), Access::Read, who)?;
     let mut v = 0u64;
     for i in 0..size as u64 {
         let pa = if i < first {
@@ -371,18 +463,19 @@ pub fn write(ctx: &mut Ctx, vaddr: u64, size: u8, v: u64) -> Result<(), Fault> {
         unsafe { store_host(p, size, v) };
         return Ok(());
     }
-    write_slow_inner(ctx, vaddr, size, v)
+    let who = Who::of(ctx);
+    write_slow_inner(ctx, vaddr, size, v, who)
 }
 
-fn write_slow_inner(ctx: &mut Ctx, vaddr: u64, size: u8, v: u64) -> Result<(), Fault> {
+fn write_slow_inner(ctx: &mut Ctx, vaddr: u64, size: u8, v: u64, who: Who) -> Result<(), Fault> {
     let first = 0x1000 - (vaddr & 0xfff);
     if first >= size as u64 {
-        let pa = translate(ctx, vaddr, Access::Write)?;
+        let pa = translate_as(ctx, vaddr, Access::Write, who)?;
         phys_write(ctx, pa, size, v);
         return Ok(());
     }
-    let pa0 = translate(ctx, vaddr, Access::Write)?;
-    let pa1 = translate(ctx, vaddr.wrapping_add(first), Access::Write)?;
+    let pa0 = translate_as(ctx, vaddr, Access::Write, who)?;
+    let pa1 = translate_as(ctx, vaddr.wrapping_add(first), Access::Write, who)?;
     for i in 0..size as u64 {
         let pa = if i < first {
             pa0 + i
@@ -399,7 +492,8 @@ fn write_slow_inner(ctx: &mut Ctx, vaddr: u64, size: u8, v: u64) -> Result<(), F
 pub extern "C" fn read_slow(ctx: *mut Ctx, vaddr: u64, size: u64, _: u64, _: u64) -> u64 {
     // SAFETY: generated code passes the context pointer it was entered with.
     let ctx = unsafe { &mut *ctx };
-    match read_slow_inner(ctx, vaddr, size as u8) {
+    let who = Who::of(ctx);
+    match read_slow_inner(ctx, vaddr, size as u8, who) {
         Ok(v) => v,
         Err(f) => {
             ctx.set_fault(f);
@@ -412,7 +506,8 @@ pub extern "C" fn read_slow(ctx: *mut Ctx, vaddr: u64, size: u64, _: u64, _: u64
 pub extern "C" fn write_slow(ctx: *mut Ctx, vaddr: u64, size: u64, v: u64, _: u64) -> u64 {
     // SAFETY: generated code passes the context pointer it was entered with.
     let ctx = unsafe { &mut *ctx };
-    if let Err(f) = write_slow_inner(ctx, vaddr, size as u8, v) {
+    let who = Who::of(ctx);
+    if let Err(f) = write_slow_inner(ctx, vaddr, size as u8, v, who) {
         ctx.set_fault(f);
     }
     ctx.exit
@@ -447,3 +542,38 @@ pub fn fetch(ctx: &mut Ctx, vaddr: u64, buf: &mut [u8]) -> Result<usize, (Fault,
 }
 
 pub const TLB_INDEX_BITS: u32 = TLB_BITS;
+
+/// A CR3 write: forgets every translation except global pages (CR4.PGE). The
+/// instruction TLB and the jump cache (keyed by virtual RIP) are emptied; decoded and
+/// compiled blocks stay, since they are keyed by physical address.
+pub fn flush_nonglobal(ctx: &mut Ctx) {
+    for set in ctx.tlb.iter_mut() {
+        for e in set.iter_mut() {
+            if e._pad & TLB_GLOBAL == 0 {
+                *e = TlbEntry::EMPTY;
+            }
+        }
+    }
+    for t in ctx.itlb.iter_mut() {
+        t.fill(ItlbEntry::EMPTY);
+    }
+    ctx.flush_jmp_cache();
+}
+
+/// INVLPG: forgets the translation of `vaddr`'s page (global or not), and every entry
+/// that came from a large page (which may cover `vaddr` at another index).
+pub fn invalidate_page(ctx: &mut Ctx, vaddr: u64) {
+    let vpage = vaddr & !0xfff;
+    let idx = tlb_index(vaddr);
+    for set in ctx.tlb.iter_mut() {
+        for (k, e) in set.iter_mut().enumerate() {
+            if (k == idx && (e.read == vpage || e.write == vpage)) || e._pad & TLB_LARGE != 0 {
+                *e = TlbEntry::EMPTY;
+            }
+        }
+    }
+    for t in ctx.itlb.iter_mut() {
+        t.fill(ItlbEntry::EMPTY);
+    }
+    ctx.flush_jmp_cache();
+}

@@ -130,6 +130,13 @@ pub struct Msrs {
     pub sysenter_cs: u64,
     pub sysenter_esp: u64,
     pub sysenter_eip: u64,
+    /// IA32_TSC writes: RDTSC returns the virtual TSC plus this (wrapping).
+    pub tsc_offset: u64,
+    pub mtrr_def_type: u64,
+    /// IA32_MTRR_PHYSBASE0/PHYSMASK0 … 7, in MSR order (base, mask, base, mask …).
+    pub mtrr_var: [u64; 16],
+    /// The eleven fixed-range MTRRs (0x250, 0x258, 0x259, 0x268..=0x26F).
+    pub mtrr_fixed: [u64; 11],
 }
 
 /// The whole architectural state of a vCPU.
@@ -174,6 +181,8 @@ pub struct CpuState {
     pub clock_bias_ns: u64,
     /// Non-zero while the CPU sits in HLT waiting for an interrupt.
     pub halted: u64,
+    /// Debug registers DR0–DR7 (stored and read back; breakpoints are not raised).
+    pub dr: [u64; 8],
 }
 
 impl Default for CpuState {
@@ -200,7 +209,12 @@ impl Default for CpuState {
             cr8: 0,
             efer: 0,
             xcr0: 1,
-            msr: Msrs::default(),
+            msr: Msrs {
+                apic_base: 0xfee0_0900,
+                pat: 0x0007_0406_0007_0406,
+                misc_enable: 1,
+                ..Msrs::default()
+            },
             mxcsr: 0x1f80,
             _pad0: 0,
             xmm: [[0; 2]; 16],
@@ -208,6 +222,7 @@ impl Default for CpuState {
             interrupt_shadow: 0,
             clock_bias_ns: 0,
             halted: 0,
+            dr: [0, 0, 0, 0, 0, 0, 0xffff_0ff0, 0x400],
         }
     }
 }
@@ -218,10 +233,24 @@ pub const CR0_EM: u64 = 1 << 2;
 pub const CR0_TS: u64 = 1 << 3;
 pub const CR0_WP: u64 = 1 << 16;
 pub const CR0_PG: u64 = 1 << 31;
+pub const CR0_NE: u64 = 1 << 5;
+pub const CR0_AM: u64 = 1 << 18;
+pub const CR0_NW: u64 = 1 << 29;
+pub const CR0_CD: u64 = 1 << 30;
+pub const CR4_VME: u64 = 1 << 0;
+pub const CR4_PVI: u64 = 1 << 1;
+pub const CR4_TSD: u64 = 1 << 2;
+pub const CR4_DE: u64 = 1 << 3;
+pub const CR4_PSE: u64 = 1 << 4;
 pub const CR4_PAE: u64 = 1 << 5;
+pub const CR4_MCE: u64 = 1 << 6;
 pub const CR4_PGE: u64 = 1 << 7;
 pub const CR4_OSFXSR: u64 = 1 << 9;
 pub const CR4_OSXMMEXCPT: u64 = 1 << 10;
+pub const CR4_FSGSBASE: u64 = 1 << 16;
+pub const CR4_OSXSAVE: u64 = 1 << 18;
+pub const CR4_SMEP: u64 = 1 << 20;
+pub const CR4_SMAP: u64 = 1 << 21;
 pub const EFER_SCE: u64 = 1 << 0;
 pub const EFER_LME: u64 = 1 << 8;
 pub const EFER_LMA: u64 = 1 << 10;
@@ -243,8 +272,12 @@ impl CpuState {
         self.rflags_sys = (v & !fl::ARITH) | fl::FIXED1;
     }
 
-    /// Current privilege level.
+    /// Current privilege level (always 0 in real mode).
+    #[inline]
     pub fn cpl(&self) -> u8 {
+        if self.cr0 & CR0_PE == 0 {
+            return 0;
+        }
         (self.segs[seg::CS].selector & 3) as u8
     }
 

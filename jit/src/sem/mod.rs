@@ -8,12 +8,14 @@ pub mod alu;
 pub mod bits;
 pub mod control;
 pub mod data;
+pub mod far;
 pub mod muldiv;
 pub mod operand;
 pub mod shift;
 pub mod sse;
 pub mod stack;
 pub mod string;
+pub mod syscall;
 pub mod system;
 pub mod x87;
 
@@ -44,7 +46,11 @@ fn group<E: Emitter>(k: u8, e: &mut E, i: &Instruction) -> Sem<Option<()>> {
     match k {
         0 => data::emit(e, i),
         1 => alu::emit(e, i),
-        2 => control::emit(e, i),
+        // Far transfers first: control's near CALL/JMP would take their memory forms.
+        2 => match far::emit(e, i)? {
+            Some(()) => Ok(Some(())),
+            None => control::emit(e, i),
+        },
         3 => stack::emit(e, i),
         4 => shift::emit(e, i),
         5 => muldiv::emit(e, i),
