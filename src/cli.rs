@@ -110,6 +110,7 @@ impl MachineArgs {
             hot_threshold: None,
             background_compile: self.jit_thread,
             boot: self.boot.clone(),
+            ..MachineConfig::default()
         }
     }
 }

@@ -106,15 +106,48 @@ const _: () = {
 /// A device on the port bus.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PortDevice {
+    PicMaster,
+    Pit,
+    PortB,
+    Rtc,
+    PicSlave,
     DebugExit,
     Com1,
+    Elcr,
 }
 
 /// The port map in address order: (first port, size, device).
 pub const PORT_MAP: &[(u16, u16, PortDevice)] = &[
+    (PIC_MASTER_PORT, PIC_SIZE, PortDevice::PicMaster),
+    (PIT_PORT, PIT_SIZE, PortDevice::Pit),
+    (PORT_B, 1, PortDevice::PortB),
+    (RTC_PORT, RTC_SIZE, PortDevice::Rtc),
+    (PIC_SLAVE_PORT, PIC_SIZE, PortDevice::PicSlave),
     (DEBUG_EXIT_PORT, DEBUG_EXIT_SIZE, PortDevice::DebugExit),
     (COM1_PORT, COM1_SIZE, PortDevice::Com1),
+    (ELCR_PORT, ELCR_SIZE, PortDevice::Elcr),
 ];
+
+/// A device in the MMIO space above RAM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MmioDevice {
+    IoApic,
+    Lapic,
+}
+
+/// The MMIO map in address order: (base, size, device).
+pub const MMIO_MAP: &[(u64, u64, MmioDevice)] = &[
+    (IOAPIC_BASE, IOAPIC_SIZE, MmioDevice::IoApic),
+    (LAPIC_BASE, LAPIC_SIZE, MmioDevice::Lapic),
+];
+
+/// Which device decodes physical address `addr`, and the offset inside its window.
+pub fn mmio_device(addr: u64) -> Option<(MmioDevice, u64)> {
+    MMIO_MAP.iter().find_map(|&(base, size, dev)| {
+        let off = addr.wrapping_sub(base);
+        (addr >= base && off < size).then_some((dev, off))
+    })
+}
 
 /// Which device decodes `port`, and the offset inside its window.
 pub fn port_device(port: u16) -> Option<(PortDevice, u16)> {
@@ -136,7 +169,24 @@ mod tests {
     }
 
     #[test]
+    fn mmio_map_is_sorted_disjoint_and_above_ram() {
+        for w in MMIO_MAP.windows(2) {
+            assert!(w[0].0 + w[0].1 <= w[1].0, "{w:?}");
+        }
+        assert_eq!(mmio_device(0xfee0_00b0), Some((MmioDevice::Lapic, 0xb0)));
+        assert_eq!(mmio_device(0xfec0_0010), Some((MmioDevice::IoApic, 0x10)));
+        assert_eq!(mmio_device(0xfee0_1000), None);
+        assert_eq!(mmio_device(0x1000), None);
+    }
+
+    #[test]
     fn ports_decode_to_devices() {
+        assert_eq!(port_device(0x21), Some((PortDevice::PicMaster, 1)));
+        assert_eq!(port_device(0x43), Some((PortDevice::Pit, 3)));
+        assert_eq!(port_device(0x61), Some((PortDevice::PortB, 0)));
+        assert_eq!(port_device(0x71), Some((PortDevice::Rtc, 1)));
+        assert_eq!(port_device(0xa1), Some((PortDevice::PicSlave, 1)));
+        assert_eq!(port_device(0x4d1), Some((PortDevice::Elcr, 1)));
         assert_eq!(port_device(0xf4), Some((PortDevice::DebugExit, 0)));
         assert_eq!(port_device(0xf7), Some((PortDevice::DebugExit, 3)));
         assert_eq!(port_device(0xf8), None);

@@ -237,6 +237,13 @@ impl Cpu {
             .saturating_add((ns - now).div_ceil(step))
     }
 
+    /// Digest of the architectural registers only (cheap: for frequent checks).
+    pub fn state_digest(&self) -> u64 {
+        let mut h = crate::digest::Digest::default();
+        self.ctx.state.digest_into(&mut h);
+        h.finish()
+    }
+
     /// Digest of registers and RAM.
     pub fn digest(&self) -> u64 {
         let mut h = crate::digest::Digest::default();

@@ -6,8 +6,9 @@
 //! ([`IoThread::wait`]) — for input, or until the next timer deadline.
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use reprise_replay::{Checkpoint, IoSide, ReplayError};
 use std::io::Read;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Something the host produced for the machine.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,28 +19,71 @@ pub enum HostInput {
     SerialClosed,
 }
 
-/// Host input readers and the channel they feed.
+/// A request from the vCPU thread to the iothread: reach checkpoint `.0` and answer
+/// on `.1`.
+type CheckpointRequest = (Checkpoint, Sender<Result<Option<u64>, ReplayError>>);
+
+/// Host input readers, the channel they feed, and the iothread proper, which runs the
+/// checkpoints that belong to it (the start of a clock warp) through its [`IoSide`].
 pub struct IoThread {
     rx: Receiver<HostInput>,
     /// Kept so the channel stays open (and `wait` blocks) when no reader exists.
     _tx: Sender<HostInput>,
     live_sources: usize,
+    ctl: Sender<CheckpointRequest>,
+}
+
+/// Nanoseconds of host real time since `t0` (what warp start records).
+fn realtime_ns(t0: Instant) -> u64 {
+    u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn control_loop(side: IoSide, requests: Receiver<CheckpointRequest>, t0: Instant) {
+    for (cp, reply) in requests {
+        let r = side.checkpoint(cp, &mut || realtime_ns(t0));
+        if reply.send(r).is_err() {
+            return;
+        }
+    }
 }
 
 impl IoThread {
     /// An iothread with no input sources: nothing ever arrives.
     pub fn none() -> IoThread {
+        IoThread::new(IoSide::default(), None)
+    }
+
+    /// The iothread for a machine whose replay layer handed out `side`, reading the
+    /// serial backend's input if it has one.
+    pub fn new(side: IoSide, serial_input: Option<Box<dyn Read + Send>>) -> IoThread {
         let (tx, rx) = crossbeam_channel::unbounded();
-        IoThread {
+        let (ctl, requests) = crossbeam_channel::unbounded();
+        let t0 = Instant::now();
+        // If the thread cannot start, checkpoint requests fail with a clear error.
+        let _ = std::thread::Builder::new()
+            .name("reprise-io".into())
+            .spawn(move || control_loop(side, requests, t0));
+        let mut io = IoThread {
             rx,
             _tx: tx,
             live_sources: 0,
-        }
+            ctl,
+        };
+        io.add_serial(serial_input);
+        io
     }
 
-    /// Starts a reader thread for the serial backend's input, if it has one.
-    pub fn with_serial(input: Option<Box<dyn Read + Send>>) -> IoThread {
-        let mut io = IoThread::none();
+    /// The iothread reaches checkpoint `cp` (run on the iothread; this call waits for
+    /// it). `None` in replay when the recording did not pass `cp` here.
+    pub fn checkpoint(&self, cp: Checkpoint) -> Result<Option<u64>, ReplayError> {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        let gone = || ReplayError::RecorderGone("an iothread checkpoint (the iothread stopped)".into());
+        self.ctl.send((cp, reply)).map_err(|_| gone())?;
+        answer.recv().map_err(|_| gone())?
+    }
+
+    fn add_serial(&mut self, input: Option<Box<dyn Read + Send>>) {
+        let io = self;
         if let Some(r) = input {
             let tx = io._tx.clone();
             // The reader blocks in read(); it is detached and ends with the process or
@@ -48,10 +92,9 @@ impl IoThread {
                 .name("reprise-serial-in".into())
                 .spawn(move || read_loop(r, tx));
             if spawned.is_ok() {
-                io.live_sources = 1;
+                io.live_sources += 1;
             }
         }
-        io
     }
 
     /// True while some source may still deliver input.
@@ -115,7 +158,10 @@ mod tests {
 
     #[test]
     fn serial_bytes_arrive_then_close() {
-        let mut io = IoThread::with_serial(Some(Box::new(std::io::Cursor::new(b"hi".to_vec()))));
+        let mut io = IoThread::new(
+            IoSide::default(),
+            Some(Box::new(std::io::Cursor::new(b"hi".to_vec()))),
+        );
         let mut got = Vec::new();
         loop {
             match io.wait(Some(Duration::from_secs(5))) {
@@ -134,5 +180,12 @@ mod tests {
         let mut io = IoThread::none();
         assert_eq!(io.wait(None), None);
         assert_eq!(io.try_recv(), None);
+    }
+
+    #[test]
+    fn checkpoints_run_on_the_iothread_and_answer() {
+        let io = IoThread::none();
+        let v = io.checkpoint(Checkpoint::ClockWarpStart).unwrap();
+        assert!(v.is_some(), "pass-through always passes its checkpoints");
     }
 }

@@ -1,27 +1,31 @@
-//! The first runnable machine: guest RAM, one vCPU and a port bus with COM1 and the
-//! debug-exit port. [`Machine::run`] calls the CPU in slices of instructions and turns
-//! why it stopped into an [`Outcome`] with a message and a process exit status.
+//! The machine: guest RAM, one vCPU, the board of devices, the iothread, and the
+//! record/replay [`Mode`] every outside input passes through. [`Machine::run`] runs the
+//! CPU from one stop to the next — timer deadlines, replay events, digests, snapshots —
+//! and turns why it stopped into an [`Outcome`] with a message and an exit status.
 
+mod board;
 mod boot;
-mod bus;
 mod console;
 mod outcome;
+mod run;
+mod snapshot;
 
+pub use board::BoardState;
 pub use boot::{BootEntry, BootOptions};
 pub use console::{Console, SharedBuffer};
 pub use outcome::{status, Outcome, RunStats};
 
+use crate::host::{HostInput, IoThread};
 use crate::layout;
 use crate::loader::KernelError;
-use bus::PortBus;
-use reprise_devices::{DebugExit, Uart};
-use reprise_jit::{Cpu, CpuConfig, GuestRam, RunExit, Tier};
+use board::Board;
+use reprise_devices::Rtc;
+use reprise_jit::{Cpu, CpuConfig, GuestRam, Tier};
+use reprise_replay::clock::SleepPolicy;
+use reprise_replay::{Mode, PassThrough, ReplayError, Snapshot, SyncKind};
+use std::collections::VecDeque;
 use std::io::Write;
 use std::time::{Duration, Instant};
-
-/// Instructions per call to `Cpu::run` (the granularity at which the machine looks
-/// around between guest instructions; later: timers and checkpoints).
-const SLICE: u64 = 50_000_000;
 
 #[derive(Clone, Debug)]
 pub struct MachineConfig {
@@ -35,6 +39,14 @@ pub struct MachineConfig {
     pub background_compile: bool,
     /// Multiboot command line and modules.
     pub boot: BootOptions,
+    /// What idle time costs: `Off` warps the virtual clock straight to the next timer
+    /// deadline when the guest halts; `On` lets that much host time pass (waking early
+    /// for host input), as QEMU's `-icount sleep=on`.
+    pub sleep: SleepPolicy,
+    /// Instructions between two state digests (record logs them, replay compares).
+    pub digest_interval: u64,
+    /// Instructions between two snapshots while recording (`None`: only the first).
+    pub snapshot_interval: Option<u64>,
 }
 
 impl Default for MachineConfig {
@@ -46,9 +58,15 @@ impl Default for MachineConfig {
             hot_threshold: None,
             background_compile: false,
             boot: BootOptions::default(),
+            sleep: SleepPolicy::Off,
+            digest_interval: DEFAULT_DIGEST_INTERVAL,
+            snapshot_interval: None,
         }
     }
 }
+
+/// Default instructions between state digests.
+pub const DEFAULT_DIGEST_INTERVAL: u64 = 20_000_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MachineError {
@@ -60,23 +78,74 @@ pub enum MachineError {
     BootOptions(String),
     #[error("cannot start the Cranelift tier: {0} (try --tier interp)")]
     Jit(String),
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+    #[error("cannot restore snapshot: {0}")]
+    Restore(String),
+}
+
+/// Where the machine's outside world comes from.
+pub struct Host {
+    /// The record/replay layer.
+    pub mode: Box<dyn Mode + Send>,
+    /// The iothread (built with `mode.io_side()`).
+    pub io: IoThread,
+    /// Start from this snapshot instead of from the kernel's entry (replay --seek).
+    pub restore: Option<Snapshot>,
+}
+
+impl Host {
+    /// No recording, no replay, no host input.
+    pub fn pass_through() -> Host {
+        Host {
+            mode: Box::new(PassThrough),
+            io: IoThread::none(),
+            restore: None,
+        }
+    }
 }
 
 pub struct Machine {
     cpu: Cpu,
-    bus: PortBus,
+    board: Board,
+    mode: Box<dyn Mode + Send>,
+    io: IoThread,
+    /// Host input taken from the iothread, waiting for the next checkpoint.
+    host_queue: VecDeque<HostInput>,
     entry: u64,
     wall: Duration,
+    sleep: SleepPolicy,
+    digest_interval: u64,
+    snapshot_interval: Option<u64>,
+    next_digest: u64,
+    next_snapshot: u64,
+    started: bool,
+    last_flush: Instant,
 }
 
 impl Machine {
-    /// Builds a machine with `kernel` (an ELF64 executable) loaded and the CPU at its
-    /// entry point in 64-bit mode. COM1 output goes to `serial_out`.
+    /// Builds a machine with `kernel` (ELF64 or Multiboot) loaded and the CPU at its
+    /// entry point, with no recording or replay. COM1 output goes to `serial_out`.
     pub fn new(
         cfg: &MachineConfig,
         kernel: &[u8],
         serial_out: Box<dyn Write + Send>,
     ) -> Result<Machine, MachineError> {
+        Machine::with_host(cfg, kernel, serial_out, Host::pass_through())
+    }
+
+    /// Builds a machine whose outside inputs go through `host.mode`.
+    pub fn with_host(
+        cfg: &MachineConfig,
+        kernel: &[u8],
+        serial_out: Box<dyn Write + Send>,
+        host: Host,
+    ) -> Result<Machine, MachineError> {
+        let Host {
+            mut mode,
+            io,
+            restore,
+        } = host;
         let mut ram = GuestRam::new(cfg.memory_mib)?;
         let boot = boot::load_kernel(kernel, &cfg.boot, &mut ram)?;
         let mut cpu_cfg = CpuConfig {
@@ -90,16 +159,34 @@ impl Machine {
         let mut cpu = Cpu::new(ram, cpu_cfg).map_err(|e| MachineError::Jit(e.to_string()))?;
         boot.enter(&mut cpu);
         cpu.set_icount_shift(cfg.icount_shift);
-        Ok(Machine {
+        // The RTC starts from the host's time of day: an outside input, read once.
+        let rtc = if restore.is_some() {
+            Rtc::new(0, 0)
+        } else {
+            let ns = mode.clock(0, SyncKind::HostClock, &mut host_unix_ns)?;
+            Rtc::new((ns / 1_000_000_000) as i64, 0)
+        };
+        let mut m = Machine {
             cpu,
-            bus: PortBus {
-                com1: Uart::new(serial_out),
-                debug_exit: DebugExit::new(),
-                exit: None,
-            },
+            board: Board::new(serial_out, rtc),
+            mode,
+            io,
+            host_queue: VecDeque::new(),
             entry: boot.entry(),
             wall: Duration::ZERO,
-        })
+            sleep: cfg.sleep,
+            digest_interval: cfg.digest_interval.max(1),
+            snapshot_interval: cfg.snapshot_interval.filter(|&n| n > 0),
+            next_digest: 0,
+            next_snapshot: 0,
+            started: false,
+            last_flush: Instant::now(),
+        };
+        if let Some(s) = restore {
+            m.restore(&s)?;
+        }
+        m.schedule_from(m.icount());
+        Ok(m)
     }
 
     pub fn entry(&self) -> u64 {
@@ -111,59 +198,18 @@ impl Machine {
     pub fn icount(&self) -> u64 {
         self.cpu.state().icount
     }
+    /// Digest of registers and RAM.
     pub fn digest(&self) -> u64 {
         self.cpu.digest()
     }
-
-    /// Runs until the guest stops the machine, or until `icount_limit` instructions
-    /// have retired in total (exactly that many).
-    pub fn run(&mut self, icount_limit: Option<u64>) -> Outcome {
-        let t0 = Instant::now();
-        let limit = icount_limit.unwrap_or(u64::MAX);
-        let outcome = loop {
-            let slice_end = self.icount().saturating_add(SLICE).min(limit);
-            match self.cpu.run(&mut self.bus, slice_end) {
-                RunExit::IcountLimit => {
-                    if self.icount() >= limit {
-                        break Outcome::IcountLimit {
-                            icount: self.icount(),
-                        };
-                    }
-                }
-                RunExit::BusStop => {
-                    if let Some((value, status)) = self.bus.exit.take() {
-                        break Outcome::DebugExit { value, status };
-                    }
-                }
-                RunExit::Halted { interrupts_enabled } => {
-                    break Outcome::Halted {
-                        rip: self.cpu.state().rip,
-                        interrupts_enabled,
-                    }
-                }
-                RunExit::TripleFault {
-                    original,
-                    fault,
-                    rip,
-                } => {
-                    break Outcome::TripleFault {
-                        original,
-                        fault,
-                        rip,
-                        cr2: self.cpu.state().cr2,
-                    }
-                }
-                RunExit::ExecNotRam { rip } => break Outcome::ExecOutsideRam { rip },
-            }
-        };
-        self.wall += t0.elapsed();
-        let _ = self.bus.com1.writer_mut().flush();
-        outcome
+    /// The virtual clock in nanoseconds.
+    pub fn virtual_ns(&self) -> u64 {
+        self.cpu.virtual_ns()
     }
 
     /// Pushes buffered serial output to its writer's destination.
     pub fn flush_serial(&mut self) {
-        let _ = self.bus.com1.writer_mut().flush();
+        let _ = self.board.com1.writer_mut().flush();
     }
 
     pub fn stats(&self) -> RunStats {
@@ -177,4 +223,12 @@ impl Machine {
             digest: self.digest(),
         }
     }
+}
+
+/// The host's time of day in nanoseconds since the Unix epoch.
+fn host_unix_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }

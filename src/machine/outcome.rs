@@ -16,10 +16,13 @@ pub mod status {
     pub const TRIPLE_FAULT: i32 = 6;
     /// The guest jumped to an address that is not RAM.
     pub const EXEC_OUTSIDE_RAM: i32 = 8;
+    /// Record or replay failed: a divergence, a damaged or truncated log, a log that
+    /// cannot be written.
+    pub const REPLAY: i32 = 10;
 }
 
 /// How a run ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// The guest wrote `value` to the debug-exit port.
     DebugExit {
@@ -47,6 +50,15 @@ pub enum Outcome {
     ExecOutsideRam {
         rip: u64,
     },
+    /// Replay reached the point where the recording stopped without the guest ending
+    /// it (an instruction limit or the user quitting while recording).
+    RecordingEnd {
+        icount: u64,
+    },
+    /// Record or replay failed; the message says where and why.
+    Replay {
+        message: String,
+    },
 }
 
 impl Outcome {
@@ -59,12 +71,18 @@ impl Outcome {
             Outcome::Halted { .. } => status::HALTED,
             Outcome::TripleFault { .. } => status::TRIPLE_FAULT,
             Outcome::ExecOutsideRam { .. } => status::EXEC_OUTSIDE_RAM,
+            Outcome::RecordingEnd { .. } => 0,
+            Outcome::Replay { .. } => status::REPLAY,
         }
     }
 
     /// A one-line explanation for the user (stderr).
     pub fn message(&self) -> String {
         match *self {
+            Outcome::RecordingEnd { icount } => {
+                format!("replayed to instruction {icount}, where the recording stopped")
+            }
+            Outcome::Replay { ref message } => message.clone(),
             Outcome::DebugExit { value, status } => format!(
                 "guest wrote {value:#x} to the debug-exit port {:#x}: exit status {}",
                 layout::DEBUG_EXIT_PORT,
@@ -83,7 +101,7 @@ impl Outcome {
                 rip,
                 interrupts_enabled: true,
             } => format!(
-                "guest halted waiting for an interrupt at RIP {rip:#x} (after its HLT), but no device can raise one yet: stopping"
+                "guest halted waiting for an interrupt at RIP {rip:#x} (after its HLT), but no timer is armed and no input can arrive: stopping"
             ),
             Outcome::TripleFault {
                 original,

@@ -24,6 +24,13 @@ enum Inner {
 #[derive(Clone, Debug)]
 pub struct IoSide(Inner);
 
+/// The pass-through side: checkpoints read their live value and log nothing.
+impl Default for IoSide {
+    fn default() -> Self {
+        IoSide::pass_through()
+    }
+}
+
 impl IoSide {
     pub(crate) fn pass_through() -> Self {
         IoSide(Inner::Pass)

@@ -1,0 +1,276 @@
+//! The board: every device of the machine behind the CPU's [`Bus`], decoded through
+//! `layout`, and the wiring between them — the PIT, the RTC and COM1 drive IRQ lines
+//! into the interrupt controllers, the controllers drive the CPU's INTR and NMI.
+//!
+//! Devices see time as virtual nanoseconds: the board converts the instruction count
+//! the CPU passes with each access with the clock parameters the machine keeps current
+//! ([`Board::set_clock`]).
+
+use crate::layout::{self, MmioDevice, PortDevice};
+use reprise_devices::{DebugExit, Intc, PicPort, Pit, Rtc, Uart};
+use reprise_jit::{Bus, BusAction};
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::io::Write;
+
+/// IA32_APIC_BASE: the CPU stores it and tells the board after each write.
+const MSR_APIC_BASE: u32 = 0x1b;
+
+pub(super) struct Board {
+    pub com1: Uart<Box<dyn Write + Send>>,
+    pub debug_exit: DebugExit,
+    pub intc: Intc,
+    pub pit: Pit,
+    pub rtc: Rtc,
+    /// Serial input that did not fit in COM1's FIFO yet; moved in as the guest reads.
+    pub serial_backlog: VecDeque<u8>,
+    /// Set by a debug-exit write: (value, status).
+    pub exit: Option<(u32, u64)>,
+    /// Virtual ns = (icount << shift) + bias.
+    shift: u32,
+    bias: u64,
+}
+
+/// The board's guest-visible state, for snapshots.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BoardState {
+    pub com1: reprise_devices::UartState,
+    pub intc: reprise_devices::IntcState,
+    pub pit: reprise_devices::PitState,
+    pub rtc: reprise_devices::RtcState,
+    pub serial_backlog: Vec<u8>,
+}
+
+impl Board {
+    pub fn new(serial_out: Box<dyn Write + Send>, rtc: Rtc) -> Board {
+        Board {
+            com1: Uart::new(serial_out),
+            debug_exit: DebugExit::new(),
+            intc: Intc::new(),
+            pit: Pit::new(),
+            rtc,
+            serial_backlog: VecDeque::new(),
+            exit: None,
+            shift: 0,
+            bias: 0,
+        }
+    }
+
+    pub fn state(&self) -> BoardState {
+        BoardState {
+            com1: self.com1.state(),
+            intc: self.intc.state(),
+            pit: self.pit.state(),
+            rtc: self.rtc.state(),
+            serial_backlog: self.serial_backlog.iter().copied().collect(),
+        }
+    }
+
+    /// Restores device state (the serial writer stays).
+    pub fn restore(&mut self, s: &BoardState) -> Result<(), reprise_devices::UartError> {
+        let out = std::mem::replace(
+            &mut self.com1,
+            Uart::new(Box::new(std::io::sink()) as Box<dyn Write + Send>),
+        )
+        .into_writer();
+        self.com1 = Uart::from_state(&s.com1, out)?;
+        self.intc = Intc::from_state(&s.intc);
+        self.pit = Pit::from_state(&s.pit);
+        self.rtc = reprise_devices::Rtc::from_state(&s.rtc);
+        self.serial_backlog = s.serial_backlog.iter().copied().collect();
+        Ok(())
+    }
+
+    /// The virtual clock's parameters, as the CPU has them now.
+    pub fn set_clock(&mut self, shift: u32, bias: u64) {
+        self.shift = shift;
+        self.bias = bias;
+    }
+
+    fn ns(&self, icount: u64) -> u64 {
+        (icount << self.shift).wrapping_add(self.bias)
+    }
+
+    /// The earliest virtual time at which a timer needs [`Board::advance`].
+    pub fn next_deadline(&self) -> Option<u64> {
+        [
+            self.pit.next_deadline(),
+            self.intc.next_deadline(),
+            self.rtc.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Fires whatever is due at `now_ns` and updates the IRQ lines.
+    pub fn advance(&mut self, now_ns: u64) {
+        let pit = self.pit.advance(now_ns);
+        self.intc.pit_output(pit, now_ns);
+        self.intc.advance(now_ns);
+        let rtc = self.rtc.advance(now_ns);
+        self.intc.set_irq(layout::RTC_IRQ, rtc, now_ns);
+    }
+
+    /// Bytes received from the host for COM1: as many as fit go into its FIFO, the
+    /// rest wait until the guest reads.
+    pub fn serial_input(&mut self, bytes: &[u8], now_ns: u64) {
+        self.serial_backlog.extend(bytes);
+        self.refill_serial(now_ns);
+    }
+
+    fn refill_serial(&mut self, now_ns: u64) {
+        if !self.serial_backlog.is_empty() {
+            let (a, b) = self.serial_backlog.as_slices();
+            let chunk: Vec<u8> = a.iter().chain(b).copied().take(64).collect();
+            let n = self.com1.enqueue_input(&chunk);
+            self.serial_backlog.drain(..n);
+        }
+        self.update_com1_irq(now_ns);
+    }
+
+    fn update_com1_irq(&mut self, now_ns: u64) {
+        let level = self.com1.irq_level();
+        self.intc.set_irq(layout::COM1_IRQ, level, now_ns);
+    }
+
+    fn update_rtc_irq(&mut self, now_ns: u64) {
+        let level = self.rtc.irq_level();
+        self.intc.set_irq(layout::RTC_IRQ, level, now_ns);
+    }
+
+    fn read_byte(&mut self, port: u16, now: u64) -> u8 {
+        let Some((dev, off)) = layout::port_device(port) else {
+            return 0xff;
+        };
+        match dev {
+            PortDevice::PicMaster | PortDevice::PicSlave | PortDevice::Elcr => {
+                match PicPort::from_port(port) {
+                    Some(p) => self.intc.pic_read(p),
+                    None => 0xff,
+                }
+            }
+            PortDevice::Pit => self.pit.read(off, now),
+            PortDevice::PortB => self.pit.port61_read(now),
+            PortDevice::Rtc => {
+                let v = self.rtc.read(off, now);
+                self.update_rtc_irq(now);
+                v
+            }
+            PortDevice::DebugExit => self.debug_exit.read(off, 1) as u8,
+            PortDevice::Com1 => {
+                let v = self.com1.read(off as u8);
+                if off == 0 {
+                    self.refill_serial(now);
+                } else {
+                    self.update_com1_irq(now);
+                }
+                v
+            }
+        }
+    }
+
+    fn write_byte(&mut self, port: u16, value: u8, now: u64) {
+        let Some((dev, off)) = layout::port_device(port) else {
+            return;
+        };
+        match dev {
+            PortDevice::PicMaster | PortDevice::PicSlave | PortDevice::Elcr => {
+                if let Some(p) = PicPort::from_port(port) {
+                    self.intc.pic_write(p, value);
+                }
+            }
+            PortDevice::Pit => self.pit.write(off, value, now),
+            PortDevice::PortB => self.pit.port61_write(value, now),
+            PortDevice::Rtc => {
+                self.rtc.write(off, value, now);
+                self.update_rtc_irq(now);
+            }
+            PortDevice::DebugExit => {}
+            PortDevice::Com1 => {
+                // A host output error loses the byte; the guest cannot tell.
+                let _ = self.com1.write(off as u8, value);
+                self.update_com1_irq(now);
+            }
+        }
+    }
+}
+
+impl Bus for Board {
+    fn port_in(&mut self, port: u16, size: u8, icount: u64) -> u32 {
+        let now = self.ns(icount);
+        if let Some((PortDevice::DebugExit, off)) = layout::port_device(port) {
+            return self.debug_exit.read(off, size);
+        }
+        // Wider accesses read consecutive byte ports, as on the ISA bus.
+        let mut v = 0u32;
+        for k in 0..size.min(4) as u16 {
+            v |= (self.read_byte(port.wrapping_add(k), now) as u32) << (8 * k);
+        }
+        v
+    }
+
+    fn port_out(&mut self, port: u16, size: u8, value: u32, icount: u64) -> BusAction {
+        let now = self.ns(icount);
+        if let Some((PortDevice::DebugExit, off)) = layout::port_device(port) {
+            let status = self.debug_exit.write(off, size, value);
+            let v = ((status >> 1) & 0xffff_ffff) as u32;
+            self.exit = Some((v, status));
+            return BusAction::Stop;
+        }
+        for k in 0..size.min(4) as u16 {
+            self.write_byte(port.wrapping_add(k), (value >> (8 * k)) as u8, now);
+        }
+        BusAction::Continue
+    }
+
+    fn mmio_read(&mut self, addr: u64, size: u8, icount: u64) -> u64 {
+        let now = self.ns(icount);
+        match layout::mmio_device(addr) {
+            Some((MmioDevice::Lapic, off)) => self.intc.lapic_mmio_read(off, size, now),
+            Some((MmioDevice::IoApic, off)) => self.intc.ioapic_mmio_read(off, size, now),
+            None => reprise_jit::flags::size_mask(size),
+        }
+    }
+
+    fn mmio_write(&mut self, addr: u64, size: u8, value: u64, icount: u64) -> BusAction {
+        let now = self.ns(icount);
+        match layout::mmio_device(addr) {
+            Some((MmioDevice::Lapic, off)) => self.intc.lapic_mmio_write(off, size, value, now),
+            Some((MmioDevice::IoApic, off)) => {
+                self.intc.ioapic_mmio_write(off, size, value, now)
+            }
+            None => {}
+        }
+        BusAction::Continue
+    }
+
+    fn msr_read(&mut self, msr: u32, icount: u64) -> Option<u64> {
+        let now = self.ns(icount);
+        self.intc.msr_read(msr, now)
+    }
+
+    fn msr_write(&mut self, msr: u32, value: u64, icount: u64) -> Option<BusAction> {
+        if msr == MSR_APIC_BASE {
+            self.intc.apic_base_written(value);
+            return Some(BusAction::Continue);
+        }
+        let now = self.ns(icount);
+        self.intc
+            .msr_write(msr, value, now)
+            .map(|()| BusAction::Continue)
+    }
+
+    fn intr_pending(&mut self) -> bool {
+        self.intc.intr_pending()
+    }
+
+    fn intr_acknowledge(&mut self, icount: u64) -> Option<u8> {
+        let now = self.ns(icount);
+        self.intc.acknowledge(now)
+    }
+
+    fn take_nmi(&mut self) -> bool {
+        self.intc.take_nmi()
+    }
+}
