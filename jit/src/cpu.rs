@@ -164,9 +164,12 @@ impl Cpu {
     pub fn state(&self) -> &CpuState {
         &self.ctx.state
     }
-    /// Changing state from outside invalidates cached translations of it (TLB).
+    /// Changing state from outside invalidates cached translations of it (TLB), and
+    /// wakes a CPU that sits in HLT (callers that set up a new RIP expect it to run;
+    /// set `halted` again through the returned reference to keep it waiting).
     pub fn state_mut(&mut self) -> &mut CpuState {
         self.ctx.flush_tlb();
+        self.ctx.state.halted = 0;
         &mut self.ctx.state
     }
     pub fn ram(&self) -> &GuestRam {
@@ -262,6 +265,16 @@ impl Cpu {
 
     fn run_loop(&mut self, limit: u64) -> RunExit {
         loop {
+            // Every pass through here is an instruction boundary: take a pending NMI or
+            // external interrupt first (also before anything runs, and to wake HLT).
+            if let Err(t) = self.take_interrupt() {
+                return self.triple(t);
+            }
+            if self.ctx.state.halted != 0 {
+                return RunExit::Halted {
+                    interrupts_enabled: self.ctx.state.rflags_sys & fl::IF != 0,
+                };
+            }
             if self.ctx.state.icount >= limit {
                 return RunExit::IcountLimit;
             }
@@ -273,6 +286,7 @@ impl Cpu {
                     if let Err(t) = interrupts::deliver_exception(&mut self.ctx, f) {
                         return self.triple(t);
                     }
+                    self.after_delivery();
                     continue;
                 }
                 Err(LookupError::NotRam) => {
@@ -282,6 +296,18 @@ impl Cpu {
                 }
             };
             self.maybe_link(id);
+            if self.ctx.state.interrupt_shadow & interrupts::SHADOW != 0 {
+                // The instruction after STI / MOV SS runs alone; interrupts are looked
+                // at again once it has retired.
+                self.ctx.state.interrupt_shadow &= !interrupts::SHADOW;
+                self.ctx.link_slot = 0;
+                self.stats.blocks_interpreted += 1;
+                self.interpret(id, 1);
+                if let Some(r) = self.handle_exit() {
+                    return r;
+                }
+                continue;
+            }
             let n = self.cache.blocks[id].insns.len() as u64;
             let fits = self.ctx.state.icount + n <= limit;
             if let (Some(code), true) = (self.cache.blocks[id].code, fits) {
@@ -302,6 +328,67 @@ impl Cpu {
             }
             if let Some(r) = self.handle_exit() {
                 return r;
+            }
+        }
+    }
+
+    /// At an instruction boundary: delivers a pending NMI (unless NMIs are blocked) or,
+    /// when RFLAGS.IF = 1, an external interrupt the bus acknowledges. Nothing is taken
+    /// inside an interrupt shadow.
+    fn take_interrupt(&mut self) -> Result<(), interrupts::TripleFault> {
+        let st = &self.ctx.state;
+        if st.interrupt_shadow & interrupts::SHADOW != 0 {
+            return Ok(());
+        }
+        let nmi_open = st.interrupt_shadow & interrupts::NMI_BLOCKED == 0;
+        let if_set = st.rflags_sys & fl::IF != 0;
+        if !nmi_open && !if_set {
+            return Ok(());
+        }
+        let icount = st.icount;
+        let event = self
+            .ctx
+            .with_bus(|b| {
+                if nmi_open && b.take_nmi() {
+                    return Some(None);
+                }
+                if if_set && b.intr_pending() {
+                    return b.intr_acknowledge(icount).map(Some);
+                }
+                None
+            })
+            .flatten();
+        let r = match event {
+            None => return Ok(()),
+            Some(None) => {
+                self.ctx.state.interrupt_shadow |= interrupts::NMI_BLOCKED;
+                interrupts::deliver_external(&mut self.ctx, crate::exception::vec::NMI)
+            }
+            Some(Some(v)) => interrupts::deliver_external(&mut self.ctx, v),
+        };
+        self.after_delivery();
+        r
+    }
+
+    /// Delivery from the dispatcher may have pushed onto a page holding code.
+    fn after_delivery(&mut self) {
+        if self.ctx.exit == exit::SMC {
+            self.ctx.exit = exit::NONE;
+        }
+        self.drop_written_code();
+    }
+
+    /// Code pages written: drop their translations.
+    fn drop_written_code(&mut self) {
+        if self.ctx.smc_pages.is_empty() {
+            return;
+        }
+        let pages = std::mem::take(&mut self.ctx.smc_pages);
+        for p in pages {
+            let (codes, count) = self.cache.invalidate_page(p);
+            self.stats.smc_invalidations += count as u64;
+            if let Some(j) = self.jit.as_mut() {
+                j.forget_code(&mut self.ctx, &codes);
             }
         }
     }
@@ -341,27 +428,21 @@ impl Cpu {
     fn handle_exit(&mut self) -> Option<RunExit> {
         let reason = std::mem::replace(&mut self.ctx.exit, exit::NONE);
         // Code pages written: drop their translations (also when the store faulted).
-        if !self.ctx.smc_pages.is_empty() {
-            let pages = std::mem::take(&mut self.ctx.smc_pages);
-            for p in pages {
-                let (codes, count) = self.cache.invalidate_page(p);
-                self.stats.smc_invalidations += count as u64;
-                if let Some(j) = self.jit.as_mut() {
-                    j.forget_code(&mut self.ctx, &codes);
-                }
-            }
-        }
+        self.drop_written_code();
         match reason {
             exit::FAULT => {
                 let f = self.ctx.take_fault();
                 if let Err(t) = interrupts::deliver_exception(&mut self.ctx, f) {
                     return Some(self.triple(t));
                 }
+                self.after_delivery();
                 None
             }
-            exit::HALT => Some(RunExit::Halted {
-                interrupts_enabled: self.ctx.state.rflags_sys & fl::IF != 0,
-            }),
+            // HLT retired (RIP is past it): wait in `run` until an interrupt comes.
+            exit::HALT => {
+                self.ctx.state.halted = 1;
+                None
+            }
             exit::BUS_STOP => Some(RunExit::BusStop),
             _ => None,
         }
