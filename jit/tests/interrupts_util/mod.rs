@@ -330,3 +330,48 @@ impl Bus for TestBus {
         std::mem::take(&mut self.nmi)
     }
 }
+
+/// Where [`recorder64`] handlers write what they saw.
+pub const REC: u64 = 0x4_8000;
+
+/// What a recording handler saw on entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seen {
+    pub cr2: u64,
+    pub rsp: u64,
+    /// The six qwords at RSP on entry (error code first when there is one).
+    pub frame: [u64; 6],
+}
+
+/// A 64-bit handler for `v` (gate with `dpl` and `ist`) that records CR2, RSP and the
+/// frame at [`REC`], then halts.
+pub fn recorder64(cpu: &mut Cpu, v: u8, dpl: u8, ist: u8) {
+    let h = HANDLERS + v as u64 * 0x100;
+    place(cpu, 64, h, |a| {
+        use iced_x86::code_asm::*;
+        a.mov(rdi, REC).unwrap();
+        a.mov(rax, cr2).unwrap();
+        a.mov(qword_ptr(rdi), rax).unwrap();
+        a.mov(qword_ptr(rdi + 8), rsp).unwrap();
+        for k in 0..6 {
+            a.mov(rax, qword_ptr(rsp + k * 8)).unwrap();
+            a.mov(qword_ptr(rdi + 16 + k * 8), rax).unwrap();
+        }
+        a.hlt().unwrap();
+    });
+    gate64(cpu, v, h, dpl, ist, false);
+}
+
+pub fn seen(cpu: &Cpu) -> Seen {
+    let r = |k: u64| cpu.ram().read_u64(REC + k * 8).unwrap();
+    Seen {
+        cr2: r(0),
+        rsp: r(1),
+        frame: std::array::from_fn(|k| r(2 + k as u64)),
+    }
+}
+
+/// The handler address [`recorder64`] uses for `v`.
+pub fn handler_addr(v: u8) -> u64 {
+    HANDLERS + v as u64 * 0x100
+}
