@@ -10,6 +10,8 @@ use reprise_jit::exception::vec;
 use reprise_jit::state::{fl, seg};
 use reprise_jit::{Cpu, RunExit, Tier};
 
+type Body = fn(&mut CodeAssembler);
+
 /// Kernel code that IRETQs to ring 3 at `USER_CODE` (IF set, user stack).
 fn kernel_to_user(a: &mut CodeAssembler) {
     a.push(UDATA as i32).unwrap();
@@ -271,7 +273,7 @@ fn exception_vectors_error_codes_and_rips() {
 fn page_faults_report_cr2_and_error_code_bits() {
     const UNMAPPED: u64 = 0x1_0000_0000;
     // (user code, expected error code, faulting address)
-    let cases: [(fn(&mut CodeAssembler), u64); 3] = [
+    let cases: [(Body, u64); 3] = [
         (
             |a| {
                 a.mov(rax, UNMAPPED + 0x10).unwrap();
