@@ -207,6 +207,50 @@ fn exception_vectors_error_codes_and_rips() {
             rip_insn: 1,
         },
         Case {
+            name: "x87 with CR0.TS",
+            body: |a| {
+                a.mov(rax, cr0).unwrap();
+                a.or(rax, 8).unwrap();
+                a.mov(cr0, rax).unwrap();
+                a.fld1().unwrap();
+            },
+            vector: vec::NM,
+            code: None,
+            rip_insn: 3,
+        },
+        Case {
+            name: "unmasked x87 invalid with CR0.NE, reported at the next waiting insn",
+            body: |a| {
+                a.mov(rax, cr0).unwrap();
+                a.or(rax, 0x20).unwrap();
+                a.mov(cr0, rax).unwrap();
+                a.fninit().unwrap();
+                a.push(0x37e).unwrap();
+                a.fldcw(word_ptr(rsp)).unwrap();
+                a.fld1().unwrap();
+                a.fchs().unwrap();
+                a.fsqrt().unwrap();
+                a.nop().unwrap();
+                a.wait().unwrap();
+            },
+            vector: vec::MF,
+            code: None,
+            rip_insn: 10,
+        },
+        Case {
+            name: "unmasked SSE invalid with CR4.OSXMMEXCPT",
+            body: |a| {
+                a.push(0x1f00).unwrap();
+                a.ldmxcsr(dword_ptr(rsp)).unwrap();
+                a.mov(rax, 0xbf80_0000u64).unwrap();
+                a.movq(xmm0, rax).unwrap();
+                a.sqrtss(xmm1, xmm0).unwrap();
+            },
+            vector: vec::XM,
+            code: None,
+            rip_insn: 4,
+        },
+        Case {
             name: "int to a gate whose type is not a 64-bit gate",
             body: |a| {
                 a.int(0x90).unwrap();
