@@ -119,7 +119,10 @@ pub struct CpuStats {
 pub enum RunExit {
     /// The instruction count reached the limit given to `run`.
     IcountLimit,
-    /// HLT; `interrupts_enabled` tells whether an interrupt could wake the CPU.
+    /// The CPU sits in HLT (`CpuState::halted`; RIP is past the HLT) and nothing
+    /// deliverable is pending. `interrupts_enabled` tells whether an external interrupt
+    /// (INTR) could wake it; an NMI always can. Calling `run` again returns at once
+    /// until the bus has an interrupt to deliver.
     Halted { interrupts_enabled: bool },
     /// A device asked to stop (for instance the debug-exit port).
     BusStop,
@@ -249,7 +252,9 @@ impl Cpu {
     }
 
     /// Runs guest code until `icount_limit` instructions have retired in total, or
-    /// something stops the CPU.
+    /// something stops the CPU. Pending interrupts (NMI, or INTR when RFLAGS.IF = 1 and
+    /// no interrupt shadow) are delivered at every instruction boundary the loop sees,
+    /// the first one included, even when `icount_limit` has already been reached.
     pub fn run(&mut self, bus: &mut dyn Bus, icount_limit: u64) -> RunExit {
         let bus_ptr: *mut (dyn Bus + '_) = bus;
         // SAFETY: the pointer is only dereferenced (in `Ctx::with_bus`) during this call,
