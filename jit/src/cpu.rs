@@ -375,8 +375,11 @@ impl Cpu {
         r
     }
 
-    /// Delivery from the dispatcher may have pushed onto a page holding code.
+    /// After delivering an event from the dispatcher: the block that exited through a
+    /// chainable jump must not be linked to the handler (RIP is no longer the jump's
+    /// target), and delivery may have pushed onto a page holding code.
     fn after_delivery(&mut self) {
+        self.ctx.link_slot = 0;
         if self.ctx.exit == exit::SMC {
             self.ctx.exit = exit::NONE;
         }

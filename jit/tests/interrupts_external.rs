@@ -480,3 +480,55 @@ fn mmio_reads_see_exact_instruction_counts_in_compiled_code() {
     }
     assert_eq!(logs[0], logs[1]);
 }
+
+/// A compiled block that leaves through an unlinked direct jump records its link slot
+/// for the dispatcher; an interrupt delivered at that boundary must not make the
+/// dispatcher link that jump to the handler.
+#[test]
+fn interrupt_after_an_unlinked_jump_does_not_link_it_to_the_handler() {
+    // A: inc rbx; jmp B. B starts with STI (interpreted only, so A's jump stays
+    // unlinked) and loops back through an indirect jump (no region).
+    let main = |a: &mut CodeAssembler| {
+        let mut block_a = a.create_label();
+        let mut block_b = a.create_label();
+        let mut done = a.create_label();
+        a.mov(ecx, 400u32).unwrap();
+        a.lea(rax, ptr(block_a)).unwrap();
+        a.set_label(&mut block_a).unwrap();
+        a.inc(rbx).unwrap();
+        a.jmp(block_b).unwrap();
+        a.nop().unwrap();
+        a.set_label(&mut block_b).unwrap();
+        a.sti().unwrap();
+        a.dec(rcx).unwrap();
+        a.jz(done).unwrap();
+        a.jmp(rax).unwrap();
+        a.set_label(&mut done).unwrap();
+        a.hlt().unwrap();
+    };
+    let mut states = Vec::new();
+    for tier in TIERS {
+        let mut cpu = cpu(tier);
+        long_mode(&mut cpu, CODE);
+        place(&mut cpu, 64, CODE, main);
+        counting_handler(&mut cpu, VEC);
+        cpu.state_mut().set_rflags(fl::FIXED1 | fl::IF);
+        let mut bus = TestBus {
+            vector: VEC,
+            ..Default::default()
+        };
+        // Iteration k: A at 2 + 6k (2 insns), then B (4 insns).
+        for k in (10..300).step_by(10) {
+            let after_a = 2 + 6 * k + 2;
+            assert_eq!(cpu.run(&mut bus, after_a), RunExit::IcountLimit);
+            bus.line = true;
+        }
+        let r = cpu.run(&mut bus, 100_000);
+        assert!(matches!(r, RunExit::Halted { .. }), "{tier:?}: {r:?}");
+        let st = cpu.state();
+        assert_eq!(st.gpr[3], 400, "{tier:?}");
+        assert_eq!(st.gpr[10], 29, "{tier:?}: one handler run per interrupt");
+        states.push(st.clone());
+    }
+    assert_eq!(states[0], states[1]);
+}
