@@ -174,7 +174,7 @@ fn null_inaccessible_segments(st: &mut crate::state::CpuState, cpl: u8) {
         }
         let dpl = ((r.attr >> 5) & 3) as u8;
         let is_segment = r.attr & 0x10 != 0;
-        let conforming_code = r.attr & 0xc == 0xc && r.attr & 0x8 != 0;
+        let conforming_code = r.attr & 0xc == 0xc;
         if is_segment && !conforming_code && dpl < cpl {
             r.selector = 0;
             r.attr = 0;

@@ -12,62 +12,8 @@ use crate::ram::GuestRam;
 use crate::state::{fl, CpuState};
 use std::time::Duration;
 
-/// Most blocks compiled into one region. Measured on the guest benches (2026-11-28):
-/// 1 (no regions) gives intloop 0.088 s, sort 0.20 s, calls 0.245 s; 8 gives 0.065,
-/// 0.185 and 0.30 (call-heavy code pays for loading and storing the region's whole
-/// state at every exit); 16 gives 0.064, 0.20 and 0.39.
-const MAX_REGION: usize = 8;
-
-/// Where a block continues by direct control flow: jump and branch targets, and the
-/// next instruction when it falls through or was cut (size or page limit).
-fn static_successors(b: &crate::cache::Block) -> Vec<u64> {
-    use iced_x86::FlowControl;
-    let Some(last) = b.insns.last() else {
-        return Vec::new();
-    };
-    let direct = matches!(
-        last.op0_kind(),
-        iced_x86::OpKind::NearBranch16
-            | iced_x86::OpKind::NearBranch32
-            | iced_x86::OpKind::NearBranch64
-    );
-    match last.flow_control() {
-        FlowControl::ConditionalBranch if direct => vec![last.near_branch_target(), last.next_ip()],
-        FlowControl::UnconditionalBranch if direct => vec![last.near_branch_target()],
-        FlowControl::Next => vec![last.next_ip()],
-        _ => Vec::new(),
-    }
-}
-
-/// True if the directed graph (adjacency lists) has a cycle.
-fn has_cycle(edges: &[Vec<usize>]) -> bool {
-    // 0 unvisited, 1 on the current path, 2 done; iterative depth-first search.
-    let mut state = vec![0u8; edges.len()];
-    for root in 0..edges.len() {
-        if state[root] != 0 {
-            continue;
-        }
-        let mut stack = vec![(root, 0usize)];
-        state[root] = 1;
-        while let Some(&mut (node, ref mut next)) = stack.last_mut() {
-            if let Some(&t) = edges[node].get(*next) {
-                *next += 1;
-                match state[t] {
-                    1 => return true,
-                    0 => {
-                        state[t] = 1;
-                        stack.push((t, 0));
-                    }
-                    _ => {}
-                }
-            } else {
-                state[node] = 2;
-                stack.pop();
-            }
-        }
-    }
-    false
-}
+mod events;
+mod region;
 
 /// Which tiers run guest code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -337,70 +283,6 @@ impl Cpu {
         }
     }
 
-    /// At an instruction boundary: delivers a pending NMI (unless NMIs are blocked) or,
-    /// when RFLAGS.IF = 1, an external interrupt the bus acknowledges. Nothing is taken
-    /// inside an interrupt shadow.
-    fn take_interrupt(&mut self) -> Result<(), interrupts::TripleFault> {
-        let st = &self.ctx.state;
-        if st.interrupt_shadow & interrupts::SHADOW != 0 {
-            return Ok(());
-        }
-        let nmi_open = st.interrupt_shadow & interrupts::NMI_BLOCKED == 0;
-        let if_set = st.rflags_sys & fl::IF != 0;
-        if !nmi_open && !if_set {
-            return Ok(());
-        }
-        let icount = st.icount;
-        let event = self
-            .ctx
-            .with_bus(|b| {
-                if nmi_open && b.take_nmi() {
-                    return Some(None);
-                }
-                if if_set && b.intr_pending() {
-                    return b.intr_acknowledge(icount).map(Some);
-                }
-                None
-            })
-            .flatten();
-        let r = match event {
-            None => return Ok(()),
-            Some(None) => {
-                self.ctx.state.interrupt_shadow |= interrupts::NMI_BLOCKED;
-                interrupts::deliver_external(&mut self.ctx, crate::exception::vec::NMI)
-            }
-            Some(Some(v)) => interrupts::deliver_external(&mut self.ctx, v),
-        };
-        self.after_delivery();
-        r
-    }
-
-    /// After delivering an event from the dispatcher: the block that exited through a
-    /// chainable jump must not be linked to the handler (RIP is no longer the jump's
-    /// target), and delivery may have pushed onto a page holding code.
-    fn after_delivery(&mut self) {
-        self.ctx.link_slot = 0;
-        if self.ctx.exit == exit::SMC {
-            self.ctx.exit = exit::NONE;
-        }
-        self.drop_written_code();
-    }
-
-    /// Code pages written: drop their translations.
-    fn drop_written_code(&mut self) {
-        if self.ctx.smc_pages.is_empty() {
-            return;
-        }
-        let pages = std::mem::take(&mut self.ctx.smc_pages);
-        for p in pages {
-            let (codes, count) = self.cache.invalidate_page(p);
-            self.stats.smc_invalidations += count as u64;
-            if let Some(j) = self.jit.as_mut() {
-                j.forget_code(&mut self.ctx, &codes);
-            }
-        }
-    }
-
     fn interpret(&mut self, id: usize, max: usize) {
         for k in 0..max {
             let step = {
@@ -488,74 +370,6 @@ impl Cpu {
         if let Some(done) = jit.request(id, &self.cache.blocks[id], region) {
             self.install(done);
         }
-    }
-
-    /// The blocks compiled together with hot block `id`: those of the same page it
-    /// reaches through direct jumps and fall-throughs, already executed, in the same
-    /// mode (breadth first, at most [`MAX_REGION`]). Jumps among them stay inside the
-    /// compiled function.
-    fn region_of(
-        &mut self,
-        id: usize,
-    ) -> Vec<(crate::cache::BlockKey, Vec<iced_x86::Instruction>)> {
-        let ids = self.region_ids(id);
-        // The other members are compiled alone when they get hot themselves: the loop
-        // is already covered, and compiling it once per member would multiply the
-        // compile work.
-        for &i in &ids[1..] {
-            self.cache.blocks[i].in_region = true;
-        }
-        let blocks = &self.cache.blocks;
-        ids.iter()
-            .map(|&i| (blocks[i].key, blocks[i].insns.clone()))
-            .collect()
-    }
-
-    fn region_ids(&self, id: usize) -> Vec<usize> {
-        let blocks = &self.cache.blocks;
-        let mut ids = vec![id];
-        if blocks[id].in_region {
-            return ids;
-        }
-        let mut k = 0;
-        while k < ids.len() && ids.len() < MAX_REGION {
-            let b = &blocks[ids[k]];
-            k += 1;
-            for t in static_successors(b) {
-                let Some(tid) = self.cache.find_near(id, t) else {
-                    continue;
-                };
-                let tb = &blocks[tid];
-                let one_page = tb.pages[0] == tb.pages[1];
-                if tb.valid
-                    && one_page
-                    && tb.exec_count > 0
-                    && !tb.uncompilable
-                    && !ids.contains(&tid)
-                    && ids.len() < MAX_REGION
-                {
-                    ids.push(tid);
-                }
-            }
-        }
-        // Only a region that contains a loop pays for itself: entering it loads, and
-        // leaving it stores, every value any of its blocks uses. Otherwise compile the
-        // hot block alone.
-        let starts: Vec<u64> = ids.iter().map(|&i| blocks[i].key.rip).collect();
-        let edges: Vec<Vec<usize>> = ids
-            .iter()
-            .map(|&i| {
-                static_successors(&blocks[i])
-                    .into_iter()
-                    .filter_map(|t| starts.iter().position(|&s| s == t))
-                    .collect()
-            })
-            .collect();
-        let has_loop = has_cycle(&edges);
-        if !has_loop {
-            ids.truncate(1);
-        }
-        ids
     }
 
     fn install_finished_compiles(&mut self) {
