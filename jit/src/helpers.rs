@@ -45,6 +45,7 @@ helpers! {
     StringOp => crate::sem::string::helper_string, can_exit: true, syncs: true;
     Sse => crate::sem::sse::helper_sse, can_exit: true, syncs: true;
     X87 => crate::sem::x87::helper_x87, can_exit: true, syncs: true;
+    Interrupt => crate::sem::interrupt::helper_interrupt, can_exit: true, syncs: true;
 }
 
 /// Calls a helper from Rust (the interpreter tier).

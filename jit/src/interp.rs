@@ -76,11 +76,15 @@ impl Emitter for Interp<'_> {
     }
     #[inline]
     fn load(&mut self, addr: u64, size: u8) -> Sem<u64> {
-        crate::mmu::read(self.ctx, addr, size)
+        let v = crate::mmu::read(self.ctx, addr, size)?;
+        note_device_access(self.ctx, addr, false);
+        Ok(v)
     }
     #[inline]
     fn store(&mut self, addr: u64, v: u64, size: u8) -> Sem {
-        crate::mmu::write(self.ctx, addr, size, v)
+        crate::mmu::write(self.ctx, addr, size, v)?;
+        note_device_access(self.ctx, addr, true);
+        Ok(())
     }
     fn helper(&mut self, h: Helper, args: &[u64]) -> Sem<u64> {
         let v = helpers::call(self.ctx, h, args);
@@ -126,10 +130,43 @@ pub enum Step {
     Fault(Fault),
 }
 
+/// After a memory access that succeeded: if it did not hit RAM through the TLB it went
+/// to a device (MMIO, or nothing), which may have changed the interrupt lines. Ask the
+/// dispatcher to run after this instruction (`ctx.exit = RESYNC` unless something else
+/// is pending already).
+#[inline]
+pub fn note_device_access(ctx: &mut Ctx, vaddr: u64, write: bool) {
+    let e = &ctx.tlb[crate::mmu::tlb_set(ctx)][crate::mmu::tlb_index(vaddr)];
+    let tag = if write { e.write } else { e.read };
+    if tag != vaddr & !0xfff && ctx.exit == exit::NONE {
+        ctx.exit = exit::RESYNC;
+    }
+}
+
 /// Interprets one instruction: on success RIP advances and `icount` counts it.
+///
+/// STI, MOV SS and POP SS run only here (the compiled tier leaves them to the
+/// interpreter): this is where their interrupt shadow is recorded, keeping the NMI
+/// blocking bit whatever the instruction's own semantics wrote.
 pub fn step(ctx: &mut Ctx, i: &Instruction, hint: &mut u8) -> Step {
+    let shadow_insn = sem::interrupt::interpreter_only(i);
+    let pre_shadow = ctx.state.interrupt_shadow;
+    let pre_if = ctx.state.rflags_sys & crate::state::fl::IF;
     let mut it = Interp { ctx, end: None };
-    match sem::translate_hinted(&mut it, i, hint) {
+    let r = sem::translate_hinted(&mut it, i, hint);
+    if shadow_insn {
+        let st = &mut it.ctx.state;
+        let mut shadow = pre_shadow & !crate::interrupts::SHADOW;
+        if matches!(r, Ok(Outcome::Done)) {
+            if sem::interrupt::sets_mov_ss_shadow(i) {
+                shadow |= crate::interrupts::SHADOW_MOV_SS;
+            } else if pre_if == 0 && st.rflags_sys & crate::state::fl::IF != 0 {
+                shadow |= crate::interrupts::SHADOW_STI;
+            }
+        }
+        st.interrupt_shadow = shadow;
+    }
+    match r {
         Ok(Outcome::Done) => {
             let end = it.end;
             let st = &mut it.ctx.state;

@@ -86,6 +86,30 @@ pub struct ClEmitter<'a, 'f> {
     pub ever_written: u64,
     /// Calls to helpers that read or write the architectural state directly.
     pub syncing_calls: u32,
+    /// The current instruction must return to the dispatcher instead of continuing
+    /// into other compiled code (interrupts may have become deliverable).
+    pub no_chain: bool,
+}
+
+/// The MMU's load slow path, plus: an access that reached a device makes the block
+/// return to the dispatcher after the instruction (see
+/// [`crate::interp::note_device_access`]). `icount` is exact here: the caller stored it.
+extern "C" fn read_slow_io(ctx: *mut Ctx, vaddr: u64, size: u64, _: u64, _: u64) -> u64 {
+    let v = crate::mmu::read_slow(ctx, vaddr, size, 0, 0);
+    // SAFETY: generated code passes the context pointer it was entered with; the
+    // reference made by `read_slow` has ended.
+    let c = unsafe { &mut *ctx };
+    crate::interp::note_device_access(c, vaddr, false);
+    v
+}
+
+/// The store slow path with the same device check; returns `ctx.exit`.
+extern "C" fn write_slow_io(ctx: *mut Ctx, vaddr: u64, size: u64, v: u64, _: u64) -> u64 {
+    crate::mmu::write_slow(ctx, vaddr, size, v, 0);
+    // SAFETY: as in `read_slow_io`.
+    let c = unsafe { &mut *ctx };
+    crate::interp::note_device_access(c, vaddr, true);
+    c.exit
 }
 
 fn mem() -> MemFlagsData {
@@ -141,6 +165,7 @@ impl<'a, 'f> ClEmitter<'a, 'f> {
             ever_used: 0,
             ever_written: 0,
             syncing_calls: 0,
+            no_chain: false,
         }
     }
 
@@ -439,6 +464,10 @@ impl<'a, 'f> ClEmitter<'a, 'f> {
             let idx = self.pos.index + 1;
             self.side_exit(p, |e| e.leave(idx, next));
         }
+        if self.no_chain {
+            self.leave(self.pos.index + 1, target);
+            return;
+        }
         match self.region.iter().find(|r| r.0 == target) {
             Some(&(rip, head, n)) => self.loop_back(head, rip, n),
             None => self.chain_static(target),
@@ -636,13 +665,9 @@ impl Emitter for ClEmitter<'_, '_> {
         let idx = self.pos.index;
         self.store_icount(idx);
         let sz = self.konst(size as u64);
-        let v = self.call_helper_ptr(crate::mmu::read_slow as *const () as u64, &[addr, sz]);
-        let code = self.ld(offset_of!(Ctx, exit) as i32);
-        let is_fault = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::Equal, code, exit::FAULT as i64);
-        self.side_exit(is_fault, |e| e.fault_exit());
+        let v = self.call_helper_ptr(read_slow_io as *const () as u64, &[addr, sz]);
+        // A fault leaves now; a device access leaves after this instruction.
+        self.check_exit_after_call();
         self.b.ins().jump(join, &[v.into()]);
         self.b.seal_block(join);
         self.b.switch_to_block(join);
@@ -675,7 +700,7 @@ impl Emitter for ClEmitter<'_, '_> {
         let idx = self.pos.index;
         self.store_icount(idx);
         let sz = self.konst(size as u64);
-        self.call_helper_ptr(crate::mmu::write_slow as *const () as u64, &[addr, sz, v]);
+        self.call_helper_ptr(write_slow_io as *const () as u64, &[addr, sz, v]);
         self.check_exit_after_call();
         self.b.ins().jump(join, &[]);
         self.b.seal_block(join);
@@ -738,7 +763,12 @@ impl Emitter for ClEmitter<'_, '_> {
         }
         self.flush_state();
         self.store_icount(idx);
-        self.chain_dynamic_flushed(target);
+        if self.no_chain {
+            self.st(target, offsets::RIP);
+            self.b.ins().return_(&[]);
+        } else {
+            self.chain_dynamic_flushed(target);
+        }
         self.ended = true;
     }
 

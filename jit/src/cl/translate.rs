@@ -135,7 +135,7 @@ fn emit(
             e.b.switch_to_block(fresh);
             e.forget_cached();
         }
-        emit_insns(&mut e, rb)?;
+        emit_insns(&mut e, rb, k == 0)?;
     }
     e.seal_region();
     let info = PassInfo {
@@ -147,7 +147,7 @@ fn emit(
     Ok(info)
 }
 
-fn emit_insns(e: &mut ClEmitter, rb: &RegionBlock) -> Result<(), String> {
+fn emit_insns(e: &mut ClEmitter, rb: &RegionBlock, first: bool) -> Result<(), String> {
     for (k, insn) in rb.insns.iter().enumerate() {
         e.pos = InsnPos {
             index: k as u64,
@@ -157,6 +157,17 @@ fn emit_insns(e: &mut ClEmitter, rb: &RegionBlock) -> Result<(), String> {
         if insn.is_invalid() {
             return Err(format!("invalid instruction at {:#x}", insn.ip()));
         }
+        if sem::interrupt::interpreter_only(insn) {
+            // STI / MOV SS / POP SS run in the interpreter, which records their
+            // interrupt shadow: leave just before them.
+            if k == 0 && first {
+                return Err(format!("`{insn}` runs in the interpreter"));
+            }
+            e.leave(k as u64, insn.ip());
+            e.ended = true;
+            break;
+        }
+        e.no_chain = sem::interrupt::leaves_to_dispatcher(insn);
         match sem::translate(e, insn) {
             Ok(Outcome::Done) => {}
             Ok(Outcome::Unsupported) => {

@@ -9,6 +9,7 @@ pub mod bits;
 pub mod control;
 pub mod data;
 pub mod far;
+pub mod interrupt;
 pub mod muldiv;
 pub mod operand;
 pub mod shift;
@@ -38,7 +39,7 @@ pub fn translate<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Outcome> {
     translate_hinted(e, i, &mut hint)
 }
 
-const GROUPS: u8 = 12;
+const GROUPS: u8 = 13;
 
 /// The instruction groups, in the order they are tried.
 #[inline(always)]
@@ -60,6 +61,7 @@ fn group<E: Emitter>(k: u8, e: &mut E, i: &Instruction) -> Sem<Option<()>> {
         9 => x87::emit(e, i),
         10 => system::emit(e, i),
         11 => data::emit_misc(e, i),
+        12 => interrupt::emit(e, i),
         _ => Ok(None),
     }
 }
@@ -86,7 +88,9 @@ pub fn translate_hinted<E: Emitter>(e: &mut E, i: &Instruction, hint: &mut u8) -
 /// (the semantics call `Emitter::exit` or change state translation depends on).
 pub fn ends_block(i: &Instruction) -> bool {
     use iced_x86::FlowControl;
-    !matches!(i.flow_control(), FlowControl::Next) || system::is_block_ending(i)
+    !matches!(i.flow_control(), FlowControl::Next)
+        || system::is_block_ending(i)
+        || interrupt::ends_block(i)
 }
 
 use crate::flags::{cond_static, eflags_static, CcKind, CcOp, Cond, LazyFlags};

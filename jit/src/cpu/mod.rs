@@ -12,62 +12,8 @@ use crate::ram::GuestRam;
 use crate::state::{fl, CpuState};
 use std::time::Duration;
 
-/// Most blocks compiled into one region. Measured on the guest benches (2026-11-28):
-/// 1 (no regions) gives intloop 0.088 s, sort 0.20 s, calls 0.245 s; 8 gives 0.065,
-/// 0.185 and 0.30 (call-heavy code pays for loading and storing the region's whole
-/// state at every exit); 16 gives 0.064, 0.20 and 0.39.
-const MAX_REGION: usize = 8;
-
-/// Where a block continues by direct control flow: jump and branch targets, and the
-/// next instruction when it falls through or was cut (size or page limit).
-fn static_successors(b: &crate::cache::Block) -> Vec<u64> {
-    use iced_x86::FlowControl;
-    let Some(last) = b.insns.last() else {
-        return Vec::new();
-    };
-    let direct = matches!(
-        last.op0_kind(),
-        iced_x86::OpKind::NearBranch16
-            | iced_x86::OpKind::NearBranch32
-            | iced_x86::OpKind::NearBranch64
-    );
-    match last.flow_control() {
-        FlowControl::ConditionalBranch if direct => vec![last.near_branch_target(), last.next_ip()],
-        FlowControl::UnconditionalBranch if direct => vec![last.near_branch_target()],
-        FlowControl::Next => vec![last.next_ip()],
-        _ => Vec::new(),
-    }
-}
-
-/// True if the directed graph (adjacency lists) has a cycle.
-fn has_cycle(edges: &[Vec<usize>]) -> bool {
-    // 0 unvisited, 1 on the current path, 2 done; iterative depth-first search.
-    let mut state = vec![0u8; edges.len()];
-    for root in 0..edges.len() {
-        if state[root] != 0 {
-            continue;
-        }
-        let mut stack = vec![(root, 0usize)];
-        state[root] = 1;
-        while let Some(&mut (node, ref mut next)) = stack.last_mut() {
-            if let Some(&t) = edges[node].get(*next) {
-                *next += 1;
-                match state[t] {
-                    1 => return true,
-                    0 => {
-                        state[t] = 1;
-                        stack.push((t, 0));
-                    }
-                    _ => {}
-                }
-            } else {
-                state[node] = 2;
-                stack.pop();
-            }
-        }
-    }
-    false
-}
+mod events;
+mod region;
 
 /// Which tiers run guest code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,7 +65,10 @@ pub struct CpuStats {
 pub enum RunExit {
     /// The instruction count reached the limit given to `run`.
     IcountLimit,
-    /// HLT; `interrupts_enabled` tells whether an interrupt could wake the CPU.
+    /// The CPU sits in HLT (`CpuState::halted`; RIP is past the HLT) and nothing
+    /// deliverable is pending. `interrupts_enabled` tells whether an external interrupt
+    /// (INTR) could wake it; an NMI always can. Calling `run` again returns at once
+    /// until the bus has an interrupt to deliver.
     Halted { interrupts_enabled: bool },
     /// A device asked to stop (for instance the debug-exit port).
     BusStop,
@@ -164,9 +113,12 @@ impl Cpu {
     pub fn state(&self) -> &CpuState {
         &self.ctx.state
     }
-    /// Changing state from outside invalidates cached translations of it (TLB).
+    /// Changing state from outside invalidates cached translations of it (TLB), and
+    /// wakes a CPU that sits in HLT (callers that set up a new RIP expect it to run;
+    /// set `halted` again through the returned reference to keep it waiting).
     pub fn state_mut(&mut self) -> &mut CpuState {
         self.ctx.flush_tlb();
+        self.ctx.state.halted = 0;
         &mut self.ctx.state
     }
     pub fn ram(&self) -> &GuestRam {
@@ -262,7 +214,9 @@ impl Cpu {
     }
 
     /// Runs guest code until `icount_limit` instructions have retired in total, or
-    /// something stops the CPU.
+    /// something stops the CPU. Pending interrupts (NMI, or INTR when RFLAGS.IF = 1 and
+    /// no interrupt shadow) are delivered at every instruction boundary the loop sees,
+    /// the first one included, even when `icount_limit` has already been reached.
     pub fn run(&mut self, bus: &mut dyn Bus, icount_limit: u64) -> RunExit {
         let bus_ptr: *mut (dyn Bus + '_) = bus;
         // SAFETY: the pointer is only dereferenced (in `Ctx::with_bus`) during this call,
@@ -278,6 +232,16 @@ impl Cpu {
 
     fn run_loop(&mut self, limit: u64) -> RunExit {
         loop {
+            // Every pass through here is an instruction boundary: take a pending NMI or
+            // external interrupt first (also before anything runs, and to wake HLT).
+            if let Err(t) = self.take_interrupt() {
+                return self.triple(t);
+            }
+            if self.ctx.state.halted != 0 {
+                return RunExit::Halted {
+                    interrupts_enabled: self.ctx.state.rflags_sys & fl::IF != 0,
+                };
+            }
             if self.ctx.state.icount >= limit {
                 return RunExit::IcountLimit;
             }
@@ -289,6 +253,7 @@ impl Cpu {
                     if let Err(t) = interrupts::deliver_exception(&mut self.ctx, f) {
                         return self.triple(t);
                     }
+                    self.after_delivery();
                     continue;
                 }
                 Err(LookupError::NotRam) => {
@@ -298,6 +263,18 @@ impl Cpu {
                 }
             };
             self.maybe_link(id);
+            if self.ctx.state.interrupt_shadow & interrupts::SHADOW != 0 {
+                // The instruction after STI / MOV SS runs alone; interrupts are looked
+                // at again once it has retired.
+                self.ctx.state.interrupt_shadow &= !interrupts::SHADOW;
+                self.ctx.link_slot = 0;
+                self.stats.blocks_interpreted += 1;
+                self.interpret(id, 1);
+                if let Some(r) = self.handle_exit() {
+                    return r;
+                }
+                continue;
+            }
             let n = self.cache.blocks[id].insns.len() as u64;
             let fits = self.ctx.state.icount + n <= limit;
             if let (Some(code), true) = (self.cache.blocks[id].code, fits) {
@@ -357,27 +334,21 @@ impl Cpu {
     fn handle_exit(&mut self) -> Option<RunExit> {
         let reason = std::mem::replace(&mut self.ctx.exit, exit::NONE);
         // Code pages written: drop their translations (also when the store faulted).
-        if !self.ctx.smc_pages.is_empty() {
-            let pages = std::mem::take(&mut self.ctx.smc_pages);
-            for p in pages {
-                let (codes, count) = self.cache.invalidate_page(p);
-                self.stats.smc_invalidations += count as u64;
-                if let Some(j) = self.jit.as_mut() {
-                    j.forget_code(&mut self.ctx, &codes);
-                }
-            }
-        }
+        self.drop_written_code();
         match reason {
             exit::FAULT => {
                 let f = self.ctx.take_fault();
                 if let Err(t) = interrupts::deliver_exception(&mut self.ctx, f) {
                     return Some(self.triple(t));
                 }
+                self.after_delivery();
                 None
             }
-            exit::HALT => Some(RunExit::Halted {
-                interrupts_enabled: self.ctx.state.rflags_sys & fl::IF != 0,
-            }),
+            // HLT retired (RIP is past it): wait in `run` until an interrupt comes.
+            exit::HALT => {
+                self.ctx.state.halted = 1;
+                None
+            }
             exit::BUS_STOP => Some(RunExit::BusStop),
             _ => None,
         }
@@ -415,74 +386,6 @@ impl Cpu {
         if let Some(done) = jit.request(id, &self.cache.blocks[id], region) {
             self.install(done);
         }
-    }
-
-    /// The blocks compiled together with hot block `id`: those of the same page it
-    /// reaches through direct jumps and fall-throughs, already executed, in the same
-    /// mode (breadth first, at most [`MAX_REGION`]). Jumps among them stay inside the
-    /// compiled function.
-    fn region_of(
-        &mut self,
-        id: usize,
-    ) -> Vec<(crate::cache::BlockKey, Vec<iced_x86::Instruction>)> {
-        let ids = self.region_ids(id);
-        // The other members are compiled alone when they get hot themselves: the loop
-        // is already covered, and compiling it once per member would multiply the
-        // compile work.
-        for &i in &ids[1..] {
-            self.cache.blocks[i].in_region = true;
-        }
-        let blocks = &self.cache.blocks;
-        ids.iter()
-            .map(|&i| (blocks[i].key, blocks[i].insns.clone()))
-            .collect()
-    }
-
-    fn region_ids(&self, id: usize) -> Vec<usize> {
-        let blocks = &self.cache.blocks;
-        let mut ids = vec![id];
-        if blocks[id].in_region {
-            return ids;
-        }
-        let mut k = 0;
-        while k < ids.len() && ids.len() < MAX_REGION {
-            let b = &blocks[ids[k]];
-            k += 1;
-            for t in static_successors(b) {
-                let Some(tid) = self.cache.find_near(id, t) else {
-                    continue;
-                };
-                let tb = &blocks[tid];
-                let one_page = tb.pages[0] == tb.pages[1];
-                if tb.valid
-                    && one_page
-                    && tb.exec_count > 0
-                    && !tb.uncompilable
-                    && !ids.contains(&tid)
-                    && ids.len() < MAX_REGION
-                {
-                    ids.push(tid);
-                }
-            }
-        }
-        // Only a region that contains a loop pays for itself: entering it loads, and
-        // leaving it stores, every value any of its blocks uses. Otherwise compile the
-        // hot block alone.
-        let starts: Vec<u64> = ids.iter().map(|&i| blocks[i].key.rip).collect();
-        let edges: Vec<Vec<usize>> = ids
-            .iter()
-            .map(|&i| {
-                static_successors(&blocks[i])
-                    .into_iter()
-                    .filter_map(|t| starts.iter().position(|&s| s == t))
-                    .collect()
-            })
-            .collect();
-        let has_loop = has_cycle(&edges);
-        if !has_loop {
-            ids.truncate(1);
-        }
-        ids
     }
 
     fn install_finished_compiles(&mut self) {
