@@ -78,7 +78,7 @@ pub fn read_sys(ctx: &mut Ctx, addr: u64, size: u8) -> Result<u64, Fault> {
     } else {
         addr
     };
-    with_cpl(ctx, 0, |c| mmu::read(c, addr, size))
+    mmu::read_sys(ctx, addr, size)
 }
 
 /// Reads the descriptor `sel` names (GDT, or LDT when TI is set). `limit_fault` is

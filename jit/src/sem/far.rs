@@ -380,10 +380,9 @@ pub fn helper(ctx: &mut Ctx, c: u64, param: u64, a: u64, b: u64, d: u64) -> Resu
     match c {
         op::LOAD_SEG => {
             let s = param as usize;
+            // MOV SS / POP SS's interrupt shadow is recorded by `interp::step`, which
+            // runs those instructions (LSS makes none).
             segment::load_seg(ctx, s, a as u16)?;
-            if s == seg::SS {
-                ctx.state.interrupt_shadow = 1;
-            }
             Ok(0)
         }
         op::READ_SEL => Ok(ctx

@@ -133,24 +133,33 @@ pub fn emit<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Option<()>> {
     Ok(Some(()))
 }
 
-/// Commits a popped RFLAGS image. At CPL 0 every writable flag changes; IF and IOPL
-/// follow the privilege rules (IOPL only at CPL 0, IF when CPL <= IOPL), which the
-/// system issue refines with the CPL the translation knows.
+/// Commits a popped RFLAGS image. At CPL 0 every writable flag changes; above it IOPL
+/// keeps its value and IF changes only when CPL <= IOPL (otherwise it keeps its value
+/// silently, as the SDM specifies for POPF). VM and RF are never written.
 fn popf_commit<E: Emitter>(e: &mut E, v: E::V, size: u8) {
     let arith = e.imm(fl::ARITH);
     let a = e.and(v, arith);
     set_eflags(e, a);
-    let writable = fl::TF | fl::IF | fl::DF | fl::IOPL | fl::NT | fl::AC | fl::ID;
-    let writable = if size == 2 {
-        writable & 0xffff
-    } else {
-        writable
-    };
+    let narrow = |m: u64| if size == 2 { m & 0xffff } else { m };
     let old = e.rflags_sys();
-    let keep = e.imm(!writable);
+    let cpl = e.mode().cpl;
+    let writable = if cpl == 0 {
+        e.imm(narrow(fl::TF | fl::IF | fl::DF | fl::IOPL | fl::NT | fl::AC | fl::ID))
+    } else {
+        let base = e.imm(narrow(fl::TF | fl::DF | fl::NT | fl::AC | fl::ID));
+        let sh = e.imm(12);
+        let iopl = e.shr(old, sh);
+        let three = e.imm(3);
+        let iopl = e.and(iopl, three);
+        let c = e.imm(cpl as u64);
+        let if_ok = e.cmp(crate::emit::Cmp::Ule, c, iopl);
+        let with_if = e.imm(narrow(fl::TF | fl::IF | fl::DF | fl::NT | fl::AC | fl::ID));
+        e.select(if_ok, with_if, base)
+    };
+    let all = e.imm(u64::MAX);
+    let keep = e.xor(writable, all);
     let old = e.and(old, keep);
-    let w = e.imm(writable);
-    let new = e.and(v, w);
+    let new = e.and(v, writable);
     let s = e.or(old, new);
     e.set_rflags_sys(s);
 }

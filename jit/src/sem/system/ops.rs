@@ -53,9 +53,7 @@ fn system(ctx: &mut Ctx, packed: u64, a: u64, b: u64, c: u64) -> Result<u64, Fau
             if code == op::CLI {
                 st.rflags_sys &= !fl::IF;
             } else {
-                if st.rflags_sys & fl::IF == 0 {
-                    st.interrupt_shadow = 1;
-                }
+                // The STI shadow is recorded by `interp::step`, which runs STI.
                 st.rflags_sys |= fl::IF;
             }
             Ok(0)
