@@ -77,7 +77,8 @@ impl IoThread {
     /// it). `None` in replay when the recording did not pass `cp` here.
     pub fn checkpoint(&self, cp: Checkpoint) -> Result<Option<u64>, ReplayError> {
         let (reply, answer) = crossbeam_channel::bounded(1);
-        let gone = || ReplayError::RecorderGone("an iothread checkpoint (the iothread stopped)".into());
+        let gone =
+            || ReplayError::RecorderGone("an iothread checkpoint (the iothread stopped)".into());
         self.ctl.send((cp, reply)).map_err(|_| gone())?;
         answer.recv().map_err(|_| gone())?
     }

@@ -237,9 +237,7 @@ impl Bus for Board {
         let now = self.ns(icount);
         match layout::mmio_device(addr) {
             Some((MmioDevice::Lapic, off)) => self.intc.lapic_mmio_write(off, size, value, now),
-            Some((MmioDevice::IoApic, off)) => {
-                self.intc.ioapic_mmio_write(off, size, value, now)
-            }
+            Some((MmioDevice::IoApic, off)) => self.intc.ioapic_mmio_write(off, size, value, now),
             None => {}
         }
         BusAction::Continue

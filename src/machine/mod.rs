@@ -22,7 +22,7 @@ use board::Board;
 use reprise_devices::Rtc;
 use reprise_jit::{Cpu, CpuConfig, GuestRam, Tier};
 use reprise_replay::clock::SleepPolicy;
-use reprise_replay::{Mode, PassThrough, ReplayError, Snapshot, SyncKind};
+use reprise_replay::{FinishReport, Mode, PassThrough, ReplayError, Snapshot, SyncKind};
 use std::collections::VecDeque;
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -121,6 +121,11 @@ pub struct Machine {
     next_snapshot: u64,
     started: bool,
     last_flush: Instant,
+    /// Called with the instruction count now and then (a progress bar).
+    progress: Option<Box<dyn FnMut(u64) + Send>>,
+    last_progress: Instant,
+    /// How the last run's end compared with the recording.
+    finish_report: Option<FinishReport>,
 }
 
 impl Machine {
@@ -181,6 +186,9 @@ impl Machine {
             next_snapshot: 0,
             started: false,
             last_flush: Instant::now(),
+            progress: None,
+            last_progress: Instant::now(),
+            finish_report: None,
         };
         if let Some(s) = restore {
             m.restore(&s)?;
@@ -205,6 +213,17 @@ impl Machine {
     /// The virtual clock in nanoseconds.
     pub fn virtual_ns(&self) -> u64 {
         self.cpu.virtual_ns()
+    }
+
+    /// Calls `f` with the instruction count every tenth of a second or so while running.
+    pub fn set_progress(&mut self, f: Box<dyn FnMut(u64) + Send>) {
+        self.progress = Some(f);
+    }
+
+    /// Record/replay: how the end of the last [`Machine::run`] compared with the
+    /// recording.
+    pub fn finish_report(&self) -> Option<&FinishReport> {
+        self.finish_report.as_ref()
     }
 
     /// Pushes buffered serial output to its writer's destination.

@@ -20,6 +20,8 @@ const INPUT_POLL: u64 = 1_000_000;
 const RAM_DIGEST_EVERY: u64 = 8;
 /// The log is flushed at least this often (host time) while recording.
 const FLUSH_EVERY: Duration = Duration::from_millis(250);
+/// Progress is reported about this often (host time).
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 
 impl Machine {
     /// Runs until the guest stops the machine, replay reaches the end of the recording,
@@ -38,8 +40,14 @@ impl Machine {
             ),
         };
         let failed = matches!(outcome, Outcome::Replay { .. });
-        let outcome = match self.mode.finish(self.icount(), self.virtual_ns(), cause) {
-            Ok(report) if report.matches || failed => outcome,
+        // Stopping early on purpose (--icount-limit, --seek) is not a mismatch.
+        let early = matches!(outcome, Outcome::IcountLimit { .. });
+        let finished = self.mode.finish(self.icount(), self.virtual_ns(), cause);
+        if let Ok(r) = &finished {
+            self.finish_report = Some(r.clone());
+        }
+        let outcome = match finished {
+            Ok(report) if report.matches || failed || early => outcome,
             Ok(report) => Outcome::Replay {
                 message: report.detail,
             },
@@ -158,7 +166,9 @@ impl Machine {
             }
             match s.kind {
                 StopKind::Checkpoint(Checkpoint::AsyncPoll) => {
-                    let events = self.mode.checkpoint(ic, Checkpoint::AsyncPoll, &mut || None)?;
+                    let events = self
+                        .mode
+                        .checkpoint(ic, Checkpoint::AsyncPoll, &mut || None)?;
                     self.apply(events);
                 }
                 StopKind::Checkpoint(Checkpoint::ClockWarpAccount)
@@ -241,12 +251,17 @@ impl Machine {
         }
         if ic >= self.next_snapshot {
             let (cpu, board) = (&self.cpu, &self.board);
-            self.mode
-                .snapshot(ic, &mut || snapshot::take(cpu, board))?;
+            self.mode.snapshot(ic, &mut || snapshot::take(cpu, board))?;
             self.next_snapshot = match self.snapshot_interval {
                 Some(n) => next_multiple_after(ic, n),
                 None => u64::MAX,
             };
+        }
+        if self.last_progress.elapsed() >= PROGRESS_EVERY {
+            if let Some(p) = self.progress.as_mut() {
+                p(ic);
+            }
+            self.last_progress = Instant::now();
         }
         if self.last_flush.elapsed() >= FLUSH_EVERY {
             self.mode.flush(ic)?;

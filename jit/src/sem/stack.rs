@@ -144,7 +144,9 @@ fn popf_commit<E: Emitter>(e: &mut E, v: E::V, size: u8) {
     let old = e.rflags_sys();
     let cpl = e.mode().cpl;
     let writable = if cpl == 0 {
-        e.imm(narrow(fl::TF | fl::IF | fl::DF | fl::IOPL | fl::NT | fl::AC | fl::ID))
+        e.imm(narrow(
+            fl::TF | fl::IF | fl::DF | fl::IOPL | fl::NT | fl::AC | fl::ID,
+        ))
     } else {
         let base = e.imm(narrow(fl::TF | fl::DF | fl::NT | fl::AC | fl::ID));
         let sh = e.imm(12);

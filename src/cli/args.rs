@@ -1,0 +1,184 @@
+//! Options shared by `run` and `record`: the kernel and its boot options, and the
+//! machine.
+
+use crate::host::SerialBackend;
+use crate::loader::BootModule;
+use crate::machine::{BootOptions, MachineConfig};
+use clap::ValueEnum;
+use reprise_jit::Tier;
+use reprise_replay::clock::SleepPolicy;
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TierArg {
+    /// Interpreter only.
+    Interp,
+    /// Interpreter for cold code, Cranelift for hot blocks.
+    Tiered,
+}
+
+impl TierArg {
+    pub fn tier(self) -> Tier {
+        match self {
+            TierArg::Interp => Tier::Interpreter,
+            TierArg::Tiered => Tier::Tiered,
+        }
+    }
+}
+
+/// The kernel and what it is given.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct KernelArgs {
+    /// The kernel: a static ELF64 x86-64 executable linked at or above 0x80000, or a
+    /// Multiboot (v1) kernel (ELF32, or any file with the header's address fields).
+    #[arg(long, value_name = "FILE")]
+    pub kernel: PathBuf,
+    /// Multiboot: the kernel command line (given as "KERNEL-PATH STR", as QEMU does).
+    #[arg(long, value_name = "STR")]
+    pub append: Option<String>,
+    /// Multiboot: a module; its command line is the file name (as QEMU's -initrd).
+    #[arg(long, value_name = "FILE")]
+    pub initrd: Option<PathBuf>,
+    /// Multiboot: a module with an optional command line ("FILE ARGS" is passed, as
+    /// QEMU's -initrd does). Repeatable; modules load in the order given, after --initrd.
+    #[arg(long, value_name = "FILE[,ARGS]")]
+    pub module: Vec<String>,
+}
+
+impl KernelArgs {
+    /// The module files named by --initrd and --module, in load order, with their
+    /// optional command-line arguments.
+    pub fn module_specs(&self) -> Vec<(String, Option<String>)> {
+        let mut specs = Vec::new();
+        if let Some(p) = &self.initrd {
+            specs.push((p.display().to_string(), None));
+        }
+        for m in &self.module {
+            match m.split_once(',') {
+                Some((file, cmd)) => specs.push((file.to_string(), Some(cmd.to_string()))),
+                None => specs.push((m.clone(), None)),
+            }
+        }
+        specs
+    }
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct MachineArgs {
+    /// Guest RAM in MiB.
+    #[arg(long, value_name = "MiB", default_value_t = crate::layout::DEFAULT_MEMORY_MIB)]
+    pub memory: u64,
+    /// Stop after exactly N instructions.
+    #[arg(long, value_name = "N")]
+    pub icount_limit: Option<u64>,
+    /// Which CPU tiers run guest code.
+    #[arg(long, value_enum, default_value_t = TierArg::Tiered)]
+    pub tier: TierArg,
+    /// Virtual time: 2^N nanoseconds per instruction (0..=10).
+    #[arg(long, value_name = "N", default_value_t = 0,
+          value_parser = clap::value_parser!(u32).range(0..=10))]
+    pub icount_shift: u32,
+    /// Idle time: `off` jumps the virtual clock to the next timer deadline when the
+    /// guest halts; `on` lets that much real time pass (waking early for input), as
+    /// QEMU's -icount sleep=on.
+    #[arg(long, value_name = "on|off", default_value = "off", value_parser = parse_on_off,
+          action = clap::ArgAction::Set)]
+    pub icount_sleep: bool,
+    /// COM1's host side: stdio, null, file:PATH, unix:PATH or tcp:HOST:PORT.
+    #[arg(long, value_name = "BACKEND", default_value = "stdio")]
+    pub serial: SerialBackend,
+    /// Compile hot blocks on a background thread (on) or on the spot (off). Guest
+    /// behaviour is the same either way; only timing and the compile statistics differ.
+    #[arg(long, value_name = "on|off", default_value = "on", value_parser = parse_on_off,
+          action = clap::ArgAction::Set)]
+    pub jit_thread: bool,
+}
+
+pub(crate) fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("expected `on` or `off`, got `{s}`")),
+    }
+}
+
+impl Default for MachineArgs {
+    fn default() -> Self {
+        MachineArgs {
+            memory: crate::layout::DEFAULT_MEMORY_MIB,
+            icount_limit: None,
+            tier: TierArg::Tiered,
+            icount_shift: 0,
+            icount_sleep: false,
+            serial: SerialBackend::Stdio,
+            jit_thread: true,
+        }
+    }
+}
+
+impl MachineArgs {
+    pub fn config(&self, boot: BootOptions) -> MachineConfig {
+        MachineConfig {
+            memory_mib: self.memory,
+            tier: self.tier.tier(),
+            icount_shift: self.icount_shift,
+            hot_threshold: None,
+            background_compile: self.jit_thread,
+            boot,
+            sleep: if self.icount_sleep {
+                SleepPolicy::On
+            } else {
+                SleepPolicy::Off
+            },
+            ..MachineConfig::default()
+        }
+    }
+}
+
+/// The Multiboot command line and modules from the kernel options, read from their
+/// files. A Multiboot kernel's command line is "KERNEL-PATH APPEND", as QEMU and GRUB
+/// pass it; an ELF64 kernel booted directly takes none of the options. Module paths
+/// are resolved against `dir` (the working directory of the run that is recorded).
+pub fn boot_options(
+    args: &KernelArgs,
+    kernel: &[u8],
+    dir: Option<&std::path::Path>,
+) -> Result<BootOptions, String> {
+    let mut opts = BootOptions::default();
+    let given = args.append.is_some() || args.initrd.is_some() || !args.module.is_empty();
+    match crate::loader::detect(kernel) {
+        Ok(crate::loader::KernelFormat::Multiboot) => {}
+        // The machine reports a kernel it cannot boot.
+        Err(_) => return Ok(opts),
+        Ok(crate::loader::KernelFormat::Elf64) if !given => return Ok(opts),
+        Ok(crate::loader::KernelFormat::Elf64) => {
+            return Err(format!(
+                "{} is an ELF64 executable, booted directly in 64-bit mode, which takes no \
+                 --append, --initrd or --module; those are for Multiboot kernels",
+                args.kernel.display()
+            ))
+        }
+    }
+    for (file, cmd) in args.module_specs() {
+        if file.is_empty() {
+            return Err("--module needs a file name: --module FILE[,ARGS]".to_string());
+        }
+        let path = match dir {
+            Some(d) => d.join(&file),
+            None => PathBuf::from(&file),
+        };
+        let data = std::fs::read(&path)
+            .map_err(|e| format!("cannot read module {}: {e}", path.display()))?;
+        let cmdline = match cmd {
+            Some(c) if !c.is_empty() => format!("{file} {c}"),
+            _ => file,
+        };
+        opts.modules.push(BootModule { data, cmdline });
+    }
+    opts.cmdline = format!(
+        "{} {}",
+        args.kernel.display(),
+        args.append.as_deref().unwrap_or("")
+    );
+    Ok(opts)
+}

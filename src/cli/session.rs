@@ -1,0 +1,289 @@
+//! `run`, `record` and `replay`: building the machine with the right host side (pass
+//! through, recorder or player), running it, and reporting.
+
+use super::args::{boot_options, KernelArgs, MachineArgs, TierArg};
+use super::{RecordArgs, ReplayArgs};
+use crate::host::IoThread;
+use crate::machine::{status, Console, Host, Machine, MachineConfig, Outcome, RunStats};
+use reprise_replay::clock::{ClockConfig, IcountShift, SleepPolicy};
+use reprise_replay::{FinishReport, ImageRecord, LogHeader, Mode, PassThrough, Player, Recorder};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// What a log records about the run, so that `replay` needs nothing but the log: the
+/// options that change what the guest sees (the host-side ones — tier, serial
+/// backend — are free to differ).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedRun {
+    /// The working directory of the recording (relative paths are resolved in it).
+    pub cwd: PathBuf,
+    pub kernel: PathBuf,
+    pub append: Option<String>,
+    pub initrd: Option<PathBuf>,
+    pub module: Vec<String>,
+    pub memory_mib: u64,
+    pub icount_shift: u32,
+    pub sleep: bool,
+    pub digest_interval: u64,
+    pub snapshot_interval: Option<u64>,
+}
+
+impl RecordedRun {
+    fn kernel_args(&self) -> KernelArgs {
+        KernelArgs {
+            kernel: self.kernel.clone(),
+            append: self.append.clone(),
+            initrd: self.initrd.clone(),
+            module: self.module.clone(),
+        }
+    }
+
+    /// Every file the run reads, resolved against the recording's directory.
+    fn image_paths(&self) -> Vec<PathBuf> {
+        let mut v = vec![self.cwd.join(&self.kernel)];
+        for (f, _) in self.kernel_args().module_specs() {
+            v.push(self.cwd.join(f));
+        }
+        v
+    }
+
+    fn config(
+        &self,
+        tier: TierArg,
+        jit_thread: bool,
+        boot: crate::machine::BootOptions,
+    ) -> MachineConfig {
+        MachineConfig {
+            memory_mib: self.memory_mib,
+            tier: tier.tier(),
+            icount_shift: self.icount_shift,
+            hot_threshold: None,
+            background_compile: jit_thread,
+            boot,
+            sleep: if self.sleep {
+                SleepPolicy::On
+            } else {
+                SleepPolicy::Off
+            },
+            digest_interval: self.digest_interval,
+            snapshot_interval: self.snapshot_interval,
+        }
+    }
+}
+
+/// How a run went.
+pub struct RunResult {
+    pub outcome: Outcome,
+    pub stats: RunStats,
+    /// Record/replay: how the end compares with the recording.
+    pub report: Option<FinishReport>,
+}
+
+fn read_kernel(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("cannot read kernel {}: {e}", path.display()))
+}
+
+fn execute(mut m: Machine, limit: Option<u64>) -> RunResult {
+    let outcome = m.run(limit);
+    let stats = m.stats();
+    let report = m.finish_report().cloned();
+    // Dropping the machine flushes the console: the guest's output comes out before
+    // our own lines.
+    drop(m);
+    RunResult {
+        outcome,
+        stats,
+        report,
+    }
+}
+
+/// Runs a kernel with no recording.
+pub fn run_kernel(
+    k: &KernelArgs,
+    m: &MachineArgs,
+    stdio_out: Box<dyn Write + Send>,
+) -> Result<RunResult, String> {
+    let kernel = read_kernel(&k.kernel)?;
+    let boot = boot_options(k, &kernel, None)?;
+    let serial = m.serial.open(stdio_out, true).map_err(|e| e.to_string())?;
+    let host = Host {
+        mode: Box::new(PassThrough),
+        io: IoThread::new(PassThrough.io_side(), serial.input),
+        restore: None,
+    };
+    let machine = Machine::with_host(&m.config(boot), &kernel, serial.output, host)
+        .map_err(|e| e.to_string())?;
+    Ok(execute(machine, m.icount_limit))
+}
+
+/// Runs a kernel and records it into `a.log`.
+pub fn record_kernel(
+    a: &RecordArgs,
+    stdio_out: Box<dyn Write + Send>,
+) -> Result<RunResult, String> {
+    let cwd =
+        std::env::current_dir().map_err(|e| format!("cannot find the working directory: {e}"))?;
+    let rec = RecordedRun {
+        cwd,
+        kernel: a.kernel.kernel.clone(),
+        append: a.kernel.append.clone(),
+        initrd: a.kernel.initrd.clone(),
+        module: a.kernel.module.clone(),
+        memory_mib: a.machine.memory,
+        icount_shift: a.machine.icount_shift,
+        sleep: a.machine.icount_sleep,
+        digest_interval: a.digest_interval.max(1),
+        snapshot_interval: a.snapshot_interval,
+    };
+    let kernel = read_kernel(&a.kernel.kernel)?;
+    let boot = boot_options(&a.kernel, &kernel, None)?;
+    let images = rec
+        .image_paths()
+        .iter()
+        .map(|p| ImageRecord::from_file(p))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    let config = bincode::serde::encode_to_vec(&rec, bincode::config::standard())
+        .map_err(|e| format!("cannot encode the machine configuration: {e}"))?;
+    let clock = ClockConfig {
+        shift: IcountShift::Fixed(rec.icount_shift as u8),
+        sleep: if rec.sleep {
+            SleepPolicy::On
+        } else {
+            SleepPolicy::Off
+        },
+    };
+    let recorder = Recorder::create(&a.log, &LogHeader::new(config, clock, images))
+        .map_err(|e| e.to_string())?;
+    let serial = a
+        .machine
+        .serial
+        .open(stdio_out, true)
+        .map_err(|e| e.to_string())?;
+    let host = Host {
+        io: IoThread::new(recorder.io_side(), serial.input),
+        mode: Box::new(recorder),
+        restore: None,
+    };
+    let mut cfg = a.machine.config(boot);
+    cfg.digest_interval = rec.digest_interval;
+    cfg.snapshot_interval = rec.snapshot_interval;
+    let machine =
+        Machine::with_host(&cfg, &kernel, serial.output, host).map_err(|e| e.to_string())?;
+    Ok(execute(machine, a.machine.icount_limit))
+}
+
+/// Replays `a.log`; the guest's serial output goes to `out`.
+pub fn replay_log(
+    a: &ReplayArgs,
+    out: Box<dyn Write + Send>,
+    progress: Option<Box<dyn FnMut(u64, u64) + Send>>,
+) -> Result<RunResult, String> {
+    let (mut player, snapshot) = match a.seek {
+        Some(n) => Player::open_at(&a.log, n).map_err(|e| e.to_string())?,
+        None => (Player::open(&a.log).map_err(|e| e.to_string())?, None),
+    };
+    player.verify_images().map_err(|e| e.to_string())?;
+    let rec: RecordedRun =
+        bincode::serde::decode_from_slice(&player.header().config, bincode::config::standard())
+            .map(|(r, _)| r)
+            .map_err(|e| {
+                format!(
+                    "{}: the machine configuration in the log does not decode ({e}); was it written by another version of reprise?",
+                    a.log.display()
+                )
+            })?;
+    let total = player.recorded_icount().map_err(|e| e.to_string())?;
+    let kernel = read_kernel(&rec.cwd.join(&rec.kernel))?;
+    let boot = boot_options(&rec.kernel_args(), &kernel, Some(&rec.cwd))?;
+    let cfg = rec.config(a.tier, a.jit_thread, boot);
+    let host = Host {
+        io: IoThread::new(player.io_side(), None),
+        mode: Box::new(player),
+        restore: snapshot,
+    };
+    let mut machine = Machine::with_host(&cfg, &kernel, out, host).map_err(|e| e.to_string())?;
+    if let Some(mut p) = progress {
+        machine.set_progress(Box::new(move |ic| p(ic, total)));
+    }
+    Ok(execute(machine, a.seek))
+}
+
+/// Prints the outcome and the summary line; returns the exit status.
+fn report(r: &RunResult) -> i32 {
+    if !matches!(r.outcome, Outcome::DebugExit { .. }) {
+        eprintln!("reprise: {}", r.outcome.message());
+    }
+    eprintln!("{}", r.stats.summary_line());
+    r.outcome.exit_status()
+}
+
+pub fn run(k: &KernelArgs, m: &MachineArgs) -> i32 {
+    match run_kernel(k, m, Box::new(Console::default())) {
+        Ok(r) => report(&r),
+        Err(e) => {
+            eprintln!("reprise: {e}");
+            status::CONFIG
+        }
+    }
+}
+
+pub fn record(a: &RecordArgs) -> i32 {
+    match record_kernel(a, Box::new(Console::default())) {
+        Ok(r) => {
+            let s = report(&r);
+            let size = std::fs::metadata(&a.log).map(|m| m.len()).unwrap_or(0);
+            eprintln!(
+                "reprise: recorded {} instructions into {} ({size} bytes)",
+                r.stats.instructions,
+                a.log.display()
+            );
+            s
+        }
+        Err(e) => {
+            eprintln!("reprise: {e}");
+            status::CONFIG
+        }
+    }
+}
+
+pub fn replay(a: &ReplayArgs) -> i32 {
+    use std::io::IsTerminal;
+    let show = a
+        .progress
+        .unwrap_or_else(|| std::io::stderr().is_terminal());
+    let bar = show.then(|| {
+        let b = indicatif::ProgressBar::new(0);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} instructions ({per_sec}) {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    });
+    let progress: Option<Box<dyn FnMut(u64, u64) + Send>> = bar.clone().map(|b| {
+        Box::new(move |ic, total| {
+            b.set_length(total);
+            b.set_position(ic);
+        }) as Box<dyn FnMut(u64, u64) + Send>
+    });
+    let r = replay_log(a, Box::new(Console::default()), progress);
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    match r {
+        Ok(r) => {
+            let s = report(&r);
+            if let Some(rep) = &r.report {
+                eprintln!("reprise: {}", rep.detail);
+            }
+            s
+        }
+        Err(e) => {
+            eprintln!("reprise: {e}");
+            status::REPLAY
+        }
+    }
+}
