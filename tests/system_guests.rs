@@ -4,10 +4,6 @@
 //! Each must exit with status 33 (PASS), print exactly what it prints under QEMU
 //! (guests/mb/expected/NAME.txt, captured with scripts/compare-qemu.sh --keep), and
 //! run the same in every tier.
-//!
-//! All but elf32_hello need the CPU's mode switching, SYSCALL/IRET and interrupt
-//! delivery and the PIC/PIT/RTC/LAPIC models wired into the machine; until then they
-//! are ignored. Run them with `cargo test --test system_guests -- --include-ignored`.
 
 mod common;
 use common::*;
@@ -88,37 +84,31 @@ fn elf32_hello() {
 }
 
 #[test]
-#[ignore = "needs the system CPU and device work (enable after the merge)"]
 fn mb_info() {
     check_system_guest("mb_info");
 }
 
 #[test]
-#[ignore = "needs the system CPU and device work (enable after the merge)"]
 fn ring3_syscall() {
     check_system_guest("ring3_syscall");
 }
 
 #[test]
-#[ignore = "needs the system CPU and device work (enable after the merge)"]
 fn page_fault() {
     check_system_guest("page_fault");
 }
 
 #[test]
-#[ignore = "needs the system CPU and device work (enable after the merge)"]
 fn apic_timer() {
     check_system_guest("apic_timer");
 }
 
 #[test]
-#[ignore = "needs the system CPU and device work (enable after the merge)"]
 fn pit_timer() {
     check_system_guest("pit_timer");
 }
 
 #[test]
-#[ignore = "needs the system CPU and device work (enable after the merge)"]
 fn rtc() {
     check_system_guest("rtc");
 }
