@@ -42,6 +42,13 @@ pub trait Bus {
     fn intr_acknowledge(&mut self, _icount: u64) -> Option<u8> {
         None
     }
+    /// Random bits for RDRAND (`seed` false) or RDSEED (`seed` true), `size` bytes
+    /// (2, 4 or 8). `None`: no entropy available now (the instruction reports failure
+    /// with CF = 0, as hardware may). `Stop` ends the run after the instruction (the
+    /// machine could not supply the bits, e.g. a replay that diverged).
+    fn random(&mut self, _seed: bool, _size: u8, _icount: u64) -> (Option<u64>, BusAction) {
+        (None, BusAction::Continue)
+    }
     /// Takes a pending NMI edge (true at most once per NMI).
     fn take_nmi(&mut self) -> bool {
         false

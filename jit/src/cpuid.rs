@@ -38,14 +38,16 @@ pub const LEAF1_EDX: u32 = (1 << 0)
 pub const LEAF1_EDX_APIC: u32 = 1 << 9;
 /// Leaf 1 ECX: CX16 (13), x2APIC (21), POPCNT (23), TSC-deadline (24), XSAVE (26),
 /// hypervisor (31). (SSE3+ come when they are implemented.)
-pub const LEAF1_ECX: u32 = (1 << 13) | (1 << 21) | (1 << 23) | (1 << 24) | (1 << 26) | (1 << 31);
+/// CX16, x2APIC, POPCNT, TSC-deadline, XSAVE, RDRAND, hypervisor.
+pub const LEAF1_ECX: u32 =
+    (1 << 13) | (1 << 21) | (1 << 23) | (1 << 24) | (1 << 26) | (1 << 30) | (1 << 31);
 pub const LEAF1_ECX_OSXSAVE: u32 = 1 << 27;
 /// Extended leaf 0x8000_0001 EDX: SYSCALL (11), NX (20), 1 GiB pages (26), RDTSCP
 /// (27), LM (29); ECX: LAHF/SAHF (0), ABM/LZCNT (5).
 pub const EXT1_EDX: u32 = (1 << 11) | (1 << 20) | (1 << 26) | (1 << 27) | (1 << 29);
 pub const EXT1_ECX: u32 = 1 | (1 << 5);
 /// Leaf 7 EBX: FSGSBASE (0), BMI1 (3) for TZCNT, SMEP (7), SMAP (20).
-pub const LEAF7_EBX: u32 = 1 | (1 << 3) | (1 << 7) | (1 << 20);
+pub const LEAF7_EBX: u32 = 1 | (1 << 3) | (1 << 7) | (1 << 18) | (1 << 20);
 /// Leaf 7 ECX: RDPID (22).
 pub const LEAF7_ECX: u32 = 1 << 22;
 /// XCR0 bits the model supports: x87 and SSE.

@@ -46,6 +46,7 @@ helpers! {
     Sse => crate::sem::sse::helper_sse, can_exit: true, syncs: true;
     X87 => crate::sem::x87::helper_x87, can_exit: true, syncs: true;
     Interrupt => crate::sem::interrupt::helper_interrupt, can_exit: true, syncs: true;
+    Random => random, can_exit: true, syncs: true;
 }
 
 /// Calls a helper from Rust (the interpreter tier).
@@ -99,4 +100,31 @@ extern "C" fn rdtsc(ctx: *mut Ctx, _: u64, _: u64, _: u64, _: u64) -> u64 {
         return 0;
     }
     ctx.virtual_tsc()
+}
+
+/// RDRAND (`seed` = 0) / RDSEED (`seed` = 1) into GPR `reg` (`size` bytes): the
+/// machine's bus supplies (and records) the bits. Success: CF = 1 and the value;
+/// no entropy: CF = 0 and zero. OF, SF, ZF, AF and PF are cleared either way.
+extern "C" fn random(ctx: *mut Ctx, seed: u64, size: u64, reg: u64, _: u64) -> u64 {
+    let ctx = ctx_mut(ctx);
+    let icount = ctx.state.icount;
+    let size = size as u8;
+    let (v, action) = ctx
+        .with_bus(|b| b.random(seed != 0, size, icount))
+        .unwrap_or((None, crate::bus::BusAction::Continue));
+    if action == crate::bus::BusAction::Stop {
+        ctx.exit = exit::BUS_STOP;
+    }
+    let st = &mut ctx.state;
+    let value = v.unwrap_or(0) & crate::flags::size_mask(size);
+    if let Some(r) = st.gpr.get_mut(reg as usize) {
+        *r = match size {
+            2 => (*r & !0xffff) | value,
+            _ => value,
+        };
+    }
+    let flags = (st.rflags() & !crate::state::fl::ARITH)
+        | if v.is_some() { crate::state::fl::CF } else { 0 };
+    st.set_rflags(flags);
+    0
 }

@@ -9,6 +9,7 @@
 use crate::layout::{self, MmioDevice, PortDevice};
 use reprise_devices::{DebugExit, Intc, PicPort, Pit, Rtc, Uart};
 use reprise_jit::{Bus, BusAction};
+use reprise_replay::{Mode, ReplayError, SyncKind};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::io::Write;
@@ -26,6 +27,11 @@ pub(super) struct Board {
     pub serial_backlog: VecDeque<u8>,
     /// Set by a debug-exit write: (value, status).
     pub exit: Option<(u32, u64)>,
+    /// The record/replay layer: every outside input the devices take passes here.
+    pub mode: Box<dyn Mode + Send>,
+    /// A record/replay failure inside a device access; the access asked the CPU to
+    /// stop, and the machine reports it.
+    pub error: Option<ReplayError>,
     /// Virtual ns = (icount << shift) + bias.
     shift: u32,
     bias: u64,
@@ -42,7 +48,7 @@ pub struct BoardState {
 }
 
 impl Board {
-    pub fn new(serial_out: Box<dyn Write + Send>, rtc: Rtc) -> Board {
+    pub fn new(serial_out: Box<dyn Write + Send>, rtc: Rtc, mode: Box<dyn Mode + Send>) -> Board {
         Board {
             com1: Uart::new(serial_out),
             debug_exit: DebugExit::new(),
@@ -51,6 +57,8 @@ impl Board {
             rtc,
             serial_backlog: VecDeque::new(),
             exit: None,
+            mode,
+            error: None,
             shift: 0,
             bias: 0,
         }
@@ -271,4 +279,33 @@ impl Bus for Board {
     fn take_nmi(&mut self) -> bool {
         self.intc.take_nmi()
     }
+
+    fn random(&mut self, seed: bool, size: u8, icount: u64) -> (Option<u64>, BusAction) {
+        let kind = if seed {
+            SyncKind::RdSeed
+        } else {
+            SyncKind::RdRand
+        };
+        let n = size.min(8) as usize;
+        match self.mode.sync_input(icount, kind, &mut || host_random(n)) {
+            Ok(bytes) => {
+                let mut b = [0u8; 8];
+                let k = bytes.len().min(8);
+                b[..k].copy_from_slice(&bytes[..k]);
+                (Some(u64::from_le_bytes(b)), BusAction::Continue)
+            }
+            Err(e) => {
+                self.error = Some(e);
+                (None, BusAction::Stop)
+            }
+        }
+    }
+}
+
+/// `n` bytes from the host's random source (all zero if it fails, which the
+/// recording keeps like any other value).
+fn host_random(n: usize) -> Vec<u8> {
+    let mut b = vec![0u8; n];
+    let _ = getrandom::fill(&mut b);
+    b
 }

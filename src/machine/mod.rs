@@ -108,7 +108,6 @@ impl Host {
 pub struct Machine {
     cpu: Cpu,
     board: Board,
-    mode: Box<dyn Mode + Send>,
     io: IoThread,
     /// Host input taken from the iothread, waiting for the next checkpoint.
     host_queue: VecDeque<HostInput>,
@@ -173,8 +172,7 @@ impl Machine {
         };
         let mut m = Machine {
             cpu,
-            board: Board::new(serial_out, rtc),
-            mode,
+            board: Board::new(serial_out, rtc, mode),
             io,
             host_queue: VecDeque::new(),
             entry: boot.entry(),

@@ -42,7 +42,10 @@ impl Machine {
         let failed = matches!(outcome, Outcome::Replay { .. });
         // Stopping early on purpose (--icount-limit, --seek) is not a mismatch.
         let early = matches!(outcome, Outcome::IcountLimit { .. });
-        let finished = self.mode.finish(self.icount(), self.virtual_ns(), cause);
+        let finished = self
+            .board
+            .mode
+            .finish(self.icount(), self.virtual_ns(), cause);
         if let Ok(r) = &finished {
             self.finish_report = Some(r.clone());
         }
@@ -65,7 +68,10 @@ impl Machine {
         if !self.started {
             self.started = true;
             let ic = self.icount();
-            let events = self.mode.checkpoint(ic, Checkpoint::Init, &mut || None)?;
+            let events = self
+                .board
+                .mode
+                .checkpoint(ic, Checkpoint::Init, &mut || None)?;
             self.apply(events);
         }
         loop {
@@ -91,6 +97,9 @@ impl Machine {
             match self.cpu.run(&mut self.board, stop) {
                 RunExit::IcountLimit => {}
                 RunExit::BusStop => {
+                    if let Some(e) = self.board.error.take() {
+                        return Err(e);
+                    }
                     if let Some((value, status)) = self.board.exit.take() {
                         return Ok((
                             Outcome::DebugExit { value, status },
@@ -144,7 +153,7 @@ impl Machine {
         if let Some(d) = self.board.next_deadline() {
             stop = stop.min(self.cpu.icount_at_ns(d));
         }
-        if let Some(s) = self.mode.next_stop() {
+        if let Some(s) = self.board.mode.next_stop() {
             if s.icount > ic {
                 stop = stop.min(s.icount);
             }
@@ -160,15 +169,16 @@ impl Machine {
     /// Replay: honours the recording's events logged at `ic` that the loop handles
     /// here. `Some` when the recording ends here.
     fn replay_stops(&mut self, ic: u64) -> Result<Option<(Outcome, ShutdownCause)>, ReplayError> {
-        while let Some(s) = self.mode.next_stop() {
+        while let Some(s) = self.board.mode.next_stop() {
             if s.icount > ic {
                 break;
             }
             match s.kind {
                 StopKind::Checkpoint(Checkpoint::AsyncPoll) => {
-                    let events = self
-                        .mode
-                        .checkpoint(ic, Checkpoint::AsyncPoll, &mut || None)?;
+                    let events =
+                        self.board
+                            .mode
+                            .checkpoint(ic, Checkpoint::AsyncPoll, &mut || None)?;
                     self.apply(events);
                 }
                 StopKind::Checkpoint(Checkpoint::ClockWarpAccount)
@@ -217,6 +227,7 @@ impl Machine {
         {
             let q = &mut self.host_queue;
             let events = self
+                .board
                 .mode
                 .checkpoint(ic, Checkpoint::AsyncPoll, &mut || next_event(q))?;
             self.apply(events);
@@ -246,12 +257,16 @@ impl Machine {
             } else {
                 0
             };
-            self.mode.digest(ic, regs, ram)?;
+            self.board.mode.digest(ic, regs, ram)?;
             self.next_digest = next_multiple_after(ic, self.digest_interval);
         }
         if ic >= self.next_snapshot {
-            let (cpu, board) = (&self.cpu, &self.board);
-            self.mode.snapshot(ic, &mut || snapshot::take(cpu, board))?;
+            let cpu = &self.cpu;
+            let board = &mut self.board;
+            let state = board.state();
+            board
+                .mode
+                .snapshot(ic, &mut || snapshot::take(cpu, state.clone()))?;
             self.next_snapshot = match self.snapshot_interval {
                 Some(n) => next_multiple_after(ic, n),
                 None => u64::MAX,
@@ -264,7 +279,7 @@ impl Machine {
             self.last_progress = Instant::now();
         }
         if self.last_flush.elapsed() >= FLUSH_EVERY {
-            self.mode.flush(ic)?;
+            self.board.mode.flush(ic)?;
             self.last_flush = Instant::now();
         }
         Ok(())
@@ -278,7 +293,7 @@ impl Machine {
         let ic = self.icount();
         let now = self.cpu.virtual_ns();
         let deadline = self.board.next_deadline();
-        let replaying = self.mode.next_stop().is_some();
+        let replaying = self.board.mode.next_stop().is_some();
         let live = self.io.has_live_sources();
         if deadline.is_none() && !live && !replaying {
             return Ok(false);
@@ -304,6 +319,7 @@ impl Machine {
         }
         let q = &mut self.host_queue;
         let events = self
+            .board
             .mode
             .checkpoint(ic, Checkpoint::ClockWarpAccount, &mut || next_event(q))?;
         self.host_queue.clear();
@@ -314,9 +330,12 @@ impl Machine {
         }
         let warp = match self.sleep {
             SleepPolicy::On => {
-                let elapsed = self.mode.clock(ic, SyncKind::RealTimeClock, &mut || {
-                    u64::try_from(rt0.elapsed().as_nanos()).unwrap_or(u64::MAX)
-                })?;
+                let elapsed = self
+                    .board
+                    .mode
+                    .clock(ic, SyncKind::RealTimeClock, &mut || {
+                        u64::try_from(rt0.elapsed().as_nanos()).unwrap_or(u64::MAX)
+                    })?;
                 deadline.map_or(0, |d| idle_warp(SleepPolicy::On, now, d, elapsed))
             }
             SleepPolicy::Off => deadline.map_or(0, |d| d.saturating_sub(now)),

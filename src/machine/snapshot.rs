@@ -1,6 +1,6 @@
 //! Snapshots of the whole machine (CPU, devices, RAM) and restoring them.
 
-use super::board::{Board, BoardState};
+use super::board::BoardState;
 use super::run::next_multiple_after;
 use super::{Machine, MachineError};
 use reprise_jit::{Cpu, CpuState};
@@ -26,9 +26,9 @@ fn decode<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T,
 }
 
 /// Captures the machine's guest-visible state.
-pub(super) fn take(cpu: &Cpu, board: &Board) -> Snapshot {
+pub(super) fn take(cpu: &Cpu, board: BoardState) -> Snapshot {
     let mut devices = BTreeMap::new();
-    devices.insert(BOARD.to_string(), encode(&board.state()));
+    devices.insert(BOARD.to_string(), encode(&board));
     Snapshot {
         icount: cpu.state().icount,
         cpu: encode(cpu.state()),

@@ -135,6 +135,12 @@ fn write_full_gpr<E: Emitter>(e: &mut E, r: iced_x86::Register, v: E::V) {
     }
 }
 
+fn sys_helper_random<E: Emitter>(e: &mut E, seed: u64, size: u64, reg: u64) -> Sem<()> {
+    let args = [e.imm(seed), e.imm(size), e.imm(reg)];
+    e.helper(Helper::Random, &args)?;
+    Ok(())
+}
+
 pub fn emit<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Option<()>> {
     use Mnemonic::*;
     match i.mnemonic() {
@@ -188,6 +194,15 @@ pub fn emit<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Option<()>> {
             let hi = e.shr(t, sh);
             e.set_gpr(reg::RAX, lo);
             e.set_gpr(reg::RDX, hi);
+        }
+        Rdrand | Rdseed => {
+            // CF = 1 with the random value, or CF = 0 and a zero destination when no
+            // entropy is available; OF, SF, ZF, AF and PF are cleared.
+            let Some(g) = super::operand::gpr_of(i.op_register(0)) else {
+                return Ok(None);
+            };
+            let seed = (i.mnemonic() == Rdseed) as u64;
+            sys_helper_random(e, seed, g.size as u64, g.idx as u64)?;
         }
         Rdpid => {
             let aux = sys(e, &[op::TSC_AUX], &[])?;
