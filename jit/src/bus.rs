@@ -21,7 +21,9 @@ pub trait Bus {
     fn mmio_write(&mut self, addr: u64, size: u8, value: u64, icount: u64) -> BusAction;
 
     /// MSRs that belong to devices (the x2APIC range 0x800–0x8FF, IA32_TSC_DEADLINE
-    /// 0x6E0). `None`: no device implements `msr` (the CPU raises #GP).
+    /// 0x6E0). `None`: no device implements `msr` (the CPU raises #GP). MOV to and
+    /// from CR8 also come here, as the pseudo-MSR `CR8_ALIAS` (0xFFFF_0008) with the
+    /// CR8 value, since CR8 is the local APIC's task priority.
     fn msr_read(&mut self, _msr: u32, _icount: u64) -> Option<u64> {
         None
     }

@@ -16,6 +16,8 @@ use std::io::Write;
 
 /// IA32_APIC_BASE: the CPU stores it and tells the board after each write.
 const MSR_APIC_BASE: u32 = 0x1b;
+/// MOV to/from CR8 reaches the local APIC's TPR through this pseudo-MSR.
+const CR8_ALIAS: u32 = 0xffff_0008;
 
 pub(super) struct Board {
     pub com1: Uart<Box<dyn Write + Send>>,
@@ -252,6 +254,9 @@ impl Bus for Board {
     }
 
     fn msr_read(&mut self, msr: u32, icount: u64) -> Option<u64> {
+        if msr == CR8_ALIAS {
+            return Some(self.intc.cr8());
+        }
         let now = self.ns(icount);
         self.intc.msr_read(msr, now)
     }
@@ -259,6 +264,10 @@ impl Bus for Board {
     fn msr_write(&mut self, msr: u32, value: u64, icount: u64) -> Option<BusAction> {
         if msr == MSR_APIC_BASE {
             self.intc.apic_base_written(value);
+            return Some(BusAction::Continue);
+        }
+        if msr == CR8_ALIAS {
+            self.intc.set_cr8(value);
             return Some(BusAction::Continue);
         }
         let now = self.ns(icount);

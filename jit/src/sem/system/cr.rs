@@ -111,10 +111,21 @@ fn dr_index(ctx: &Ctx, n: u64) -> Result<usize, Fault> {
     }
 }
 
+/// The pseudo-MSR through which CR8 reaches the local APIC on the bus (the x2APIC TPR
+/// register 0x808 holds TPR = CR8 << 4; this index carries the CR8 value itself).
+pub const CR8_ALIAS: u32 = 0xffff_0008;
+
 /// MOV CRn/DRn, CLTS, LMSW (CPL already checked).
 pub fn control(ctx: &mut Ctx, code: u64, a: u64, b: u64) -> Result<u64, Fault> {
     match code {
         op::READ_CR => {
+            if a == 8 {
+                // CR8 is the local APIC's task priority (TPR bits 7:4).
+                let icount = ctx.state.icount;
+                if let Some(v) = ctx.with_bus(|b| b.msr_read(CR8_ALIAS, icount)).flatten() {
+                    ctx.state.cr8 = v & 0xf;
+                }
+            }
             let st = &ctx.state;
             Ok(match a {
                 0 => st.cr0,
@@ -136,6 +147,8 @@ pub fn control(ctx: &mut Ctx, code: u64, a: u64, b: u64) -> Result<u64, Fault> {
                         return Err(Fault::gp0());
                     }
                     ctx.state.cr8 = b;
+                    let icount = ctx.state.icount;
+                    let _ = ctx.with_bus(|bus| bus.msr_write(CR8_ALIAS, b, icount));
                 }
                 _ => return Err(Fault::ud()),
             }
