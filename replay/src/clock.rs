@@ -88,7 +88,9 @@ pub fn idle_warp(sleep: SleepPolicy, now_ns: u64, deadline_ns: u64, rt_elapsed_n
 }
 
 /// The state of `shift=auto` (also usable for a fixed shift: it just never adjusts).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Serializable, so a snapshot carries it and a replay that seeks adapts as the
+/// recording did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AutoShift {
     shift: u8,
     /// Virtual ns = (icount << shift) + bias, computed in i128 to avoid overflow.

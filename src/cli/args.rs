@@ -74,10 +74,10 @@ pub struct MachineArgs {
     /// Which CPU tiers run guest code.
     #[arg(long, value_enum, default_value_t = TierArg::Tiered)]
     pub tier: TierArg,
-    /// Virtual time: 2^N nanoseconds per instruction (0..=10).
-    #[arg(long, value_name = "N", default_value_t = 0,
-          value_parser = clap::value_parser!(u32).range(0..=10))]
-    pub icount_shift: u32,
+    /// Virtual time: 2^N nanoseconds per instruction (0..=10), or `auto` to adapt N so
+    /// virtual time keeps pace with real time (as QEMU's -icount shift=auto; starts at 3).
+    #[arg(long, value_name = "N|auto", default_value = "0", value_parser = parse_shift)]
+    pub icount_shift: ShiftArg,
     /// Idle time: `off` jumps the virtual clock to the next timer deadline when the
     /// guest halts; `on` lets that much real time pass (waking early for input), as
     /// QEMU's -icount sleep=on.
@@ -94,6 +94,36 @@ pub struct MachineArgs {
     pub jit_thread: bool,
 }
 
+/// `--icount-shift`: a fixed shift or `auto`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShiftArg {
+    Fixed(u32),
+    Auto,
+}
+
+impl ShiftArg {
+    /// The shift to start with.
+    pub fn initial(self) -> u32 {
+        match self {
+            ShiftArg::Fixed(n) => n,
+            ShiftArg::Auto => AUTO_INITIAL_SHIFT,
+        }
+    }
+}
+
+/// Where `--icount-shift auto` starts (QEMU starts shift=auto at 3 as well).
+pub const AUTO_INITIAL_SHIFT: u32 = 3;
+
+fn parse_shift(s: &str) -> Result<ShiftArg, String> {
+    if s == "auto" {
+        return Ok(ShiftArg::Auto);
+    }
+    match s.parse::<u32>() {
+        Ok(n) if n <= 10 => Ok(ShiftArg::Fixed(n)),
+        _ => Err(format!("expected a shift 0..=10 or `auto`, got `{s}`")),
+    }
+}
+
 pub(crate) fn parse_on_off(s: &str) -> Result<bool, String> {
     match s {
         "on" => Ok(true),
@@ -108,7 +138,7 @@ impl Default for MachineArgs {
             memory: crate::layout::DEFAULT_MEMORY_MIB,
             icount_limit: None,
             tier: TierArg::Tiered,
-            icount_shift: 0,
+            icount_shift: ShiftArg::Fixed(0),
             icount_sleep: false,
             serial: SerialBackend::Stdio,
             jit_thread: true,
@@ -121,7 +151,8 @@ impl MachineArgs {
         MachineConfig {
             memory_mib: self.memory,
             tier: self.tier.tier(),
-            icount_shift: self.icount_shift,
+            icount_shift: self.icount_shift.initial(),
+            shift_auto: self.icount_shift == ShiftArg::Auto,
             hot_threshold: None,
             background_compile: self.jit_thread,
             boot,

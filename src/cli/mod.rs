@@ -6,7 +6,7 @@ mod demo;
 mod logcmd;
 mod session;
 
-pub use args::{boot_options, KernelArgs, MachineArgs, TierArg};
+pub use args::{boot_options, KernelArgs, MachineArgs, ShiftArg, TierArg};
 pub use session::{run_kernel, RecordedRun};
 
 use clap::{Parser, Subcommand};

@@ -24,6 +24,7 @@ pub struct RecordedRun {
     pub module: Vec<String>,
     pub memory_mib: u64,
     pub icount_shift: u32,
+    pub shift_auto: bool,
     pub sleep: bool,
     pub digest_interval: u64,
     pub snapshot_interval: Option<u64>,
@@ -58,6 +59,7 @@ impl RecordedRun {
             memory_mib: self.memory_mib,
             tier: tier.tier(),
             icount_shift: self.icount_shift,
+            shift_auto: self.shift_auto,
             hot_threshold: None,
             background_compile: jit_thread,
             boot,
@@ -131,7 +133,8 @@ pub fn record_kernel(
         initrd: a.kernel.initrd.clone(),
         module: a.kernel.module.clone(),
         memory_mib: a.machine.memory,
-        icount_shift: a.machine.icount_shift,
+        icount_shift: a.machine.icount_shift.initial(),
+        shift_auto: a.machine.icount_shift == super::args::ShiftArg::Auto,
         sleep: a.machine.icount_sleep,
         digest_interval: a.digest_interval.max(1),
         snapshot_interval: a.snapshot_interval,
@@ -147,7 +150,13 @@ pub fn record_kernel(
     let config = bincode::serde::encode_to_vec(&rec, bincode::config::standard())
         .map_err(|e| format!("cannot encode the machine configuration: {e}"))?;
     let clock = ClockConfig {
-        shift: IcountShift::Fixed(rec.icount_shift as u8),
+        shift: if rec.shift_auto {
+            IcountShift::Auto {
+                initial: rec.icount_shift as u8,
+            }
+        } else {
+            IcountShift::Fixed(rec.icount_shift as u8)
+        },
         sleep: if rec.sleep {
             SleepPolicy::On
         } else {

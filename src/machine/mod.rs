@@ -21,7 +21,7 @@ use crate::loader::KernelError;
 use board::Board;
 use reprise_devices::Rtc;
 use reprise_jit::{Cpu, CpuConfig, GuestRam, Tier};
-use reprise_replay::clock::SleepPolicy;
+use reprise_replay::clock::{AutoShift, ClockConfig, IcountShift, SleepPolicy, AUTO_PERIOD_NS};
 use reprise_replay::{FinishReport, Mode, PassThrough, ReplayError, Snapshot, SyncKind};
 use std::collections::VecDeque;
 use std::io::Write;
@@ -31,8 +31,13 @@ use std::time::{Duration, Instant};
 pub struct MachineConfig {
     pub memory_mib: u64,
     pub tier: Tier,
-    /// Virtual nanoseconds per instruction is `1 << icount_shift`.
+    /// Virtual nanoseconds per instruction is `1 << icount_shift` (the starting value
+    /// when `shift_auto`).
     pub icount_shift: u32,
+    /// Adapt the shift as the run goes so virtual time keeps pace with real time
+    /// (QEMU's `-icount shift=auto`); every adjustment is driven by a recorded
+    /// real-time reading, so replay adjusts identically.
+    pub shift_auto: bool,
     /// Executions after which a block is compiled (tiered only); `None`: the CPU default.
     pub hot_threshold: Option<u32>,
     /// Compile on a background thread (tiered only).
@@ -55,6 +60,7 @@ impl Default for MachineConfig {
             memory_mib: layout::DEFAULT_MEMORY_MIB,
             tier: Tier::Tiered,
             icount_shift: 0,
+            shift_auto: false,
             hot_threshold: None,
             background_compile: false,
             boot: BootOptions::default(),
@@ -120,6 +126,11 @@ pub struct Machine {
     next_snapshot: u64,
     started: bool,
     last_flush: Instant,
+    /// `shift=auto`: the adaptation state and the virtual time of its next look.
+    auto_shift: Option<AutoShift>,
+    next_auto_ns: u64,
+    /// When this machine started (the real-time clock `shift=auto` compares with).
+    t_start: Instant,
     /// Called with the instruction count now and then (a progress bar).
     progress: Option<Box<dyn FnMut(u64) + Send>>,
     last_progress: Instant,
@@ -184,6 +195,16 @@ impl Machine {
             next_snapshot: 0,
             started: false,
             last_flush: Instant::now(),
+            auto_shift: cfg.shift_auto.then(|| {
+                AutoShift::new(&ClockConfig {
+                    shift: IcountShift::Auto {
+                        initial: cfg.icount_shift as u8,
+                    },
+                    sleep: cfg.sleep,
+                })
+            }),
+            next_auto_ns: AUTO_PERIOD_NS,
+            t_start: Instant::now(),
             progress: None,
             last_progress: Instant::now(),
             finish_report: None,

@@ -6,7 +6,7 @@
 use super::{snapshot, Machine, Outcome};
 use crate::host::HostInput;
 use reprise_jit::RunExit;
-use reprise_replay::clock::{idle_warp, SleepPolicy};
+use reprise_replay::clock::{idle_warp, SleepPolicy, AUTO_PERIOD_NS};
 use reprise_replay::{AsyncEvent, Checkpoint, ReplayError, ShutdownCause, StopKind, SyncKind};
 use std::collections::VecDeque;
 use std::io::Write;
@@ -153,6 +153,9 @@ impl Machine {
         if let Some(d) = self.board.next_deadline() {
             stop = stop.min(self.cpu.icount_at_ns(d));
         }
+        if self.auto_shift.is_some() {
+            stop = stop.min(self.cpu.icount_at_ns(self.next_auto_ns));
+        }
         if let Some(s) = self.board.mode.next_stop() {
             if s.icount > ic {
                 stop = stop.min(s.icount);
@@ -240,10 +243,9 @@ impl Machine {
     fn apply(&mut self, events: Option<Vec<AsyncEvent>>) {
         let now = self.cpu.virtual_ns();
         for ev in events.unwrap_or_default() {
-            match ev {
-                AsyncEvent::SerialInput { bytes, .. } => self.board.serial_input(&bytes, now),
-                // No device of this machine produces the other kinds yet.
-                _ => {}
+            // No device of this machine consumes the other kinds yet.
+            if let AsyncEvent::SerialInput { bytes, .. } = ev {
+                self.board.serial_input(&bytes, now);
             }
         }
     }
@@ -252,7 +254,7 @@ impl Machine {
     fn periodic(&mut self, ic: u64) -> Result<(), ReplayError> {
         if ic >= self.next_digest {
             let regs = self.cpu.state_digest();
-            let ram = if (ic / self.digest_interval) % RAM_DIGEST_EVERY == 0 {
+            let ram = if (ic / self.digest_interval).is_multiple_of(RAM_DIGEST_EVERY) {
                 self.cpu.digest()
             } else {
                 0
@@ -264,14 +266,20 @@ impl Machine {
             let cpu = &self.cpu;
             let board = &mut self.board;
             let state = board.state();
-            board
-                .mode
-                .snapshot(ic, &mut || snapshot::take(cpu, state.clone()))?;
+            let clock = snapshot::ClockState {
+                shift: cpu.icount_shift(),
+                auto_shift: self.auto_shift,
+                next_auto_ns: self.next_auto_ns,
+            };
+            board.mode.snapshot(ic, &mut || {
+                snapshot::take(cpu, state.clone(), clock.clone())
+            })?;
             self.next_snapshot = match self.snapshot_interval {
                 Some(n) => next_multiple_after(ic, n),
                 None => u64::MAX,
             };
         }
+        self.adapt_shift(ic)?;
         if self.last_progress.elapsed() >= PROGRESS_EVERY {
             if let Some(p) = self.progress.as_mut() {
                 p(ic);
@@ -282,6 +290,33 @@ impl Machine {
             self.board.mode.flush(ic)?;
             self.last_flush = Instant::now();
         }
+        Ok(())
+    }
+
+    /// `shift=auto`: every `AUTO_PERIOD_NS` of virtual time, compares virtual time with
+    /// the (recorded) real time since the start and adapts the shift, keeping virtual
+    /// time continuous.
+    fn adapt_shift(&mut self, ic: u64) -> Result<(), ReplayError> {
+        let Some(mut auto) = self.auto_shift else {
+            return Ok(());
+        };
+        let now = self.cpu.virtual_ns();
+        if now < self.next_auto_ns {
+            return Ok(());
+        }
+        let t0 = self.t_start;
+        let host = self
+            .board
+            .mode
+            .clock(ic, SyncKind::RealTimeClock, &mut || {
+                u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX)
+            })?;
+        if let Some(adj) = auto.adjust(ic, host) {
+            self.cpu.set_icount_shift(adj.new_shift as u32);
+            self.cpu.warp_clock(adj.bias_delta as u64);
+        }
+        self.auto_shift = Some(auto);
+        self.next_auto_ns = now.saturating_add(AUTO_PERIOD_NS);
         Ok(())
     }
 

@@ -7,8 +7,17 @@ use reprise_jit::{Cpu, CpuState};
 use reprise_replay::{RamPages, Snapshot};
 use std::collections::BTreeMap;
 
-/// The device-state name of the board in snapshots.
+/// The device-state names in snapshots: the board's devices and the virtual clock's
+/// settings (the shift is not CPU state, and `shift=auto` adapts it as the run goes).
 const BOARD: &str = "board";
+const CLOCK: &str = "clock";
+
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub(super) struct ClockState {
+    pub shift: u32,
+    pub auto_shift: Option<reprise_replay::clock::AutoShift>,
+    pub next_auto_ns: u64,
+}
 
 fn encode<T: serde::Serialize>(v: &T) -> Vec<u8> {
     // Encoding plain state structs into a Vec cannot fail.
@@ -26,9 +35,10 @@ fn decode<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T,
 }
 
 /// Captures the machine's guest-visible state.
-pub(super) fn take(cpu: &Cpu, board: BoardState) -> Snapshot {
+pub(super) fn take(cpu: &Cpu, board: BoardState, clock: ClockState) -> Snapshot {
     let mut devices = BTreeMap::new();
     devices.insert(BOARD.to_string(), encode(&board));
+    devices.insert(CLOCK.to_string(), encode(&clock));
     Snapshot {
         icount: cpu.state().icount,
         cpu: encode(cpu.state()),
@@ -46,6 +56,14 @@ impl Machine {
             s.device(BOARD)
                 .map_err(|e| MachineError::Restore(e.to_string()))?,
         )?;
+        let clock: ClockState = decode(
+            "clock",
+            s.device(CLOCK)
+                .map_err(|e| MachineError::Restore(e.to_string()))?,
+        )?;
+        self.cpu.set_icount_shift(clock.shift);
+        self.auto_shift = clock.auto_shift;
+        self.next_auto_ns = clock.next_auto_ns;
         s.ram
             .restore(self.cpu.ram_mut().as_mut_slice())
             .map_err(|e| MachineError::Restore(e.to_string()))?;
