@@ -26,6 +26,9 @@ const ASM_GUESTS: &[(&str, &str)] = &[
     ("outside_ram", "bad/outside_ram.S"),
     ("ud", "bad/ud.S"),
     ("avx", "bad/avx.S"),
+    ("cr3_outside", "bad/cr3_outside.S"),
+    ("stack_off_ram", "bad/stack_off_ram.S"),
+    ("irq_storm", "bad/irq_storm.S"),
 ];
 
 /// Multiboot system guests (guests/mb/NAME.c, linked with guests/mb/rt): they start in

@@ -194,3 +194,45 @@ fn machine_statuses_are_even_and_nonzero() {
         assert!(s != 0 && s % 2 == 0, "{s}");
     }
 }
+
+#[test]
+fn page_tables_outside_ram_end_in_a_clear_triple_fault() {
+    for tier in TIERS {
+        let r = run_guest("cr3_outside", tier);
+        assert!(
+            matches!(r.outcome, Outcome::TripleFault { .. }),
+            "{:?}",
+            r.outcome
+        );
+        let msg = r.outcome.message();
+        assert!(msg.contains("triple fault") && msg.contains("#PF"), "{msg}");
+        assert_eq!(r.outcome.exit_status(), status::TRIPLE_FAULT);
+    }
+}
+
+#[test]
+fn a_stack_past_the_end_of_ram_ends_in_a_clear_triple_fault() {
+    for tier in TIERS {
+        let r = run_guest("stack_off_ram", tier);
+        assert!(
+            matches!(r.outcome, Outcome::TripleFault { .. }),
+            "{:?}",
+            r.outcome
+        );
+        assert_eq!(r.outcome.exit_status(), status::TRIPLE_FAULT);
+    }
+}
+
+#[test]
+fn an_interrupt_storm_keeps_making_progress_and_exits() {
+    for tier in TIERS {
+        let r = run_guest("irq_storm", tier);
+        assert!(
+            matches!(r.outcome, Outcome::DebugExit { value: 0, .. }),
+            "{:?}",
+            r.outcome
+        );
+        // 20000 interrupts, each a handler of 3 instructions plus the waiting loop.
+        assert!(r.icount > 60_000, "{}", r.icount);
+    }
+}

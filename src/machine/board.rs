@@ -34,6 +34,9 @@ pub(super) struct Board {
     /// A record/replay failure inside a device access; the access asked the CPU to
     /// stop, and the machine reports it.
     pub error: Option<ReplayError>,
+    /// The timer deadline the machine planned the current `Cpu::run` with: a device
+    /// write that brings a deadline before it stops the CPU so the machine re-plans.
+    pub planned_deadline: u64,
     /// Virtual ns = (icount << shift) + bias.
     shift: u32,
     bias: u64,
@@ -61,6 +64,7 @@ impl Board {
             exit: None,
             mode,
             error: None,
+            planned_deadline: u64::MAX,
             shift: 0,
             bias: 0,
         }
@@ -149,6 +153,16 @@ impl Board {
         self.intc.set_irq(layout::RTC_IRQ, level, now_ns);
     }
 
+    /// After a guest write to a device: stop the CPU if a timer now expires before the
+    /// deadline the current run was planned with (a timer was armed or moved earlier).
+    fn after_write(&self) -> BusAction {
+        if self.next_deadline().unwrap_or(u64::MAX) < self.planned_deadline {
+            BusAction::Stop
+        } else {
+            BusAction::Continue
+        }
+    }
+
     fn read_byte(&mut self, port: u16, now: u64) -> u8 {
         let Some((dev, off)) = layout::port_device(port) else {
             return 0xff;
@@ -231,7 +245,7 @@ impl Bus for Board {
         for k in 0..size.min(4) as u16 {
             self.write_byte(port.wrapping_add(k), (value >> (8 * k)) as u8, now);
         }
-        BusAction::Continue
+        self.after_write()
     }
 
     fn mmio_read(&mut self, addr: u64, size: u8, icount: u64) -> u64 {
@@ -250,7 +264,7 @@ impl Bus for Board {
             Some((MmioDevice::IoApic, off)) => self.intc.ioapic_mmio_write(off, size, value, now),
             None => {}
         }
-        BusAction::Continue
+        self.after_write()
     }
 
     fn msr_read(&mut self, msr: u32, icount: u64) -> Option<u64> {
@@ -273,7 +287,7 @@ impl Bus for Board {
         let now = self.ns(icount);
         self.intc
             .msr_write(msr, value, now)
-            .map(|()| BusAction::Continue)
+            .map(|()| self.after_write())
     }
 
     fn intr_pending(&mut self) -> bool {

@@ -94,6 +94,7 @@ impl Machine {
                 ));
             }
             let stop = self.next_stop(ic, limit);
+            self.board.planned_deadline = self.board.next_deadline().unwrap_or(u64::MAX);
             match self.cpu.run(&mut self.board, stop) {
                 RunExit::IcountLimit => {}
                 RunExit::BusStop => {
@@ -106,6 +107,7 @@ impl Machine {
                             ShutdownCause::GuestShutdown,
                         ));
                     }
+                    // Otherwise a device write armed an earlier timer: re-plan.
                 }
                 RunExit::Halted { interrupts_enabled } => {
                     if !(interrupts_enabled && self.idle()?) {
