@@ -4,8 +4,8 @@
 mod virtio_common;
 
 use reprise_devices::virtio::blk::{
-    BlkConfig, BlkRequestKind, BlkStatus, VIRTIO_BLK_T_FLUSH, VIRTIO_BLK_T_GET_ID,
-    VIRTIO_BLK_T_IN, VIRTIO_BLK_T_OUT,
+    BlkConfig, BlkRequestKind, BlkStatus, VIRTIO_BLK_T_FLUSH, VIRTIO_BLK_T_GET_ID, VIRTIO_BLK_T_IN,
+    VIRTIO_BLK_T_OUT,
 };
 use reprise_devices::virtio::transport::reg;
 use reprise_devices::virtio::{interrupt, status, DriverError, VirtioBlk, VirtioError};
@@ -18,7 +18,9 @@ const DATA: u64 = BUF + 0x1000;
 const STATUS: u64 = BUF + 0x8000;
 
 fn disk() -> Vec<u8> {
-    (0..SECTORS as usize * 512).map(|i| (i * 7 + i / 512) as u8).collect()
+    (0..SECTORS as usize * 512)
+        .map(|i| (i * 7 + i / 512) as u8)
+        .collect()
 }
 
 struct Rig {
@@ -80,10 +82,17 @@ impl Rig {
 fn read_end_to_end() {
     let mut r = rig();
     let head = r.request(VIRTIO_BLK_T_IN, 3, 1024, true);
-    assert_eq!(r.ring.used_idx(), 0, "nothing completes before the backend does");
+    assert_eq!(
+        r.ring.used_idx(),
+        0,
+        "nothing completes before the backend does"
+    );
     assert!(!r.dev.irq_level());
     let req = r.dev.backend().pending[0].clone();
-    assert_eq!((req.kind, req.sector, req.len), (BlkRequestKind::Read, 3, 1024));
+    assert_eq!(
+        (req.kind, req.sector, req.len),
+        (BlkRequestKind::Read, 3, 1024)
+    );
     assert_eq!(r.run(), 1);
     assert_eq!(r.ring.read(DATA, 1024), r.disk[3 * 512..5 * 512].to_vec());
     assert_eq!(r.status_byte(), BlkStatus::Ok as u8);
@@ -104,7 +113,11 @@ fn write_then_read_back() {
     r.run();
     assert_eq!(r.status_byte(), 0);
     assert_eq!(&r.disk[10 * 512..13 * 512], &pattern[..]);
-    assert_eq!(r.ring.take_used()[0].1, 1, "a write returns only the status byte");
+    assert_eq!(
+        r.ring.take_used()[0].1,
+        1,
+        "a write returns only the status byte"
+    );
     r.ring.write(DATA, &[0u8; 1536]);
     r.request(VIRTIO_BLK_T_IN, 10, 1536, true);
     r.run();
@@ -153,14 +166,20 @@ fn framing_is_free_header_and_status_split_anyhow() {
     let h = blk_header(VIRTIO_BLK_T_IN, 7);
     r.ring.write(HDR, &h[..5]);
     r.ring.write(HDR + 0x100, &h[5..]);
-    let head = r.ring.chain(&[(HDR, 5, false), (HDR + 0x100, 11, false), (DATA, 513, true)]);
+    let head = r
+        .ring
+        .chain(&[(HDR, 5, false), (HDR + 0x100, 11, false), (DATA, 513, true)]);
     r.ring.push(head);
     r.dev.wr(reg::QUEUE_NOTIFY, 0);
     let req = r.dev.backend().pending[0].clone();
     assert_eq!((req.sector, req.len), (7, 512));
     r.run();
     assert_eq!(r.ring.read(DATA, 512), r.disk[7 * 512..8 * 512].to_vec());
-    assert_eq!(r.ring.byte(DATA + 512), 0, "status is the last writable byte");
+    assert_eq!(
+        r.ring.byte(DATA + 512),
+        0,
+        "status is the last writable byte"
+    );
 }
 
 #[test]
@@ -254,7 +273,11 @@ fn data_buffer_outside_ram_gets_ioerr() {
     assert_eq!(r.status_byte(), BlkStatus::IoErr as u8);
     assert_eq!(r.dev.backend().submitted, 0);
     assert!(!r.needs_reset());
-    let far = r.ring.chain(&[(HDR, 16, false), (u64::MAX - 10, 512, false), (STATUS, 1, true)]);
+    let far = r.ring.chain(&[
+        (HDR, 16, false),
+        (u64::MAX - 10, 512, false),
+        (STATUS, 1, true),
+    ]);
     r.ring.write(HDR, &blk_header(VIRTIO_BLK_T_OUT, 0));
     r.ring.write(STATUS, &[0xff]);
     r.ring.push(far);
@@ -277,11 +300,18 @@ fn assert_needs_reset(r: &Rig, what: &str) {
 fn status_byte_outside_ram_needs_reset() {
     let mut r = rig();
     r.ring.write(HDR, &blk_header(VIRTIO_BLK_T_IN, 0));
-    let head = r.ring.chain(&[(HDR, 16, false), (DATA, 512, true), (RAM_SIZE + 0x1000, 1, true)]);
+    let head = r.ring.chain(&[
+        (HDR, 16, false),
+        (DATA, 512, true),
+        (RAM_SIZE + 0x1000, 1, true),
+    ]);
     r.ring.push(head);
     r.dev.wr(reg::QUEUE_NOTIFY, 0);
     assert_needs_reset(&r, "status outside RAM");
-    assert!(matches!(r.dev.driver_error(), Some(DriverError::BufferOutsideRam { .. })));
+    assert!(matches!(
+        r.dev.driver_error(),
+        Some(DriverError::BufferOutsideRam { .. })
+    ));
     assert_eq!(r.ring.used_idx(), 0);
 }
 
@@ -313,7 +343,11 @@ fn looping_chain_needs_reset_and_reset_recovers() {
 
 #[test]
 fn self_loop_and_next_out_of_range_need_reset() {
-    for (next, what) in [(0u16, "self loop"), (QSIZE, "next past the table"), (0xffff, "next 0xffff")] {
+    for (next, what) in [
+        (0u16, "self loop"),
+        (QSIZE, "next past the table"),
+        (0xffff, "next 0xffff"),
+    ] {
         let mut r = rig();
         r.ring.write(HDR, &blk_header(VIRTIO_BLK_T_IN, 0));
         r.ring.set_desc(0, HDR, 16, F_NEXT, next);
@@ -342,7 +376,10 @@ fn avail_index_running_ahead_needs_reset() {
     r.ring.write(AVAIL + 2, &(QSIZE + 1).to_le_bytes());
     r.dev.wr(reg::QUEUE_NOTIFY, 0);
     assert_needs_reset(&r, "avail idx");
-    assert_eq!(r.dev.driver_error(), Some(&DriverError::AvailIndex { queue: 0 }));
+    assert_eq!(
+        r.dev.driver_error(),
+        Some(&DriverError::AvailIndex { queue: 0 })
+    );
 }
 
 #[test]
@@ -354,7 +391,10 @@ fn missing_header_or_status_needs_reset() {
     r.ring.push(head);
     r.dev.wr(reg::QUEUE_NOTIFY, 0);
     assert_needs_reset(&r, "no status byte");
-    assert!(matches!(r.dev.driver_error(), Some(DriverError::MissingHeader { .. })));
+    assert!(matches!(
+        r.dev.driver_error(),
+        Some(DriverError::MissingHeader { .. })
+    ));
     // A header shorter than 16 bytes.
     let mut r = rig();
     let head = r.ring.chain(&[(HDR, 8, false), (STATUS, 1, true)]);
@@ -367,11 +407,16 @@ fn missing_header_or_status_needs_reset() {
 fn readable_after_writable_needs_reset() {
     let mut r = rig();
     r.ring.write(HDR, &blk_header(VIRTIO_BLK_T_IN, 0));
-    let head = r.ring.chain(&[(HDR, 16, false), (STATUS, 1, true), (DATA, 512, false)]);
+    let head = r
+        .ring
+        .chain(&[(HDR, 16, false), (STATUS, 1, true), (DATA, 512, false)]);
     r.ring.push(head);
     r.dev.wr(reg::QUEUE_NOTIFY, 0);
     assert_needs_reset(&r, "order");
-    assert!(matches!(r.dev.driver_error(), Some(DriverError::DescriptorOrder { .. })));
+    assert!(matches!(
+        r.dev.driver_error(),
+        Some(DriverError::DescriptorOrder { .. })
+    ));
 }
 
 #[test]
@@ -384,7 +429,8 @@ fn bad_indirect_tables_need_reset() {
     for (table, len, inner_flags, what) in cases {
         let mut r = rig();
         r.ring.write(BUF + 0x9000, &[0; 64]);
-        r.ring.set_desc_at(BUF + 0x9000, 0, BUF + 0x9000, 16, inner_flags, 0);
+        r.ring
+            .set_desc_at(BUF + 0x9000, 0, BUF + 0x9000, 16, inner_flags, 0);
         r.ring.set_desc(0, table, len, F_INDIRECT, 0);
         r.ring.push(0);
         r.dev.wr(reg::QUEUE_NOTIFY, 0);
@@ -401,10 +447,15 @@ fn completions_in_any_order_and_unknown_ids() {
     let mut r = rig();
     let mut heads = Vec::new();
     for sector in [1u64, 2, 3] {
-        r.ring.write(HDR + sector * 0x20, &blk_header(VIRTIO_BLK_T_IN, sector));
+        r.ring
+            .write(HDR + sector * 0x20, &blk_header(VIRTIO_BLK_T_IN, sector));
         let data = DATA + sector * 0x1000;
         let st = STATUS + sector;
-        heads.push(r.ring.chain(&[(HDR + sector * 0x20, 16, false), (data, 512, true), (st, 1, true)]));
+        heads.push(r.ring.chain(&[
+            (HDR + sector * 0x20, 16, false),
+            (data, 512, true),
+            (st, 1, true),
+        ]));
         r.ring.push(*heads.last().unwrap());
     }
     r.dev.wr(reg::QUEUE_NOTIFY, 0);
@@ -418,10 +469,20 @@ fn completions_in_any_order_and_unknown_ids() {
         r.dev.complete(q.id, BlkStatus::Ok, &data).unwrap();
     }
     let used: Vec<u32> = r.ring.take_used().iter().map(|u| u.0).collect();
-    assert_eq!(used, heads.iter().rev().map(|&h| u32::from(h)).collect::<Vec<_>>());
+    assert_eq!(
+        used,
+        heads
+            .iter()
+            .rev()
+            .map(|&h| u32::from(h))
+            .collect::<Vec<_>>()
+    );
     for sector in [1u64, 2, 3] {
         let s = sector as usize;
-        assert_eq!(r.ring.read(DATA + sector * 0x1000, 512), r.disk[s * 512..(s + 1) * 512].to_vec());
+        assert_eq!(
+            r.ring.read(DATA + sector * 0x1000, 512),
+            r.disk[s * 512..(s + 1) * 512].to_vec()
+        );
     }
     assert!(matches!(
         r.dev.complete(1, BlkStatus::Ok, &[]),
@@ -441,7 +502,11 @@ fn backend_errors_and_short_reads() {
     r.ring.write(DATA, &[0x55; 1024]);
     assert!(matches!(
         r.dev.complete(id, BlkStatus::Ok, &[1, 2, 3]),
-        Err(VirtioError::ReadLength { expected: 1024, got: 3, .. })
+        Err(VirtioError::ReadLength {
+            expected: 1024,
+            got: 3,
+            ..
+        })
     ));
     assert_eq!(r.status_byte(), BlkStatus::IoErr as u8);
     assert_eq!(r.ring.read(DATA, 1024), vec![0x55; 1024], "no partial data");
@@ -476,7 +541,11 @@ fn reset_drops_requests_in_flight() {
         r.dev.complete(id, BlkStatus::Ok, &[0u8; 512]),
         Err(VirtioError::UnknownRequest { .. })
     ));
-    assert_eq!(r.ring.read(DATA, 512), vec![0x11; 512], "stale completion wrote nothing");
+    assert_eq!(
+        r.ring.read(DATA, 512),
+        vec![0x11; 512],
+        "stale completion wrote nothing"
+    );
     // Ids are not reused after reset.
     r.ring = Ring::new(&r.mem, QSIZE); // fresh rings before DRIVER_OK, as a driver does
     bring_up(&mut r.dev, u32::from(QSIZE));
@@ -490,7 +559,11 @@ fn state_with_requests_in_flight_round_trips() {
     r.ring.write(DATA + 0x2000, &[0x77; 512]);
     r.request(VIRTIO_BLK_T_IN, 4, 512, true);
     r.ring.write(HDR + 0x40, &blk_header(VIRTIO_BLK_T_OUT, 9));
-    let w = r.ring.chain(&[(HDR + 0x40, 16, false), (DATA + 0x2000, 512, false), (STATUS + 1, 1, true)]);
+    let w = r.ring.chain(&[
+        (HDR + 0x40, 16, false),
+        (DATA + 0x2000, 512, false),
+        (STATUS + 1, 1, true),
+    ]);
     r.ring.push(w);
     r.dev.wr(reg::QUEUE_NOTIFY, 0);
     assert_eq!(r.dev.backend().pending.len(), 2);
@@ -502,22 +575,48 @@ fn state_with_requests_in_flight_round_trips() {
         bincode::serde::decode_from_slice(&bytes, cfg).unwrap();
     assert_eq!(back, st);
 
-    let mut restored =
-        VirtioBlk::from_state(r.dev.config().clone(), r.mem.clone(), QueuedDisk::default(), &back)
-            .unwrap();
+    let mut restored = VirtioBlk::from_state(
+        r.dev.config().clone(),
+        r.mem.clone(),
+        QueuedDisk::default(),
+        &back,
+    )
+    .unwrap();
     assert_eq!(restored.state(), st);
     let again = restored.in_flight_requests();
-    assert_eq!(again, r.dev.backend().pending, "same requests, write data included");
+    assert_eq!(
+        again,
+        r.dev.backend().pending,
+        "same requests, write data included"
+    );
     restored.backend_mut().pending = again;
     assert_eq!(run_disk(&mut restored, &mut r.disk), 2);
     assert_eq!(r.ring.read(DATA, 512), r.disk[4 * 512..5 * 512].to_vec());
     assert_eq!(&r.disk[9 * 512..10 * 512], &[0x77; 512][..]);
     assert_eq!(r.ring.take_used().len(), 2);
 
-    // A state whose in-flight ids are ahead of its id counter is refused.
+    // A state whose in-flight ids are ahead of its id counter is refused, and so is one
+    // whose buffers leave guest RAM.
     let mut bad = st.clone();
     bad.next_id = 0;
-    assert!(VirtioBlk::from_state(r.dev.config().clone(), r.mem.clone(), QueuedDisk::default(), &bad).is_err());
+    assert!(VirtioBlk::from_state(
+        r.dev.config().clone(),
+        r.mem.clone(),
+        QueuedDisk::default(),
+        &bad
+    )
+    .is_err());
+    let mut bad = st.clone();
+    bad.in_flight[0].segs[0].addr = RAM_SIZE - 4;
+    assert!(matches!(
+        VirtioBlk::from_state(
+            r.dev.config().clone(),
+            r.mem.clone(),
+            QueuedDisk::default(),
+            &bad
+        ),
+        Err(VirtioError::BadState(_))
+    ));
 }
 
 #[test]

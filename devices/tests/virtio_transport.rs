@@ -37,7 +37,10 @@ fn offers_version_1_and_blk_features() {
     assert_ne!(f & feature::RING_INDIRECT_DESC, 0);
     assert_eq!(f & feature::RING_EVENT_IDX, 0);
     use reprise_devices::virtio::blk::features as bf;
-    assert_eq!(f & (bf::SEG_MAX | bf::BLK_SIZE | bf::FLUSH), bf::SEG_MAX | bf::BLK_SIZE | bf::FLUSH);
+    assert_eq!(
+        f & (bf::SEG_MAX | bf::BLK_SIZE | bf::FLUSH),
+        bf::SEG_MAX | bf::BLK_SIZE | bf::FLUSH
+    );
     assert_eq!(f & bf::RO, 0, "writable disk");
     b.wr(reg::DEVICE_FEATURES_SEL, 2);
     assert_eq!(b.rd(reg::DEVICE_FEATURES), 0, "no features past bit 63");
@@ -51,7 +54,11 @@ fn features_ok_needs_version_1() {
     let f = device_features(&mut b);
     write_driver_features(&mut b, f & !feature::VERSION_1);
     b.wr(reg::STATUS, S_FEAT);
-    assert_eq!(b.rd(reg::STATUS) & status::FEATURES_OK, 0, "legacy-only driver refused");
+    assert_eq!(
+        b.rd(reg::STATUS) & status::FEATURES_OK,
+        0,
+        "legacy-only driver refused"
+    );
     // The driver may try again with VERSION_1.
     write_driver_features(&mut b, f);
     b.wr(reg::STATUS, S_FEAT);
@@ -84,12 +91,18 @@ fn driver_features_frozen_after_features_ok() {
 fn driver_ok_without_features_ok_needs_reset() {
     let mem = ram();
     let mut b = blk(&mem, 64);
-    b.wr(reg::STATUS, status::ACKNOWLEDGE | status::DRIVER | status::DRIVER_OK);
+    b.wr(
+        reg::STATUS,
+        status::ACKNOWLEDGE | status::DRIVER | status::DRIVER_OK,
+    );
     let s = b.rd(reg::STATUS);
     assert_ne!(s & status::DEVICE_NEEDS_RESET, 0);
     assert_eq!(b.rd(reg::INTERRUPT_STATUS), interrupt::CONFIG_CHANGE);
     assert!(b.irq_level());
-    assert_eq!(b.driver_error(), Some(&DriverError::DriverOkWithoutFeatures));
+    assert_eq!(
+        b.driver_error(),
+        Some(&DriverError::DriverOkWithoutFeatures)
+    );
     // Reset brings it back.
     b.wr(reg::STATUS, 0);
     assert_eq!(b.rd(reg::STATUS), 0);
@@ -138,8 +151,15 @@ fn queue_setup_checks_size() {
         b.wr(reg::STATUS, S_FEAT);
         setup_queue(&mut b, size);
         assert_eq!(b.rd(reg::QUEUE_READY), 0, "size {size}");
-        assert_ne!(b.rd(reg::STATUS) & status::DEVICE_NEEDS_RESET, 0, "size {size}");
-        assert!(matches!(b.driver_error(), Some(DriverError::QueueSize { .. })));
+        assert_ne!(
+            b.rd(reg::STATUS) & status::DEVICE_NEEDS_RESET,
+            0,
+            "size {size}"
+        );
+        assert!(matches!(
+            b.driver_error(),
+            Some(DriverError::QueueSize { .. })
+        ));
         // Not DRIVER_OK yet: no configuration interrupt.
         assert!(!b.irq_level());
     }
@@ -149,11 +169,11 @@ fn queue_setup_checks_size() {
 fn queue_setup_checks_alignment_and_ram() {
     let mem = ram();
     let cases: [(u64, u64, u64); 5] = [
-        (DESC + 8, AVAIL, USED),              // descriptor table must be 16-aligned
-        (DESC, AVAIL + 1, USED),              // available ring 2-aligned
-        (DESC, AVAIL, USED + 2),              // used ring 4-aligned
-        (RAM_SIZE - 0x10, AVAIL, USED),       // table runs past RAM
-        (DESC, AVAIL, 0x1_0000_0000_0000),    // used ring far outside RAM
+        (DESC + 8, AVAIL, USED),           // descriptor table must be 16-aligned
+        (DESC, AVAIL + 1, USED),           // available ring 2-aligned
+        (DESC, AVAIL, USED + 2),           // used ring 4-aligned
+        (RAM_SIZE - 0x10, AVAIL, USED),    // table runs past RAM
+        (DESC, AVAIL, 0x1_0000_0000_0000), // used ring far outside RAM
     ];
     for (desc, avail, used) in cases {
         let mut b = blk(&mem, 64);
@@ -171,7 +191,10 @@ fn queue_setup_checks_alignment_and_ram() {
         }
         b.wr(reg::QUEUE_READY, 1);
         assert_eq!(b.rd(reg::QUEUE_READY), 0, "{desc:#x} {avail:#x} {used:#x}");
-        assert!(matches!(b.driver_error(), Some(DriverError::QueueAddress { queue: 0 })));
+        assert!(matches!(
+            b.driver_error(),
+            Some(DriverError::QueueAddress { queue: 0 })
+        ));
     }
 }
 
@@ -247,7 +270,11 @@ fn interrupt_ack_lowers_the_line() {
     bring_up(&mut b, 16);
     let mut ring = Ring::new(&mem, 16);
     ring.write(BUF, &blk_header(8, 0)); // GET_ID: answered at once
-    let head = ring.chain(&[(BUF, 16, false), (BUF + 0x100, 20, true), (BUF + 0x200, 1, true)]);
+    let head = ring.chain(&[
+        (BUF, 16, false),
+        (BUF + 0x100, 20, true),
+        (BUF + 0x200, 1, true),
+    ]);
     ring.push(head);
     assert!(!b.irq_level());
     b.wr(reg::QUEUE_NOTIFY, 0);
@@ -269,7 +296,11 @@ fn notify_of_missing_queue_or_before_driver_ok_does_nothing() {
     setup_queue(&mut b, 16);
     let mut ring = Ring::new(&mem, 16);
     ring.write(BUF, &blk_header(8, 0));
-    let head = ring.chain(&[(BUF, 16, false), (BUF + 0x100, 20, true), (BUF + 0x200, 1, true)]);
+    let head = ring.chain(&[
+        (BUF, 16, false),
+        (BUF + 0x100, 20, true),
+        (BUF + 0x200, 1, true),
+    ]);
     ring.push(head);
     b.wr(reg::QUEUE_NOTIFY, 0);
     b.wr(reg::QUEUE_NOTIFY, 1);
@@ -293,12 +324,19 @@ fn transport_state_round_trips_through_bincode() {
     let (back, _): (reprise_devices::virtio::VirtioBlkState, usize) =
         bincode::serde::decode_from_slice(&bytes, cfg).unwrap();
     assert_eq!(back, st);
-    let restored =
-        VirtioBlk::from_state(b.config().clone(), mem.clone(), QueuedDisk::default(), &back)
-            .unwrap();
+    let restored = VirtioBlk::from_state(
+        b.config().clone(),
+        mem.clone(),
+        QueuedDisk::default(),
+        &back,
+    )
+    .unwrap();
     assert_eq!(restored.state(), st);
     assert_eq!(restored.rd(reg::STATUS), b.rd(reg::STATUS));
-    assert_eq!(restored.rd(reg::DEVICE_FEATURES), b.rd(reg::DEVICE_FEATURES));
+    assert_eq!(
+        restored.rd(reg::DEVICE_FEATURES),
+        b.rd(reg::DEVICE_FEATURES)
+    );
 }
 
 #[test]

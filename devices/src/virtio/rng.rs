@@ -15,7 +15,7 @@ use super::transport::{MmioEffect, MmioTransport};
 use super::{device_id, feature, DriverError, VirtioError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use vm_memory::GuestMemory;
+use vm_memory::{GuestMemory, Permissions};
 
 /// Largest number of bytes asked of the backend for one chain.
 pub const MAX_RNG_REQUEST: u32 = 64 << 10;
@@ -188,6 +188,12 @@ impl<M: GuestMemory, B: EntropyBackend> VirtioRng<M, B> {
                 return Err(VirtioError::BadState(format!(
                     "in-flight request {} was issued after the next id {}",
                     r.id, state.next_id
+                )));
+            }
+            if !chain::in_ram(&dev.core.mem, &r.segs, Permissions::Write) {
+                return Err(VirtioError::BadState(format!(
+                    "in-flight request {} has buffers outside guest RAM",
+                    r.id
                 )));
             }
             dev.in_flight.insert(r.id, r.clone());

@@ -127,7 +127,8 @@ impl Ring {
         };
         // Clean rings.
         let zeros = vec![0u8; 0x4000];
-        mem.write_slice(&zeros, GuestAddress(DESC)).expect("zero rings");
+        mem.write_slice(&zeros, GuestAddress(DESC))
+            .expect("zero rings");
         r
     }
 
@@ -211,7 +212,9 @@ impl Ring {
 
     pub fn read(&self, addr: u64, len: usize) -> Vec<u8> {
         let mut v = vec![0u8; len];
-        self.mem.read_slice(&mut v, GuestAddress(addr)).expect("RAM");
+        self.mem
+            .read_slice(&mut v, GuestAddress(addr))
+            .expect("RAM");
         v
     }
 

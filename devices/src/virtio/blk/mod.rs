@@ -28,7 +28,7 @@ use super::{device_id, feature, DriverError, VirtioError};
 use request::Parsed;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use vm_memory::GuestMemory;
+use vm_memory::{GuestMemory, Permissions};
 
 pub use request::{VIRTIO_BLK_T_FLUSH, VIRTIO_BLK_T_GET_ID, VIRTIO_BLK_T_IN, VIRTIO_BLK_T_OUT};
 
@@ -358,6 +358,15 @@ impl<M: GuestMemory, B: BlockBackend> VirtioBlk<M, B> {
                 return Err(VirtioError::BadState(format!(
                     "in-flight request {} was issued after the next id {}",
                     r.id, state.next_id
+                )));
+            }
+            let writable = Permissions::Write;
+            if !chain::in_ram(&dev.core.mem, &r.segs, Permissions::Read)
+                || !chain::in_ram(&dev.core.mem, &[r.status], writable)
+            {
+                return Err(VirtioError::BadState(format!(
+                    "in-flight request {} has buffers outside guest RAM",
+                    r.id
                 )));
             }
             dev.in_flight.insert(r.id, r.clone());
