@@ -628,3 +628,27 @@ fn rejects_bad_queue_size_in_config() {
         Err(VirtioError::QueueMaxSize(100))
     ));
 }
+
+#[test]
+fn dirty_pages_name_every_page_the_device_wrote() {
+    let mut r = rig();
+    r.request(VIRTIO_BLK_T_IN, 0, 4096 + 512, true);
+    assert!(
+        r.dev.take_dirty_pages().is_empty(),
+        "nothing written before completion"
+    );
+    r.run();
+    let mut want = vec![DATA, DATA + 0x1000, STATUS, USED];
+    want.sort();
+    assert_eq!(r.dev.take_dirty_pages(), want);
+    assert!(r.dev.take_dirty_pages().is_empty(), "taken");
+    r.request(VIRTIO_BLK_T_OUT, 0, 512, false);
+    r.run();
+    let mut want = vec![STATUS, USED];
+    want.sort();
+    assert_eq!(
+        r.dev.take_dirty_pages(),
+        want,
+        "a write only touches status and ring"
+    );
+}

@@ -30,6 +30,7 @@ fn entropy_request_and_completion() {
     dev.complete(0, &bytes).unwrap();
     assert_eq!(ring.read(BUF, 64), bytes);
     assert_eq!(ring.take_used(), vec![(u32::from(head), 64)]);
+    assert_eq!(dev.take_dirty_pages(), vec![USED, BUF], "address order");
     assert!(dev.irq_level());
     assert_eq!(dev.rd(reg::INTERRUPT_STATUS), interrupt::USED_BUFFER);
 }

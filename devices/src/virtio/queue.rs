@@ -170,6 +170,11 @@ impl VirtQueue {
         Ok(flags & AVAIL_F_NO_INTERRUPT == 0)
     }
 
+    /// The used ring's address and length in bytes (flags, idx, ring, avail_event).
+    pub(crate) fn used_ring_span(&self) -> (u64, u64) {
+        (self.device, 6 + 8 * u64::from(self.size))
+    }
+
     pub(crate) fn state(&self) -> QueueState {
         QueueState {
             size: self.size,

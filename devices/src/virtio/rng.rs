@@ -142,7 +142,7 @@ impl<M: GuestMemory, B: EntropyBackend> VirtioRng<M, B> {
             .in_flight
             .remove(&id)
             .ok_or(VirtioError::UnknownRequest { id })?;
-        let written = match chain::write_from(&self.core.mem, &req.segs, bytes) {
+        let written = match self.core.write(&req.segs, bytes) {
             Ok(n) => n,
             Err(_) => {
                 self.core.transport.fail(DriverError::BufferOutsideRam {
@@ -155,6 +155,12 @@ impl<M: GuestMemory, B: EntropyBackend> VirtioRng<M, B> {
         let len = u32::try_from(written).unwrap_or(u32::MAX);
         self.core.finish(REQUEST_QUEUE, req.head, len);
         Ok(())
+    }
+
+    /// Guest-physical addresses of the 4 KiB pages the device wrote since the last call
+    /// (see [`super::VirtioBlk::take_dirty_pages`]).
+    pub fn take_dirty_pages(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.core.dirty).into_iter().collect()
     }
 
     /// Requests in flight, in id order (to ask the backend again after a restore

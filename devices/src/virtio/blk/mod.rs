@@ -269,7 +269,7 @@ impl<M: GuestMemory, B: BlockBackend> VirtioBlk<M, B> {
                     data,
                     status,
                 } => {
-                    let written = chain::write_from(&core.mem, &segs, &data).unwrap_or(0);
+                    let written = core.write(&segs, &data).unwrap_or(0);
                     finish(core, chain.head, status, status_code, written);
                 }
             }
@@ -297,7 +297,7 @@ impl<M: GuestMemory, B: BlockBackend> VirtioBlk<M, B> {
                     got: data.len(),
                 });
             } else {
-                match chain::write_from(&self.core.mem, &req.segs, data) {
+                match self.core.write(&req.segs, data) {
                     Ok(n) => written = n,
                     Err(_) => status = BlkStatus::IoErr,
                 }
@@ -305,6 +305,14 @@ impl<M: GuestMemory, B: BlockBackend> VirtioBlk<M, B> {
         }
         finish(&mut self.core, req.head, req.status, status, written);
         result
+    }
+
+    /// Guest-physical addresses of the 4 KiB pages the device wrote (DMA: read data,
+    /// status bytes, used ring) since the last call, in address order. Device writes do
+    /// not go through the CPU's MMU, so the machine must invalidate translated code in
+    /// these pages after every `mmio_write` and `complete`.
+    pub fn take_dirty_pages(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.core.dirty).into_iter().collect()
     }
 
     /// The requests in flight, in id order, as they were submitted (a write's data is
@@ -383,7 +391,7 @@ fn finish<M: GuestMemory>(
     code: BlkStatus,
     written: usize,
 ) {
-    if chain::write_from(&core.mem, &[status], &[code as u8]).is_err() {
+    if core.write(&[status], &[code as u8]).is_err() {
         let queue = REQUEST_QUEUE;
         core.transport
             .fail(DriverError::BufferOutsideRam { queue, head });
