@@ -1,6 +1,6 @@
 //! Descriptor chains as checked lists of guest-memory segments.
 //!
-//! [`Chain::walk`] follows a chain with `virtio_queue`'s iterator (which stops on loops,
+//! `Chain::walk` follows a chain with `virtio_queue`'s iterator (which stops on loops,
 //! chains longer than the table, next indices out of range and bad indirect tables) and
 //! tells a chain that ended properly from one that was cut short: the last descriptor it
 //! yielded must not carry the NEXT flag. Devices never assume how the driver split its
