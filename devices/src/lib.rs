@@ -21,6 +21,7 @@ pub mod pic;
 pub mod pit;
 pub mod rtc;
 pub mod uart;
+pub mod virtio;
 
 pub use debug_exit::DebugExit;
 pub use intc::{Intc, IntcState};
