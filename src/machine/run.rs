@@ -76,12 +76,7 @@ impl Machine {
         }
         loop {
             let ic = self.icount();
-            self.board
-                .set_clock(self.cpu.icount_shift(), self.cpu.state().clock_bias_ns);
-            let now = self.cpu.virtual_ns();
-            if self.board.next_deadline().is_some_and(|d| d <= now) {
-                self.board.advance(now);
-            }
+            self.fire_due_timers();
             if let Some(end) = self.replay_stops(ic)? {
                 return Ok(end);
             }
@@ -142,6 +137,16 @@ impl Machine {
         }
     }
 
+    /// Brings the board's clock up to date and fires the timers that are due.
+    fn fire_due_timers(&mut self) {
+        self.board
+            .set_clock(self.cpu.icount_shift(), self.cpu.state().clock_bias_ns);
+        let now = self.cpu.virtual_ns();
+        if self.board.next_deadline().is_some_and(|d| d <= now) {
+            self.board.advance(now);
+        }
+    }
+
     /// The instruction count to run to: the first of the limit, the slice end, the next
     /// timer deadline, digest or snapshot, the recording's next event (replay) and the
     /// next look for host input.
@@ -187,6 +192,10 @@ impl Machine {
                     if !self.idle()? {
                         break;
                     }
+                    // Recording went from this warp to the top of the loop, which fires
+                    // the timers the warp made due before the CPU runs again; so must
+                    // replay, or the CPU halts again at once and idles a second time.
+                    self.fire_due_timers();
                 }
                 StopKind::Shutdown(
                     cause @ (ShutdownCause::InstructionLimit
