@@ -10,7 +10,6 @@
 
 mod common;
 use common::rr::*;
-use common::*;
 use reprise::cli::TierArg;
 use reprise::Outcome;
 use reprise_replay::{Event, SyncKind};
@@ -364,4 +363,31 @@ fn altered_host_clock_is_a_divergence() {
         "stopped at {}",
         r.icount
     );
+}
+
+/// A recording stopped by --icount-limit replays to exactly that count and ends there
+/// as the recording did — also when a digest and a snapshot fall on it (the replay once
+/// ran on to the next digest and reported a mismatch).
+#[test]
+fn recording_stopped_by_the_icount_limit_replays_to_there() {
+    let dir = Scratch::new("limit");
+    for limit in [5_000, 5_500, 20_000] {
+        let log = dir.path(&format!("{limit}.rlog"));
+        let mut how = Rec::guest("rr_inputs");
+        how.digest_interval = 1_000;
+        how.snapshot_interval = Some(5_000);
+        how.limit = limit;
+        let rec = how.record(&log);
+        assert_eq!(rec.outcome, Outcome::IcountLimit { icount: limit });
+        let r = replay(&log, TierArg::Tiered, None);
+        assert_eq!(
+            r.outcome,
+            Outcome::RecordingEnd { icount: limit },
+            "{}",
+            r.detail
+        );
+        assert_eq!(r.matches, Some(true), "{}", r.detail);
+        assert_eq!((r.icount, &r.serial), (limit, &rec.serial));
+        assert_eq!(r.digest, rec.digest, "limit {limit}: final state");
+    }
 }

@@ -82,6 +82,12 @@ impl Machine {
             }
             self.poll_host_input(ic)?;
             self.periodic(ic)?;
+            // What the log holds after this icount's digest or snapshot (the end of a
+            // recording stopped by --icount-limit here, or the end of a cut log) is
+            // honoured here too: the CPU must not run past it to the next stop.
+            if let Some(end) = self.replay_stops(ic)? {
+                return Ok(end);
+            }
             if ic >= limit {
                 return Ok((
                     Outcome::IcountLimit { icount: ic },

@@ -66,6 +66,8 @@ pub struct Rec {
     pub sleep: bool,
     pub digest_interval: u64,
     pub snapshot_interval: Option<u64>,
+    /// Stop recording after this many instructions.
+    pub limit: u64,
 }
 
 impl Rec {
@@ -83,6 +85,7 @@ impl Rec {
                 1_000_000
             },
             snapshot_interval: None,
+            limit: super::GUEST_LIMIT,
         }
     }
 
@@ -94,7 +97,7 @@ impl Rec {
             kernel: self.kernel.clone(),
             machine: MachineArgs {
                 memory: self.memory,
-                icount_limit: Some(super::GUEST_LIMIT),
+                icount_limit: Some(self.limit),
                 tier: self.tier,
                 icount_sleep: self.sleep,
                 serial,
@@ -352,6 +355,15 @@ pub fn chunks(log: &Path) -> Vec<(u64, u64, u8, u64)> {
             )
         })
         .collect()
+}
+
+/// The icount of the last record that can be read from a (possibly damaged) log.
+pub fn last_readable_icount(log: &Path) -> u64 {
+    let Ok(mut r) = LogReader::open(log) else {
+        return 0;
+    };
+    while let Ok(Some(_)) = r.next_record() {}
+    r.icount()
 }
 
 /// Parses "between instructions A and B" out of a divergence message.
