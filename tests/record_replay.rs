@@ -137,6 +137,7 @@ fn serial_input_through(unix: bool) {
     let mut how = Rec::guest("rr_inputs");
     how.kernel = kernel_args("rr_inputs", Some("echo"));
     how.sleep = true;
+    how.snapshot_interval = Some(4_000);
     let rec = how.record_with_peer(&log, unix, &["Hello, ", "record ", "and replay."]);
     assert_eq!(rec.outcome, PASS, "{}", rec.serial);
     assert!(rec.serial.contains(PROMPT), "{}", rec.serial);
@@ -172,6 +173,16 @@ fn serial_input_through(unix: bool) {
         let r = replay(&log, tier, None);
         rec.assert_same(&r, &format!("echo replayed without a peer ({tier:?})"));
     }
+    // Seek across the warps and the serial input: onto each input, just after it,
+    // and between snapshots.
+    let bare = dir.path("bare.rlog");
+    rewrite(&log, &bare, false, |_, _| None);
+    let mut ns = vec![7_777, 22_222, rec.icount - 1];
+    for ic in serial_events {
+        ns.extend([ic, ic + 1, ic + 2_345]);
+    }
+    ns.retain(|&n| n <= rec.icount);
+    check_seeks(&rec, &log, &bare, &ns);
 }
 
 #[test]
@@ -218,7 +229,7 @@ fn seek_stops_exactly_at_n_in_the_same_state() {
     );
 
     let last = rec.icount;
-    for n in [
+    let ns = [
         1,
         2_500,
         5_000,
@@ -228,9 +239,18 @@ fn seek_stops_exactly_at_n_in_the_same_state() {
         22_530,
         last - 1,
         last,
-    ] {
-        let reference = replay(&bare, TierArg::Tiered, Some(n));
-        let seek = replay(&log, TierArg::Tiered, Some(n));
+    ];
+    check_seeks(&rec, &log, &bare, &ns);
+}
+
+/// Seeks `log` to each of `ns` and compares with a replay of `bare` (the same log
+/// without snapshots) to the same point: same count, same state, output the end of
+/// the reference's.
+fn check_seeks(rec: &Run, log: &std::path::Path, bare: &std::path::Path, ns: &[u64]) {
+    let last = rec.icount;
+    for &n in ns {
+        let reference = replay(bare, TierArg::Tiered, Some(n));
+        let seek = replay(log, TierArg::Tiered, Some(n));
         for (what, r) in [("reference", &reference), ("seek", &seek)] {
             assert_eq!(r.icount, n, "{what} to {n}: {}", r.outcome.message());
             assert!(

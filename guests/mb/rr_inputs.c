@@ -8,7 +8,8 @@
  *
  * With the word "echo" on its command line it also reads serial input: it enables
  * COM1's receive interrupt (IRQ 4 through the 8259), prints a prompt, and echoes every
- * byte it receives upper-cased until a '.', sleeping in HLT in between. The PIT keeps
+ * byte it receives upper-cased until a '.', sleeping in HLT in between (bytes that
+ * arrived before the prompt wait in the UART and are echoed first). The PIT keeps
  * ticking at 100 Hz meanwhile, so without input it gives up after 10 s of virtual time
  * (and fails that check) instead of sleeping forever.
  *
@@ -199,8 +200,6 @@ static void on_irq4(struct frame *f) {
 
 static void echo(void) {
     set_handler(0x24, on_irq4, 0);
-    while (inb(COM1 + 5) & 1) /* drop anything stale */
-        (void)inb(COM1);
     outb(COM1 + 1, 0x01); /* IER: received data available */
     outb(COM1 + 4, 0x0b); /* MCR: DTR, RTS, OUT2 (gates the IRQ line) */
     pic_unmask(4);
