@@ -293,10 +293,10 @@ fn altered_rdrand_is_a_divergence_in_the_right_window() {
         Event::Sync {
             kind: SyncKind::RdRand,
             ..
-        } if std::mem::take(&mut first) => Some(Event::Sync {
+        } if std::mem::take(&mut first) => Some(vec![Event::Sync {
             kind: SyncKind::RdRand,
             data: 1u64.to_le_bytes().to_vec(),
-        }),
+        }]),
         _ => None,
     });
     assert_eq!(n, 1);
@@ -351,10 +351,10 @@ fn altered_host_clock_is_a_divergence() {
             assert_eq!(ic, 0, "the RTC reads the host clock once, at boot");
             let ns = u64::from_le_bytes(data.as_slice().try_into().expect("8 bytes"));
             let later = ns + 366 * 86_400 * 1_000_000_000;
-            Some(Event::Sync {
+            Some(vec![Event::Sync {
                 kind: SyncKind::HostClock,
                 data: later.to_le_bytes().to_vec(),
-            })
+            }])
         }
         _ => None,
     });
@@ -410,4 +410,86 @@ fn recording_stopped_by_the_icount_limit_replays_to_there() {
         assert_eq!((r.icount, &r.serial), (limit, &rec.serial));
         assert_eq!(r.digest, rec.digest, "limit {limit}: final state");
     }
+}
+
+/// The clock policy is stored in the log and a replay uses it: an icount shift other
+/// than 0, and sleep=on without any input source (idle time passes in real time, the
+/// warps read the real-time clock).
+#[test]
+fn clock_policies_replay() {
+    let dir = Scratch::new("clock");
+    let mut shifted = None;
+    for (shift, sleep) in [(3, false), (0, true)] {
+        let log = dir.path(&format!("{shift}-{sleep}.rlog"));
+        let mut how = Rec::guest("rr_inputs");
+        how.shift = shift;
+        how.sleep = sleep;
+        let rec = how.record(&log);
+        assert_eq!(rec.outcome, PASS, "{}", rec.serial);
+        let has_rt = events(&log).iter().any(|(_, e)| {
+            matches!(
+                e,
+                Event::Sync {
+                    kind: SyncKind::RealTimeClock,
+                    ..
+                }
+            )
+        });
+        assert_eq!(has_rt, sleep, "real-time clock reads with sleep={sleep}");
+        for tier in [TierArg::Tiered, TierArg::Interp] {
+            rec.assert_same(
+                &replay(&log, tier, None),
+                &format!("shift {shift} sleep {sleep}"),
+            );
+        }
+        if shift == 3 {
+            shifted = Some(rec);
+        }
+    }
+    // The TSC runs on the virtual clock: eight times faster per instruction.
+    let tsc = |s: &str| -> u64 {
+        let l = s
+            .lines()
+            .find(|l| l.starts_with("tsc: "))
+            .expect("tsc line");
+        l[5..].parse().expect("tsc value")
+    };
+    let plain = Rec::guest("rr_inputs").record(&dir.path("plain.rlog"));
+    let shifted = shifted.expect("shift 3 run");
+    assert_eq!(
+        tsc(&shifted.serial),
+        8 * tsc(&plain.serial),
+        "first RDTSC, shift 3 vs 0"
+    );
+}
+
+/// A reader skips record kinds it does not know (written by a newer reprise): a log
+/// with an unknown record before every digest and input replays exactly as the
+/// original.
+#[test]
+fn unknown_record_kinds_are_skipped() {
+    let dir = Scratch::new("unknown");
+    let log = dir.path("a.rlog");
+    let with = dir.path("b.rlog");
+    let rec = Rec::guest("rr_inputs").record(&log);
+    let n = rewrite(&log, &with, true, |_, e| match e {
+        Event::Digest { .. } | Event::Sync { .. } => Some(vec![
+            Event::Unknown {
+                kind: 99,
+                payload: vec![1, 2, 3],
+            },
+            e.clone(),
+        ]),
+        _ => None,
+    });
+    assert!(n > 3, "{n}");
+    let unknown = events(&with)
+        .iter()
+        .filter(|(_, e)| matches!(e, Event::Unknown { kind: 99, .. }))
+        .count();
+    assert_eq!(unknown, n);
+    rec.assert_same(
+        &replay(&with, TierArg::Tiered, None),
+        "log with unknown records",
+    );
 }

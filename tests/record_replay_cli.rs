@@ -491,10 +491,10 @@ fn damaged_logs_and_changed_kernels() {
         Event::Sync {
             kind: SyncKind::RdSeed,
             ..
-        } => Some(Event::Sync {
+        } => Some(vec![Event::Sync {
             kind: SyncKind::RdSeed,
             data: 7u64.to_le_bytes().to_vec(),
-        }),
+        }]),
         _ => None,
     });
     let r = reprise(&["replay", s(&altered)]);

@@ -68,6 +68,8 @@ pub struct Rec {
     pub snapshot_interval: Option<u64>,
     /// Stop recording after this many instructions.
     pub limit: u64,
+    /// --icount-shift.
+    pub shift: u32,
 }
 
 impl Rec {
@@ -86,6 +88,7 @@ impl Rec {
             },
             snapshot_interval: None,
             limit: super::GUEST_LIMIT,
+            shift: 0,
         }
     }
 
@@ -100,6 +103,7 @@ impl Rec {
                 icount_limit: Some(self.limit),
                 tier: self.tier,
                 icount_sleep: self.sleep,
+                icount_shift: self.shift,
                 serial,
                 ..MachineArgs::default()
             },
@@ -282,15 +286,15 @@ pub fn try_replay(log: &Path, tier: TierArg, seek: Option<u64>) -> Result<Run, S
 }
 
 /// Copies log `src` to `dst` record by record through [`LogReader`] and [`LogWriter`]:
-/// `edit` may replace each event (given its icount); snapshots are copied where their
-/// reference record is, unless `keep_snapshots` is false (then they and their
-/// references are dropped, and a replay can only start from the beginning). Returns
-/// the number of events `edit` changed.
+/// `edit` may replace each event (given its icount) with others, written at the same
+/// icount; snapshots are copied where their reference record is, unless
+/// `keep_snapshots` is false (then they and their references are dropped, and a replay
+/// can only start from the beginning). Returns the number of events `edit` replaced.
 pub fn rewrite(
     src: &Path,
     dst: &Path,
     keep_snapshots: bool,
-    mut edit: impl FnMut(u64, &Event) -> Option<Event>,
+    mut edit: impl FnMut(u64, &Event) -> Option<Vec<Event>>,
 ) -> usize {
     let mut r = LogReader::open(src).expect("open log to rewrite");
     let chunks = r.scan_chunks().expect("scan chunks");
@@ -309,14 +313,16 @@ pub fn rewrite(
             }
             continue;
         }
-        let ev = match edit(ic, &ev) {
+        let evs = match edit(ic, &ev) {
             Some(new) => {
                 changed += 1;
                 new
             }
-            None => ev,
+            None => vec![ev],
         };
-        w.write(ic, &ev).expect("write event");
+        for ev in &evs {
+            w.write(ic, ev).expect("write event");
+        }
     }
     w.finish().expect("finish rewritten log");
     changed
