@@ -546,3 +546,50 @@ fn damaged_logs_and_changed_kernels() {
         );
     }
 }
+
+/// A recording killed with SIGKILL (no chance to finish the log) replays up to the
+/// last chunk it flushed — the recorder flushes every 250 ms of host time — and then
+/// says where the log ends (exit status 10). The guest here waits for input that never
+/// comes, so the kill lands while it is idle, after its prompt.
+#[test]
+fn a_recording_killed_with_sigkill_replays_up_to_its_last_flush() {
+    let dir = Scratch::new("cli-kill");
+    let log = dir.path("killed.rlog");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_reprise"))
+        .args([
+            "record",
+            "--log",
+            s(&log),
+            "--kernel",
+            s(&guest_path("rr_inputs")),
+        ])
+        .args(["--memory", "32", "--append", "echo", "--icount-sleep", "on"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start reprise record");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut seen = String::new();
+    while !seen.ends_with(PROMPT) {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        seen.push_str(&line);
+    }
+    assert!(seen.ends_with(PROMPT), "no prompt: {seen}");
+    // Idle with the PIT ticking: several flushes happen meanwhile.
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    let r = reprise(&["replay", s(&log)]);
+    assert_eq!(r.code, REPLAY_FAILED, "{}", r.stderr);
+    assert!(r.stderr.contains("log ends at instruction"), "{}", r.stderr);
+    assert_eq!(
+        r.stdout, seen,
+        "the replay prints what the recording printed before the kill"
+    );
+    let (ran, _) = summary(&r.stderr);
+    assert_eq!(ran, last_readable_icount(&log));
+}
