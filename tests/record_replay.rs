@@ -131,14 +131,19 @@ fn replays_in_both_tiers_match() {
 /// --icount-sleep on, so idle time is real time and the warps read the real-time
 /// clock) reaches the guest as logged async events; a replay with no peer at all
 /// prints the same echo.
-fn serial_input_through(unix: bool) {
-    let dir = Scratch::new(if unix { "unix" } else { "tcp" });
+fn serial_input_through(unix: bool, at_prompt: bool) {
+    let dir = Scratch::new(&format!("serial-{unix}-{at_prompt}"));
     let log = dir.path("echo.rlog");
     let mut how = Rec::guest("rr_inputs");
     how.kernel = kernel_args("rr_inputs", Some("echo"));
     how.sleep = true;
     how.snapshot_interval = Some(4_000);
-    let rec = how.record_with_peer(&log, unix, &["Hello, ", "record ", "and replay."]);
+    let rec = how.record_with_peer(
+        &log,
+        unix,
+        &["Hello, ", "record ", "and replay."],
+        at_prompt,
+    );
     assert_eq!(rec.outcome, PASS, "{}", rec.serial);
     assert!(rec.serial.contains(PROMPT), "{}", rec.serial);
     assert!(
@@ -159,6 +164,31 @@ fn serial_input_through(unix: bool) {
         .map(|(ic, _)| *ic)
         .collect();
     assert!(!serial_events.is_empty(), "no serial input in the log");
+    // Each batch of async events follows the vCPU checkpoint that applied it (an
+    // AsyncPoll while the guest ran, a ClockWarpAccount when it woke from HLT).
+    for (k, (ic, e)) in evs.iter().enumerate() {
+        if !matches!(e, Event::Async(_)) {
+            continue;
+        }
+        let cp = evs[..k]
+            .iter()
+            .rev()
+            .find(|(_, e)| !matches!(e, Event::Async(_)))
+            .expect("a record before");
+        assert!(
+            cp.0 == *ic
+                && matches!(
+                    cp.1,
+                    Event::Checkpoint {
+                        thread: reprise_replay::Thread::Vcpu,
+                        checkpoint: reprise_replay::Checkpoint::AsyncPoll
+                            | reprise_replay::Checkpoint::ClockWarpAccount,
+                        ..
+                    }
+                ),
+            "serial input at {ic} does not follow its checkpoint: {cp:?}"
+        );
+    }
     assert!(
         evs.iter().any(|(_, e)| matches!(
             e,
@@ -187,12 +217,19 @@ fn serial_input_through(unix: bool) {
 
 #[test]
 fn serial_input_over_tcp_replays_without_the_peer() {
-    serial_input_through(false);
+    serial_input_through(false, true);
 }
 
 #[test]
 fn serial_input_over_a_unix_socket_replays_without_the_peer() {
-    serial_input_through(true);
+    serial_input_through(true, true);
+}
+
+/// Input typed before the guest asks for it (while it boots and runs its timers) waits
+/// in the UART and is echoed after the prompt, in record and replay alike.
+#[test]
+fn serial_input_typed_early_replays_without_the_peer() {
+    serial_input_through(false, false);
 }
 
 /// `--seek N` starts from the nearest snapshot at or before N and stops exactly at N,

@@ -124,8 +124,9 @@ impl Rec {
     }
 
     /// Records into `log` with COM1 connected to a socket peer run by this test
-    /// (`unix` or `tcp`); the peer answers the guest's prompt with `input`, in pieces.
-    pub fn record_with_peer(&self, log: &Path, unix: bool, input: &[&str]) -> Run {
+    /// (`unix` or `tcp`); the peer types `input`, in pieces, once the guest printed its
+    /// prompt (`at_prompt`) or as soon as it is connected (the guest is still busy).
+    pub fn record_with_peer(&self, log: &Path, unix: bool, input: &[&str], at_prompt: bool) -> Run {
         let input: Vec<String> = input.iter().map(|s| s.to_string()).collect();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (backend, peer) = if unix {
@@ -135,7 +136,7 @@ impl Rec {
             let stop2 = stop.clone();
             let peer = std::thread::spawn(move || {
                 let (s, _) = l.accept().expect("accept");
-                talk(s, &input, &stop2)
+                talk(s, &input, at_prompt, &stop2)
             });
             (SerialBackend::Unix(sock), peer)
         } else {
@@ -144,7 +145,7 @@ impl Rec {
             let stop2 = stop.clone();
             let peer = std::thread::spawn(move || {
                 let (s, _) = l.accept().expect("accept");
-                talk(s, &input, &stop2)
+                talk(s, &input, at_prompt, &stop2)
             });
             (SerialBackend::Tcp(addr), peer)
         };
@@ -184,10 +185,15 @@ impl PeerStream for std::os::unix::net::UnixStream {
 pub const PROMPT: &str = "echo: type text ending in '.'\n";
 
 /// The test's side of the serial line: collects the guest's output, types `input` (a
-/// short pause between pieces) once the prompt appeared, and returns everything read
+/// short pause between pieces) once the prompt appeared (or at once), and returns everything read
 /// once the recording is over (`stop`) and the line is quiet. Bounded: gives up after
 /// 60 s.
-fn talk(mut s: impl PeerStream, input: &[String], stop: &std::sync::atomic::AtomicBool) -> String {
+fn talk(
+    mut s: impl PeerStream,
+    input: &[String],
+    at_prompt: bool,
+    stop: &std::sync::atomic::AtomicBool,
+) -> String {
     s.set_timeout(Duration::from_millis(20));
     let t0 = Instant::now();
     let mut got = Vec::new();
@@ -203,7 +209,7 @@ fn talk(mut s: impl PeerStream, input: &[String], stop: &std::sync::atomic::Atom
                 }
             }
         }
-        if !typed && String::from_utf8_lossy(&got).contains(PROMPT) {
+        if !typed && (!at_prompt || String::from_utf8_lossy(&got).contains(PROMPT)) {
             typed = true;
             for piece in input {
                 let _ = s.write_all(piece.as_bytes());
