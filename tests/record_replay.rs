@@ -530,3 +530,28 @@ fn unknown_record_kinds_are_skipped() {
         "log with unknown records",
     );
 }
+
+/// Runs that end badly replay to the same end: a triple fault, a jump outside RAM,
+/// HLT with interrupts off.
+#[test]
+fn crashes_and_dead_halts_replay_to_the_same_end() {
+    let dir = Scratch::new("crash");
+    for (name, want) in [
+        ("unmapped", "TripleFault"),
+        ("outside_ram", "ExecOutsideRam"),
+        ("halt_cli", "Halted"),
+    ] {
+        let log = dir.path(&format!("{name}.rlog"));
+        let mut how = Rec::guest(name);
+        how.memory = 16;
+        let rec = how.record(&log);
+        assert!(
+            format!("{:?}", rec.outcome).starts_with(want),
+            "{name}: {:?}",
+            rec.outcome
+        );
+        for tier in [TierArg::Tiered, TierArg::Interp] {
+            rec.assert_same(&replay(&log, tier, None), &format!("{name} ({tier:?})"));
+        }
+    }
+}

@@ -593,3 +593,41 @@ fn a_recording_killed_with_sigkill_replays_up_to_its_last_flush() {
     let (ran, _) = summary(&r.stderr);
     assert_eq!(ran, last_readable_icount(&log));
 }
+
+/// `record` that cannot start says why, with the configuration status 2, and leaves no
+/// log behind when the kernel is missing.
+#[test]
+fn record_setup_errors() {
+    let dir = Scratch::new("cli-record-errors");
+    let log = dir.path("x.rlog");
+    let r = reprise(&[
+        "record",
+        "--log",
+        s(&log),
+        "--kernel",
+        s(&dir.path("none.elf")),
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("cannot read kernel"), "{}", r.stderr);
+    assert!(
+        !log.exists(),
+        "a log was created for a run that never started"
+    );
+    let bad = dir.path("no-such-dir/x.rlog");
+    let k = guest_path("rr_inputs");
+    let r = reprise(&[
+        "record",
+        "--log",
+        s(&bad),
+        "--kernel",
+        s(&k),
+        "--memory",
+        "32",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("cannot create log") && r.stderr.contains(s(&bad)),
+        "{}",
+        r.stderr
+    );
+}
