@@ -280,6 +280,42 @@ fn seek_stops_exactly_at_n_in_the_same_state() {
     check_seeks(&rec, &log, &bare, &ns);
 }
 
+/// Seek with intervals that do not divide each other (digests every 700, snapshots
+/// every 1100) and sleep=on warps: snapshots land between digests and on halts.
+#[test]
+fn seek_with_odd_intervals_and_warps() {
+    let dir = Scratch::new("seek-odd");
+    let log = dir.path("seek.rlog");
+    let bare = dir.path("bare.rlog");
+    let mut how = Rec::guest("rr_inputs");
+    how.snapshot_interval = Some(1_100);
+    how.digest_interval = 700;
+    how.sleep = true;
+    let rec = how.record(&log);
+    assert_eq!(rec.outcome, PASS, "{}", rec.serial);
+    rewrite(&log, &bare, false, |_, _| None);
+    // The warps: every HLT, where the snapshot state holds a halted CPU.
+    let warps: Vec<u64> = events(&log)
+        .iter()
+        .filter(|(_, e)| {
+            matches!(
+                e,
+                Event::Sync {
+                    kind: SyncKind::RealTimeClock,
+                    ..
+                }
+            )
+        })
+        .map(|(ic, _)| *ic)
+        .collect();
+    assert!(warps.len() > 10, "{warps:?}");
+    let mut ns = vec![700, 1_100, 7_700, 7_701, 15_400, 23_100];
+    for w in warps.iter().step_by(5) {
+        ns.extend([*w, w + 1]);
+    }
+    check_seeks(&rec, &log, &bare, &ns);
+}
+
 /// Seeks `log` to each of `ns` and compares with a replay of `bare` (the same log
 /// without snapshots) to the same point: same count, same state, output the end of
 /// the reference's.
