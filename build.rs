@@ -40,6 +40,7 @@ const MB_GUESTS: &[&str] = &[
     "apic_timer",
     "pit_timer",
     "rtc",
+    "rr_inputs",
 ];
 
 const CFLAGS: &[&str] = &[

@@ -7,7 +7,7 @@ mod logcmd;
 mod session;
 
 pub use args::{boot_options, KernelArgs, MachineArgs, ShiftArg, TierArg};
-pub use session::{run_kernel, RecordedRun};
+pub use session::{record_kernel, replay_log, run_kernel, RecordedRun, RunResult};
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

@@ -76,17 +76,18 @@ impl Machine {
         }
         loop {
             let ic = self.icount();
-            self.board
-                .set_clock(self.cpu.icount_shift(), self.cpu.state().clock_bias_ns);
-            let now = self.cpu.virtual_ns();
-            if self.board.next_deadline().is_some_and(|d| d <= now) {
-                self.board.advance(now);
-            }
+            self.fire_due_timers();
             if let Some(end) = self.replay_stops(ic)? {
                 return Ok(end);
             }
             self.poll_host_input(ic)?;
             self.periodic(ic)?;
+            // What the log holds after this icount's digest or snapshot (the end of a
+            // recording stopped by --icount-limit here, or the end of a cut log) is
+            // honoured here too: the CPU must not run past it to the next stop.
+            if let Some(end) = self.replay_stops(ic)? {
+                return Ok(end);
+            }
             if ic >= limit {
                 return Ok((
                     Outcome::IcountLimit { icount: ic },
@@ -144,6 +145,16 @@ impl Machine {
         }
     }
 
+    /// Brings the board's clock up to date and fires the timers that are due.
+    fn fire_due_timers(&mut self) {
+        self.board
+            .set_clock(self.cpu.icount_shift(), self.cpu.state().clock_bias_ns);
+        let now = self.cpu.virtual_ns();
+        if self.board.next_deadline().is_some_and(|d| d <= now) {
+            self.board.advance(now);
+        }
+    }
+
     /// The instruction count to run to: the first of the limit, the slice end, the next
     /// timer deadline, digest or snapshot, the recording's next event (replay) and the
     /// next look for host input.
@@ -192,6 +203,10 @@ impl Machine {
                     if !self.idle()? {
                         break;
                     }
+                    // Recording went from this warp to the top of the loop, which fires
+                    // the timers the warp made due before the CPU runs again; so must
+                    // replay, or the CPU halts again at once and idles a second time.
+                    self.fire_due_timers();
                 }
                 StopKind::Shutdown(
                     cause @ (ShutdownCause::InstructionLimit

@@ -2,6 +2,8 @@
 //! library API with its serial output captured.
 #![allow(dead_code)]
 
+pub mod rr;
+
 use reprise::{Machine, MachineConfig, Outcome, SharedBuffer};
 use reprise_jit::Tier;
 use std::path::PathBuf;
