@@ -74,7 +74,13 @@ fn check_system_guest(name: &str) {
             "{name} ({tier}) differs from QEMU's output"
         );
     }
-    check_same(name, &runs);
+    // The RTC guest's runs read the host's clock separately: where a second boundary
+    // falls decides how long it polls, so its instruction counts and states differ
+    // between runs. Its tier agreement is checked where the clock is one recorded
+    // input instead (tests/record_replay.rs replays one recording in both tiers).
+    if name != "rtc" {
+        check_same(name, &runs);
+    }
 }
 
 /// The ELF32 Multiboot kernel runs in 32-bit protected mode only: it passes now.
