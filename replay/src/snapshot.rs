@@ -57,18 +57,26 @@ pub struct RamPages {
 /// all of RAM, so this loop is the fixed cost of taking one).
 fn is_zero(b: &[u8]) -> bool {
     let mut words = b.chunks_exact(8);
-    let words_zero = words
-        .by_ref()
-        .fold(0u64, |acc, w| acc | u64::from_ne_bytes(w.try_into().unwrap_or([1; 8])))
-        == 0;
+    let words_zero = words.by_ref().fold(0u64, |acc, w| {
+        acc | u64::from_ne_bytes(w.try_into().unwrap_or([1; 8]))
+    }) == 0;
     words_zero && words.remainder().iter().all(|&x| x == 0)
 }
 
 impl RamPages {
     /// Keeps the non-zero 4 KiB pages of `ram` (a last partial page is padded with zeros).
     pub fn capture(ram: &[u8]) -> Self {
+        Self::capture_resident(ram, None)
+    }
+
+    /// As [`RamPages::capture`], skipping without reading the pages `resident` says
+    /// were never touched (they are zero; reading them would fault them in).
+    pub fn capture_resident(ram: &[u8], resident: Option<&[bool]>) -> Self {
         let mut pages = BTreeMap::new();
         for (i, page) in ram.chunks(PAGE_SIZE).enumerate() {
+            if resident.is_some_and(|r| !r.get(i).copied().unwrap_or(true)) {
+                continue;
+            }
             if !is_zero(page) {
                 let mut p = vec![0u8; PAGE_SIZE];
                 p[..page.len()].copy_from_slice(page);

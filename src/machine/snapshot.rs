@@ -43,7 +43,10 @@ pub(super) fn take(cpu: &Cpu, board: BoardState, clock: ClockState) -> Snapshot 
         icount: cpu.state().icount,
         cpu: encode(cpu.state()),
         devices,
-        ram: RamPages::capture(cpu.ram().as_slice()),
+        ram: RamPages::capture_resident(
+            cpu.ram().as_slice(),
+            cpu.ram().resident_pages().as_deref(),
+        ),
     }
 }
 
