@@ -14,6 +14,7 @@
 //! (`state()` / `from_state()`), which is what snapshots will store.
 
 pub mod debug_exit;
+pub mod i8042;
 pub mod intc;
 pub mod ioapic;
 pub mod lapic;
@@ -24,6 +25,7 @@ pub mod uart;
 pub mod virtio;
 
 pub use debug_exit::DebugExit;
+pub use i8042::{I8042State, I8042};
 pub use intc::{Intc, IntcState};
 pub use ioapic::{IoApic, IoApicState};
 pub use lapic::{Lapic, LapicState, LAPIC_BUS_HZ};
