@@ -261,11 +261,7 @@ impl I8042 {
             0xd3 => self.s.pending = Pending::AuxEcho,
             0xd4 => self.s.pending = Pending::AuxCommand,
             // Pulse output lines: bit 0 low pulses the reset line.
-            0xf0..=0xff => {
-                if cmd & 1 == 0 {
-                    self.s.reset_requested = true;
-                }
-            }
+            0xf0..=0xff if cmd & 1 == 0 => self.s.reset_requested = true,
             _ => {}
         }
     }

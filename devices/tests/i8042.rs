@@ -148,7 +148,7 @@ fn garbage_never_panics_and_the_queue_stays_bounded() {
         } else {
             k.read(off);
         }
-        if x % 97 == 0 {
+        if x.is_multiple_of(97) {
             k.key_input(&[x as u8; 40]);
         }
         assert!(k.state().queue.len() <= 256);
