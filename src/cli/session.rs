@@ -4,7 +4,7 @@
 use super::args::{boot_options, KernelArgs, MachineArgs, TierArg};
 use super::{RecordArgs, ReplayArgs};
 use crate::host::disk::{image_sectors, Disk};
-use crate::host::{DiskClient, DriveSpec, IoThread, WritePolicy};
+use crate::host::{DriveSpec, IoThread, WritePolicy};
 use crate::machine::virtio::VirtioConfig;
 use crate::machine::{status, Console, Host, Machine, MachineConfig, Outcome, RunStats};
 use reprise_devices::virtio::BlkConfig;
@@ -114,13 +114,12 @@ fn start_disk(
     drive: Option<&DriveSpec>,
     policy: WritePolicy,
     io: &mut IoThread,
-) -> Result<Option<DiskClient>, String> {
+) -> Result<(), String> {
     let Some(d) = drive else {
-        return Ok(None);
+        return Ok(());
     };
     let disk = Disk::open(d, policy)?;
     io.add_disk(disk, crate::machine::virtio::BLK_DEVICE)
-        .map(Some)
 }
 
 /// How a run went.
@@ -160,12 +159,11 @@ pub fn run_kernel(
     let virtio = virtio_config(m.drive.as_ref(), m.rng, None)?;
     let serial = m.serial.open(stdio_out, true).map_err(|e| e.to_string())?;
     let mut io = IoThread::new(PassThrough.io_side(), serial.input);
-    let disk = start_disk(m.drive.as_ref(), WritePolicy::WriteThrough, &mut io)?;
+    start_disk(m.drive.as_ref(), WritePolicy::WriteThrough, &mut io)?;
     let host = Host {
         mode: Box::new(PassThrough),
         io,
         restore: None,
-        disk,
     };
     let mut cfg = m.config(boot);
     cfg.virtio = virtio;
@@ -230,12 +228,11 @@ pub fn record_kernel(
         .map_err(|e| e.to_string())?;
     let mut io = IoThread::new(recorder.io_side(), serial.input);
     // Record never modifies the image: the guest's writes stay in an overlay.
-    let disk = start_disk(rec.drive.as_ref(), WritePolicy::Overlay, &mut io)?;
+    start_disk(rec.drive.as_ref(), WritePolicy::Overlay, &mut io)?;
     let host = Host {
         io,
         mode: Box::new(recorder),
         restore: None,
-        disk,
     };
     let mut cfg = a.machine.config(boot);
     cfg.virtio = virtio;
@@ -277,7 +274,6 @@ pub fn replay_log(
         io: IoThread::new(player.io_side(), None),
         mode: Box::new(player),
         restore: snapshot,
-        disk: None,
     };
     let mut machine = Machine::with_host(&cfg, &kernel, out, host).map_err(|e| e.to_string())?;
     if let Some(mut p) = progress {

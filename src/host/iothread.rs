@@ -42,6 +42,8 @@ pub struct IoThread {
     ctl: Sender<CheckpointRequest>,
     /// Disk requests sent to an I/O worker and not answered yet.
     disk_pending: Arc<AtomicUsize>,
+    /// The disk I/O worker, if one was started.
+    disk: Option<super::disk::DiskClient>,
 }
 
 /// Nanoseconds of host real time since `t0` (what warp start records).
@@ -80,6 +82,7 @@ impl IoThread {
             live_sources: 0,
             ctl,
             disk_pending: Arc::new(AtomicUsize::new(0)),
+            disk: None,
         };
         io.add_serial(serial_input);
         io
@@ -111,13 +114,18 @@ impl IoThread {
     }
 
     /// Starts an I/O worker thread serving `disk` for virtio-blk device `device`; its
-    /// completions arrive as [`HostInput::Block`].
-    pub fn add_disk(
-        &mut self,
-        disk: super::disk::Disk,
-        device: u32,
-    ) -> Result<super::disk::DiskClient, String> {
-        super::disk::spawn_worker(disk, device, self._tx.clone(), self.disk_pending.clone())
+    /// completions arrive as [`HostInput::Block`]. The machine takes the worker's
+    /// client with [`IoThread::disk_client`].
+    pub fn add_disk(&mut self, disk: super::disk::Disk, device: u32) -> Result<(), String> {
+        let c =
+            super::disk::spawn_worker(disk, device, self._tx.clone(), self.disk_pending.clone())?;
+        self.disk = Some(c);
+        Ok(())
+    }
+
+    /// Where the machine sends disk requests (`None`: no worker, as in replay).
+    pub fn disk_client(&self) -> Option<super::disk::DiskClient> {
+        self.disk.clone()
     }
 
     /// True while some source may still deliver input (a reader, or a disk request

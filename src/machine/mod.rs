@@ -103,10 +103,9 @@ pub struct Host {
     /// The iothread (built with `mode.io_side()`).
     pub io: IoThread,
     /// Start from this snapshot instead of from the kernel's entry (replay --seek).
+    /// virtio-blk requests go to the iothread's disk worker (`IoThread::add_disk`;
+    /// none in replay, where completions come from the log).
     pub restore: Option<Snapshot>,
-    /// The disk I/O worker serving virtio-blk (run, record; `None` in replay, where
-    /// completions come from the log).
-    pub disk: Option<crate::host::DiskClient>,
 }
 
 impl Host {
@@ -116,7 +115,6 @@ impl Host {
             mode: Box::new(PassThrough),
             io: IoThread::none(),
             restore: None,
-            disk: None,
         }
     }
 }
@@ -170,8 +168,8 @@ impl Machine {
             mut mode,
             io,
             restore,
-            disk,
         } = host;
+        let disk = io.disk_client();
         layout::check_ram(cfg.memory_mib).map_err(MachineError::Devices)?;
         let mut ram = GuestRam::new(cfg.memory_mib)?;
         let mem = if cfg.virtio.blk.is_some() || cfg.virtio.rng {
