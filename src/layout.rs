@@ -41,8 +41,8 @@
 //!   17  virtio-rng
 //! ```
 //!
-//! The virtio windows sit below 4 GiB and above any RAM size the boot identity map
-//! can hold next to them (`--memory` is capped below 0xd000_0000 by `check_ram`).
+//! The virtio windows sit below 4 GiB, above RAM: with a virtio device present,
+//! `--memory` must end at or below 0xd000_0000 (`check_ram`; RAM has no hole yet).
 
 use reprise_jit::boot;
 
@@ -130,7 +130,8 @@ pub fn virtio_cmdline(blk: bool, rng: bool) -> String {
     v.join(" ")
 }
 
-/// Guest RAM must end below the first MMIO window.
+/// Guest RAM must end below the first virtio window (checked when a virtio device is
+/// present).
 pub fn check_ram(memory_mib: u64) -> Result<(), String> {
     if memory_mib.saturating_mul(1 << 20) > VIRTIO_BLK_BASE {
         return Err(format!(

@@ -32,6 +32,7 @@ fn pattern() -> Vec<u8> {
 
 fn machine(drive: Option<PathBuf>, read_only: bool, rng: bool) -> MachineArgs {
     MachineArgs {
+        memory: 32,
         icount_limit: Some(2_000_000_000),
         tier: TierArg::Interp,
         serial: SerialBackend::Stdio,
@@ -63,8 +64,8 @@ fn record(guest: &str, log: &Path, m: MachineArgs) -> Run {
     let out = SharedBuffer::default();
     let a = RecordArgs {
         log: log.to_path_buf(),
-        snapshot_interval: Some(200_000),
-        digest_interval: 100_000,
+        snapshot_interval: Some(50_000),
+        digest_interval: 10_000,
         kernel: kernel_args(guest, None),
         machine: m,
     };
@@ -171,9 +172,19 @@ fn record_and_replay_leave_the_image_alone_and_match() {
         "replay modified the image"
     );
     // Seek into the run (a snapshot with the devices' state) and stop there exactly.
+    // The recording took snapshots every 50k instructions, after the device setup.
+    assert!(rec.icount > 60_000, "icount {}", rec.icount);
+    let snaps = common::rr::events(&log)
+        .iter()
+        .filter(|(_, e)| matches!(e, Event::SnapshotRef { .. }))
+        .count();
+    assert!(snaps >= 2, "{snaps} snapshots");
     let mid = rec.icount / 2;
     let sought = replay(&log, TierArg::Interp, Some(mid));
-    assert_eq!(sought.icount, mid);
+    assert_eq!(sought.outcome, Outcome::IcountLimit { icount: mid });
+    // From the last snapshot to the end: devices restored mid-run finish the same.
+    let late = replay(&log, TierArg::Interp, Some(rec.icount - 1));
+    assert_eq!(late.icount, rec.icount - 1);
 }
 
 #[test]

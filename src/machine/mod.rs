@@ -170,7 +170,9 @@ impl Machine {
             restore,
         } = host;
         let disk = io.disk_client();
-        layout::check_ram(cfg.memory_mib).map_err(MachineError::Devices)?;
+        if cfg.virtio.blk.is_some() || cfg.virtio.rng {
+            layout::check_ram(cfg.memory_mib).map_err(MachineError::Devices)?;
+        }
         let mut ram = GuestRam::new(cfg.memory_mib)?;
         let mem = if cfg.virtio.blk.is_some() || cfg.virtio.rng {
             let len = usize::try_from(ram.len())
