@@ -235,3 +235,42 @@ fn no_device_without_the_options() {
         r.serial
     );
 }
+
+#[test]
+fn drive_option_parses_and_explains_mistakes() {
+    use clap::Parser;
+    use reprise::cli::{Cli, Command};
+    let ok = Cli::try_parse_from([
+        "reprise",
+        "run",
+        "--kernel",
+        "k",
+        "--drive",
+        "file=d.img,format=raw,readonly=on",
+        "--rng",
+        "on",
+    ])
+    .expect("parses");
+    let Some(Command::Run(a)) = ok.command else {
+        panic!("not a run command");
+    };
+    assert_eq!(
+        a.machine.drive,
+        Some(DriveSpec {
+            file: PathBuf::from("d.img"),
+            read_only: true
+        })
+    );
+    assert!(a.machine.rng);
+    for (spec, says) in [
+        ("file=d.img,format=qcow2", "only raw images"),
+        ("readonly=on", "file=PATH is missing"),
+        ("file=d.img,cache=none", "unknown option `cache`"),
+        ("d.img", "expected KEY=VALUE"),
+    ] {
+        let e = Cli::try_parse_from(["reprise", "run", "--kernel", "k", "--drive", spec])
+            .expect_err(spec)
+            .to_string();
+        assert!(e.contains(says), "{spec}: {e}");
+    }
+}
