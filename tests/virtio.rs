@@ -85,7 +85,7 @@ fn run_writes_through_to_the_image() {
     let r = run("virtio_blk", None, machine(Some(img.clone()), false, false)).expect("run");
     assert_eq!(r.outcome, PASS, "{}", r.serial);
     assert!(
-        r.serial.contains("PASS virtio_blk (13 checks, 0 failed)"),
+        r.serial.contains("PASS virtio_blk (14 checks, 0 failed)"),
         "{}",
         r.serial
     );
@@ -96,7 +96,7 @@ fn run_writes_through_to_the_image() {
         "sectors 8-15 in the file"
     );
     assert_eq!(&after[..8 * 512], &before[..8 * 512]);
-    assert_eq!(&after[16 * 512..], &before[16 * 512..]);
+    assert_eq!(&after[17 * 512..], &before[17 * 512..]);
 }
 
 #[test]
@@ -137,7 +137,7 @@ fn record_and_replay_leave_the_image_alone_and_match() {
     let rec = record("virtio_blk", &log, machine(Some(img.clone()), false, false));
     assert_eq!(rec.outcome, PASS, "{}", rec.serial);
     assert!(
-        rec.serial.contains("PASS virtio_blk (13 checks, 0 failed)"),
+        rec.serial.contains("PASS virtio_blk (14 checks, 0 failed)"),
         "{}",
         rec.serial
     );

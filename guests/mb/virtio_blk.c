@@ -22,6 +22,18 @@ static struct { u32 type, reserved; u64 sector; } hdr __attribute__((aligned(16)
 static volatile u8 status_byte;
 static u8 buf[4096] __attribute__((aligned(4096)));
 static u8 buf2[4096] __attribute__((aligned(4096)));
+/* Code the CPU runs and then the device overwrites by DMA (a disk read). */
+static u8 code_page[4096] __attribute__((aligned(4096)));
+
+typedef int (*fn_t)(void);
+
+/* Runs code_page often enough that the tiered CPU compiles it; returns the sum. */
+static int run_code(void) {
+    int sum = 0;
+    for (int i = 0; i < 2000; i++)
+        sum += ((fn_t)(u64)code_page)();
+    return sum;
+}
 
 static void on_irq(struct frame *f) { (void)f; vm_irq(&q); }
 
@@ -105,6 +117,18 @@ void test_main(u32 magic, u32 info) {
         CHECK(request(T_IN, 8, buf2, 4096, 1) == 0, "read sectors 8-15 back");
         CHECK(memcmp(buf, buf2, 4096) == 0, "sectors 8-15 hold what was written");
         printf("written checksum %x\n", fnv(buf2, 4096));
+
+        /* DMA over translated code: the CPU must not run the stale translation. */
+        static const u8 ret1[] = {0xb8, 1, 0, 0, 0, 0xc3}; /* mov eax, 1; ret */
+        static const u8 ret2[] = {0xb8, 2, 0, 0, 0, 0xc3}; /* mov eax, 2; ret */
+        memcpy(code_page, ret1, sizeof ret1);
+        int before = run_code();
+        memset(buf2, 0, 512);
+        memcpy(buf2, ret2, sizeof ret2);
+        request(T_OUT, 16, buf2, 512, 0);
+        request(T_IN, 16, code_page, 512, 1);
+        int after = run_code();
+        CHECK(before == 2000 && after == 4000, "code read from disk over translated code runs");
     }
     CHECK(request(T_IN, cap, buf2, 512, 1) == 1, "a read past the end gets IOERR");
     CHECK(request(T_IN, ~0ull, buf2, 512, 1) == 1, "a read at sector 2^64-1 gets IOERR");
