@@ -158,8 +158,8 @@ fn record_and_replay_leave_the_image_alone_and_match() {
         .collect();
     assert_eq!(
         completions.len(),
-        4,
-        "read, write, flush, read back: {completions:?}"
+        6,
+        "read, write, flush, read back, write code, read code: {completions:?}"
     );
     assert!(completions.iter().all(|c| c.2 == 0));
     for tier in [TierArg::Interp, TierArg::Tiered] {
