@@ -2,7 +2,9 @@
  * its split virtqueue, sleeping in HLT until each completion's interrupt: reads the
  * configuration (capacity), checks GET_ID, reads sectors 0-7 and prints their
  * checksum, writes a pattern to sectors 8-15, flushes, reads them back and compares,
- * and checks that a read past the end of the disk gets IOERR. The test
+ * reads code from the disk over a page the CPU has already run (and compiled) and
+ * checks the new code runs, and checks that reads past the end of the disk get
+ * IOERR. The test
  * (tests/virtio.rs) gives it a 64 KiB image whose bytes are (offset * 7) & 0xff.
  * With "ro" on the command line it expects a read-only disk: the write gets IOERR. */
 #include "virtio_mmio.h"
