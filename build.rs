@@ -41,6 +41,8 @@ const MB_GUESTS: &[&str] = &[
     "pit_timer",
     "rtc",
     "rr_inputs",
+    "virtio_blk",
+    "virtio_rng",
     // Guests for benches/ (system.rs, record.rs), not part of the test suite.
     "sys_bench",
     "tick_serial",

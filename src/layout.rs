@@ -13,6 +13,8 @@
 //!   RAM end     .. 4 GiB         identity-mapped but not RAM: reads float high,
 //!                                executing there stops the machine
 //!
+//!   0xd000_0000 .. 0xd000_0200   virtio-mmio: virtio-blk (--drive), I/O APIC pin 16
+//!   0xd000_0200 .. 0xd000_0400   virtio-mmio: virtio-rng (--rng on), I/O APIC pin 17
 //!   0xfec0_0000 .. 0xfec0_1000   I/O APIC (24 pins)
 //!   0xfee0_0000 .. 0xfee0_1000   local APIC (xAPIC MMIO window)
 //!
@@ -32,7 +34,15 @@
 //!   0   PIT channel 0
 //!   4   COM1
 //!   8   RTC
+//!
+//! PCI-range I/O APIC pins (no 8259 input; level-triggered, active high — Linux's
+//! `virtio_mmio.device=0x200@0xd0000000:16` sets them up that way)
+//!   16  virtio-blk
+//!   17  virtio-rng
 //! ```
+//!
+//! The virtio windows sit below 4 GiB, above RAM: with a virtio device present,
+//! `--memory` must end at or below 0xd000_0000 (`check_ram`; RAM has no hole yet).
 
 use reprise_jit::boot;
 
@@ -52,6 +62,11 @@ pub const LOADER_RESERVED_END: u64 = boot::RESERVED_END;
 pub const GUEST_LINK_BASE: u64 = 0x10_0000;
 /// The identity mapping set up at boot covers this much of the address space.
 pub const IDENTITY_MAP_END: u64 = 4 << 30;
+
+/// virtio-mmio windows (`reprise_devices::virtio::MMIO_SIZE` bytes each).
+pub const VIRTIO_BLK_BASE: u64 = 0xd000_0000;
+pub const VIRTIO_RNG_BASE: u64 = 0xd000_0200;
+pub const VIRTIO_SIZE: u64 = reprise_devices::virtio::MMIO_SIZE;
 
 /// The I/O APIC's register window.
 pub const IOAPIC_BASE: u64 = 0xfec0_0000;
@@ -95,6 +110,37 @@ pub const COM1_IRQ: u8 = 4;
 pub const RTC_IRQ: u8 = 8;
 /// The I/O APIC pin the PIT is wired to (ISA IRQ 0 is overridden to GSI 2).
 pub const PIT_IOAPIC_PIN: u8 = 2;
+/// I/O APIC pins of the virtio devices (above the ISA range: the 8259 never sees them).
+pub const VIRTIO_BLK_GSI: u8 = 16;
+pub const VIRTIO_RNG_GSI: u8 = 17;
+
+/// Linux's command-line words that describe the virtio devices present.
+pub fn virtio_cmdline(blk: bool, rng: bool) -> String {
+    let mut v = Vec::new();
+    if blk {
+        v.push(format!(
+            "virtio_mmio.device={VIRTIO_SIZE:#x}@{VIRTIO_BLK_BASE:#x}:{VIRTIO_BLK_GSI}"
+        ));
+    }
+    if rng {
+        v.push(format!(
+            "virtio_mmio.device={VIRTIO_SIZE:#x}@{VIRTIO_RNG_BASE:#x}:{VIRTIO_RNG_GSI}"
+        ));
+    }
+    v.join(" ")
+}
+
+/// Guest RAM must end below the first virtio window (checked when a virtio device is
+/// present).
+pub fn check_ram(memory_mib: u64) -> Result<(), String> {
+    if memory_mib.saturating_mul(1 << 20) > VIRTIO_BLK_BASE {
+        return Err(format!(
+            "--memory {memory_mib} MiB would overlap the device windows at {VIRTIO_BLK_BASE:#x}; use at most {} MiB",
+            VIRTIO_BLK_BASE >> 20
+        ));
+    }
+    Ok(())
+}
 
 // The boot tables lie in the reserved area, below where guests are linked.
 const _: () = {
@@ -131,12 +177,16 @@ pub const PORT_MAP: &[(u16, u16, PortDevice)] = &[
 /// A device in the MMIO space above RAM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MmioDevice {
+    VirtioBlk,
+    VirtioRng,
     IoApic,
     Lapic,
 }
 
 /// The MMIO map in address order: (base, size, device).
 pub const MMIO_MAP: &[(u64, u64, MmioDevice)] = &[
+    (VIRTIO_BLK_BASE, VIRTIO_SIZE, MmioDevice::VirtioBlk),
+    (VIRTIO_RNG_BASE, VIRTIO_SIZE, MmioDevice::VirtioRng),
     (IOAPIC_BASE, IOAPIC_SIZE, MmioDevice::IoApic),
     (LAPIC_BASE, LAPIC_SIZE, MmioDevice::Lapic),
 ];
@@ -177,6 +227,18 @@ mod tests {
         assert_eq!(mmio_device(0xfec0_0010), Some((MmioDevice::IoApic, 0x10)));
         assert_eq!(mmio_device(0xfee0_1000), None);
         assert_eq!(mmio_device(0x1000), None);
+        assert_eq!(
+            mmio_device(0xd000_0070),
+            Some((MmioDevice::VirtioBlk, 0x70))
+        );
+        assert_eq!(mmio_device(0xd000_0200), Some((MmioDevice::VirtioRng, 0)));
+        assert_eq!(mmio_device(0xd000_0400), None);
+        assert!(check_ram(DEFAULT_MEMORY_MIB).is_ok());
+        assert!(check_ram(4096).is_err());
+        assert_eq!(
+            virtio_cmdline(true, true),
+            "virtio_mmio.device=0x200@0xd0000000:16 virtio_mmio.device=0x200@0xd0000200:17"
+        );
     }
 
     #[test]

@@ -92,6 +92,15 @@ pub struct MachineArgs {
     #[arg(long, value_name = "on|off", default_value = "on", value_parser = parse_on_off,
           action = clap::ArgAction::Set)]
     pub jit_thread: bool,
+    /// A virtio-blk disk on a raw image file: file=PATH[,format=raw][,readonly=on].
+    /// `run` writes the guest's writes through to the file; `record` and `replay` never
+    /// modify it (writes stay in memory).
+    #[arg(long, value_name = "file=PATH[,format=raw][,readonly=on]")]
+    pub drive: Option<crate::host::DriveSpec>,
+    /// A virtio-rng device (its bytes come from the host and are recorded).
+    #[arg(long, value_name = "on|off", default_value = "off", value_parser = parse_on_off,
+          action = clap::ArgAction::Set)]
+    pub rng: bool,
 }
 
 /// `--icount-shift`: a fixed shift or `auto`.
@@ -142,6 +151,8 @@ impl Default for MachineArgs {
             icount_sleep: false,
             serial: SerialBackend::Stdio,
             jit_thread: true,
+            drive: None,
+            rng: false,
         }
     }
 }

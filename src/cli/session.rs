@@ -3,8 +3,11 @@
 
 use super::args::{boot_options, KernelArgs, MachineArgs, TierArg};
 use super::{RecordArgs, ReplayArgs};
-use crate::host::IoThread;
+use crate::host::disk::{image_sectors, Disk};
+use crate::host::{DriveSpec, IoThread, WritePolicy};
+use crate::machine::virtio::VirtioConfig;
 use crate::machine::{status, Console, Host, Machine, MachineConfig, Outcome, RunStats};
+use reprise_devices::virtio::BlkConfig;
 use reprise_replay::clock::{ClockConfig, IcountShift, SleepPolicy};
 use reprise_replay::{FinishReport, ImageRecord, LogHeader, Mode, PassThrough, Player, Recorder};
 use serde::{Deserialize, Serialize};
@@ -28,6 +31,10 @@ pub struct RecordedRun {
     pub sleep: bool,
     pub digest_interval: u64,
     pub snapshot_interval: Option<u64>,
+    /// `--drive` (its image is among the log's images, by hash).
+    pub drive: Option<DriveSpec>,
+    /// `--rng on`.
+    pub rng: bool,
 }
 
 impl RecordedRun {
@@ -45,6 +52,9 @@ impl RecordedRun {
         let mut v = vec![self.cwd.join(&self.kernel)];
         for (f, _) in self.kernel_args().module_specs() {
             v.push(self.cwd.join(f));
+        }
+        if let Some(d) = &self.drive {
+            v.push(self.cwd.join(&d.file));
         }
         v
     }
@@ -70,8 +80,46 @@ impl RecordedRun {
             },
             digest_interval: self.digest_interval,
             snapshot_interval: self.snapshot_interval,
+            virtio: crate::machine::virtio::VirtioConfig::default(),
         }
     }
+}
+
+/// The virtio devices for `--drive` / `--rng`: checks the image (a clear error before
+/// the guest starts) and takes the disk's capacity from it.
+fn virtio_config(
+    drive: Option<&DriveSpec>,
+    rng: bool,
+    dir: Option<&Path>,
+) -> Result<VirtioConfig, String> {
+    let blk = match drive {
+        Some(d) => {
+            let path = dir.map_or_else(|| d.file.clone(), |dir| dir.join(&d.file));
+            let sectors = image_sectors(&path)?;
+            let mut c = BlkConfig::new(sectors);
+            c.read_only = d.read_only;
+            c.serial = DISK_SERIAL.to_vec();
+            Some(c)
+        }
+        None => None,
+    };
+    Ok(VirtioConfig { blk, rng })
+}
+
+/// What GET_ID answers for the disk.
+pub const DISK_SERIAL: &[u8] = b"reprise-disk0";
+
+/// Opens the image for the disk I/O worker and starts it on `io`.
+fn start_disk(
+    drive: Option<&DriveSpec>,
+    policy: WritePolicy,
+    io: &mut IoThread,
+) -> Result<(), String> {
+    let Some(d) = drive else {
+        return Ok(());
+    };
+    let disk = Disk::open(d, policy)?;
+    io.add_disk(disk, crate::machine::virtio::BLK_DEVICE)
 }
 
 /// How a run went.
@@ -108,14 +156,19 @@ pub fn run_kernel(
 ) -> Result<RunResult, String> {
     let kernel = read_kernel(&k.kernel)?;
     let boot = boot_options(k, &kernel, None)?;
+    let virtio = virtio_config(m.drive.as_ref(), m.rng, None)?;
     let serial = m.serial.open(stdio_out, true).map_err(|e| e.to_string())?;
+    let mut io = IoThread::new(PassThrough.io_side(), serial.input);
+    start_disk(m.drive.as_ref(), WritePolicy::WriteThrough, &mut io)?;
     let host = Host {
         mode: Box::new(PassThrough),
-        io: IoThread::new(PassThrough.io_side(), serial.input),
+        io,
         restore: None,
     };
-    let machine = Machine::with_host(&m.config(boot), &kernel, serial.output, host)
-        .map_err(|e| e.to_string())?;
+    let mut cfg = m.config(boot);
+    cfg.virtio = virtio;
+    let machine =
+        Machine::with_host(&cfg, &kernel, serial.output, host).map_err(|e| e.to_string())?;
     Ok(execute(machine, m.icount_limit))
 }
 
@@ -138,7 +191,10 @@ pub fn record_kernel(
         sleep: a.machine.icount_sleep,
         digest_interval: a.digest_interval.max(1),
         snapshot_interval: a.snapshot_interval,
+        drive: a.machine.drive.clone(),
+        rng: a.machine.rng,
     };
+    let virtio = virtio_config(rec.drive.as_ref(), rec.rng, None)?;
     let kernel = read_kernel(&a.kernel.kernel)?;
     let boot = boot_options(&a.kernel, &kernel, None)?;
     let images = rec
@@ -170,12 +226,16 @@ pub fn record_kernel(
         .serial
         .open(stdio_out, true)
         .map_err(|e| e.to_string())?;
+    let mut io = IoThread::new(recorder.io_side(), serial.input);
+    // Record never modifies the image: the guest's writes stay in an overlay.
+    start_disk(rec.drive.as_ref(), WritePolicy::Overlay, &mut io)?;
     let host = Host {
-        io: IoThread::new(recorder.io_side(), serial.input),
+        io,
         mode: Box::new(recorder),
         restore: None,
     };
     let mut cfg = a.machine.config(boot);
+    cfg.virtio = virtio;
     cfg.digest_interval = rec.digest_interval;
     cfg.snapshot_interval = rec.snapshot_interval;
     let machine =
@@ -206,7 +266,10 @@ pub fn replay_log(
     let total = player.recorded_icount().map_err(|e| e.to_string())?;
     let kernel = read_kernel(&rec.cwd.join(&rec.kernel))?;
     let boot = boot_options(&rec.kernel_args(), &kernel, Some(&rec.cwd))?;
-    let cfg = rec.config(a.tier, a.jit_thread, boot);
+    let mut cfg = rec.config(a.tier, a.jit_thread, boot);
+    // The image's hash was verified above; its data is never read in replay (block
+    // completions come from the log), only its size.
+    cfg.virtio = virtio_config(rec.drive.as_ref(), rec.rng, Some(&rec.cwd))?;
     let host = Host {
         io: IoThread::new(player.io_side(), None),
         mode: Box::new(player),

@@ -8,6 +8,8 @@
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use reprise_replay::{Checkpoint, IoSide, ReplayError};
 use std::io::Read;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Something the host produced for the machine.
@@ -17,6 +19,13 @@ pub enum HostInput {
     Serial(Vec<u8>),
     /// The serial backend's input ended (end of file, peer closed, read error).
     SerialClosed,
+    /// The disk I/O worker finished request `request` of virtio-blk device `device`.
+    Block {
+        device: u32,
+        request: u64,
+        status: u8,
+        data: Vec<u8>,
+    },
 }
 
 /// A request from the vCPU thread to the iothread: reach checkpoint `.0` and answer
@@ -31,6 +40,10 @@ pub struct IoThread {
     _tx: Sender<HostInput>,
     live_sources: usize,
     ctl: Sender<CheckpointRequest>,
+    /// Disk requests sent to an I/O worker and not answered yet.
+    disk_pending: Arc<AtomicUsize>,
+    /// The disk I/O worker, if one was started.
+    disk: Option<super::disk::DiskClient>,
 }
 
 /// Nanoseconds of host real time since `t0` (what warp start records).
@@ -68,6 +81,8 @@ impl IoThread {
             _tx: tx,
             live_sources: 0,
             ctl,
+            disk_pending: Arc::new(AtomicUsize::new(0)),
+            disk: None,
         };
         io.add_serial(serial_input);
         io
@@ -98,9 +113,25 @@ impl IoThread {
         }
     }
 
-    /// True while some source may still deliver input.
+    /// Starts an I/O worker thread serving `disk` for virtio-blk device `device`; its
+    /// completions arrive as [`HostInput::Block`]. The machine takes the worker's
+    /// client with [`IoThread::disk_client`].
+    pub fn add_disk(&mut self, disk: super::disk::Disk, device: u32) -> Result<(), String> {
+        let c =
+            super::disk::spawn_worker(disk, device, self._tx.clone(), self.disk_pending.clone())?;
+        self.disk = Some(c);
+        Ok(())
+    }
+
+    /// Where the machine sends disk requests (`None`: no worker, as in replay).
+    pub fn disk_client(&self) -> Option<super::disk::DiskClient> {
+        self.disk.clone()
+    }
+
+    /// True while some source may still deliver input (a reader, or a disk request
+    /// in flight).
     pub fn has_live_sources(&self) -> bool {
-        self.live_sources > 0
+        self.live_sources > 0 || self.disk_pending.load(Ordering::SeqCst) > 0
     }
 
     /// Takes one message if one is waiting.
@@ -130,8 +161,18 @@ impl IoThread {
     }
 
     fn note(&mut self, m: &HostInput) {
-        if *m == HostInput::SerialClosed {
-            self.live_sources = self.live_sources.saturating_sub(1);
+        match m {
+            HostInput::SerialClosed => {
+                self.live_sources = self.live_sources.saturating_sub(1);
+            }
+            HostInput::Block { .. } => {
+                let _ = self
+                    .disk_pending
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                        Some(n.saturating_sub(1))
+                    });
+            }
+            HostInput::Serial(_) => {}
         }
     }
 }
@@ -168,6 +209,7 @@ mod tests {
             match io.wait(Some(Duration::from_secs(5))) {
                 Some(HostInput::Serial(b)) => got.extend(b),
                 Some(HostInput::SerialClosed) => break,
+                Some(m) => panic!("unexpected {m:?}"),
                 None => panic!("timed out"),
             }
         }

@@ -3,8 +3,10 @@
 //! reaches the machine as [`HostInput`] messages over a channel, and the vCPU thread
 //! applies them at checkpoints (where record/replay logs them).
 
+pub mod disk;
 pub mod iothread;
 pub mod serial;
 
+pub use disk::{DiskClient, DiskJob, DriveSpec, WritePolicy};
 pub use iothread::{HostInput, IoThread};
 pub use serial::{SerialBackend, SerialBackendError};

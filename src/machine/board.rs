@@ -6,6 +6,7 @@
 //! the CPU passes with each access with the clock parameters the machine keeps current
 //! ([`Board::set_clock`]).
 
+use super::virtio::Virtio;
 use crate::layout::{self, MmioDevice, PortDevice};
 use reprise_devices::{DebugExit, Intc, PicPort, Pit, Rtc, Uart};
 use reprise_jit::{Bus, BusAction};
@@ -27,6 +28,8 @@ pub(super) struct Board {
     pub rtc: Rtc,
     /// Serial input that did not fit in COM1's FIFO yet; moved in as the guest reads.
     pub serial_backlog: VecDeque<u8>,
+    /// The virtio-mmio devices.
+    pub virtio: Virtio,
     /// Set by a debug-exit write: (value, status).
     pub exit: Option<(u32, u64)>,
     /// The record/replay layer: every outside input the devices take passes here.
@@ -53,8 +56,14 @@ pub struct BoardState {
 }
 
 impl Board {
-    pub fn new(serial_out: Box<dyn Write + Send>, rtc: Rtc, mode: Box<dyn Mode + Send>) -> Board {
+    pub fn new(
+        serial_out: Box<dyn Write + Send>,
+        rtc: Rtc,
+        mode: Box<dyn Mode + Send>,
+        virtio: Virtio,
+    ) -> Board {
         Board {
+            virtio,
             com1: Uart::new(serial_out),
             debug_exit: DebugExit::new(),
             intc: Intc::new(),
@@ -146,6 +155,16 @@ impl Board {
     fn update_com1_irq(&mut self, now_ns: u64) {
         let level = self.com1.irq_level();
         self.intc.set_irq(layout::COM1_IRQ, level, now_ns);
+    }
+
+    /// Sets the virtio devices' I/O APIC pins from their interrupt status.
+    pub fn update_virtio_irqs(&mut self, now_ns: u64) {
+        if let Some(l) = self.virtio.blk_irq() {
+            self.intc.set_irq(layout::VIRTIO_BLK_GSI, l, now_ns);
+        }
+        if let Some(l) = self.virtio.rng_irq() {
+            self.intc.set_irq(layout::VIRTIO_RNG_GSI, l, now_ns);
+        }
     }
 
     fn update_rtc_irq(&mut self, now_ns: u64) {
@@ -253,6 +272,18 @@ impl Bus for Board {
         match layout::mmio_device(addr) {
             Some((MmioDevice::Lapic, off)) => self.intc.lapic_mmio_read(off, size, now),
             Some((MmioDevice::IoApic, off)) => self.intc.ioapic_mmio_read(off, size, now),
+            Some((MmioDevice::VirtioBlk, off)) => {
+                let mut b = [0u8; 8];
+                let n = (size as usize).clamp(1, 8);
+                self.virtio.blk_read(off, &mut b[..n]);
+                u64::from_le_bytes(b)
+            }
+            Some((MmioDevice::VirtioRng, off)) => {
+                let mut b = [0u8; 8];
+                let n = (size as usize).clamp(1, 8);
+                self.virtio.rng_read(off, &mut b[..n]);
+                u64::from_le_bytes(b)
+            }
             None => reprise_jit::flags::size_mask(size),
         }
     }
@@ -262,7 +293,30 @@ impl Bus for Board {
         match layout::mmio_device(addr) {
             Some((MmioDevice::Lapic, off)) => self.intc.lapic_mmio_write(off, size, value, now),
             Some((MmioDevice::IoApic, off)) => self.intc.ioapic_mmio_write(off, size, value, now),
+            Some((MmioDevice::VirtioBlk, off)) => {
+                let b = value.to_le_bytes();
+                let n = (size as usize).clamp(1, 8);
+                self.virtio.blk_write(off, &b[..n]);
+                self.update_virtio_irqs(now);
+            }
+            Some((MmioDevice::VirtioRng, off)) => {
+                let b = value.to_le_bytes();
+                let n = (size as usize).clamp(1, 8);
+                let r = self
+                    .virtio
+                    .rng_write(off, &b[..n], icount, self.mode.as_mut());
+                self.update_virtio_irqs(now);
+                if let Err(e) = r {
+                    self.error = Some(e);
+                    return BusAction::Stop;
+                }
+            }
             None => {}
+        }
+        // Device DMA wrote guest memory: stop so the machine drops translated code
+        // before the next instruction runs.
+        if self.virtio.code_dirty {
+            return BusAction::Stop;
         }
         self.after_write()
     }

@@ -9,6 +9,7 @@ mod console;
 mod outcome;
 mod run;
 mod snapshot;
+pub mod virtio;
 
 pub use board::BoardState;
 pub use boot::{BootEntry, BootOptions};
@@ -52,6 +53,8 @@ pub struct MachineConfig {
     pub digest_interval: u64,
     /// Instructions between two snapshots while recording (`None`: only the first).
     pub snapshot_interval: Option<u64>,
+    /// The virtio-mmio devices present.
+    pub virtio: virtio::VirtioConfig,
 }
 
 impl Default for MachineConfig {
@@ -67,6 +70,7 @@ impl Default for MachineConfig {
             sleep: SleepPolicy::Off,
             digest_interval: DEFAULT_DIGEST_INTERVAL,
             snapshot_interval: None,
+            virtio: virtio::VirtioConfig::default(),
         }
     }
 }
@@ -88,6 +92,8 @@ pub enum MachineError {
     Replay(#[from] ReplayError),
     #[error("cannot restore snapshot: {0}")]
     Restore(String),
+    #[error("{0}")]
+    Devices(String),
 }
 
 /// Where the machine's outside world comes from.
@@ -97,6 +103,8 @@ pub struct Host {
     /// The iothread (built with `mode.io_side()`).
     pub io: IoThread,
     /// Start from this snapshot instead of from the kernel's entry (replay --seek).
+    /// virtio-blk requests go to the iothread's disk worker (`IoThread::add_disk`;
+    /// none in replay, where completions come from the log).
     pub restore: Option<Snapshot>,
 }
 
@@ -161,7 +169,27 @@ impl Machine {
             io,
             restore,
         } = host;
+        let disk = io.disk_client();
+        if cfg.virtio.blk.is_some() || cfg.virtio.rng {
+            layout::check_ram(cfg.memory_mib).map_err(MachineError::Devices)?;
+        }
         let mut ram = GuestRam::new(cfg.memory_mib)?;
+        let mem = if cfg.virtio.blk.is_some() || cfg.virtio.rng {
+            let len = usize::try_from(ram.len())
+                .map_err(|_| MachineError::Devices("guest RAM too large".into()))?;
+            // SAFETY: the pointer and length describe the RAM mapping, which moves into
+            // the CPU below and stays mapped (at the same address) for the machine's
+            // life; the devices holding the memory belong to the same machine and only
+            // touch it on the vCPU thread, between guest instructions.
+            Some(
+                unsafe { virtio::guest_memory(ram.base_ptr(), len) }
+                    .map_err(MachineError::Devices)?,
+            )
+        } else {
+            None
+        };
+        let devs =
+            virtio::Virtio::new(cfg.virtio.clone(), mem, disk).map_err(MachineError::Devices)?;
         let boot = boot::load_kernel(kernel, &cfg.boot, &mut ram)?;
         let mut cpu_cfg = CpuConfig {
             tier: cfg.tier,
@@ -183,7 +211,7 @@ impl Machine {
         };
         let mut m = Machine {
             cpu,
-            board: Board::new(serial_out, rtc, mode),
+            board: Board::new(serial_out, rtc, mode, devs),
             io,
             host_queue: VecDeque::new(),
             entry: boot.entry(),

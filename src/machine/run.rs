@@ -96,7 +96,9 @@ impl Machine {
             }
             let stop = self.next_stop(ic, limit);
             self.board.planned_deadline = self.board.next_deadline().unwrap_or(u64::MAX);
-            match self.cpu.run(&mut self.board, stop) {
+            let exit = self.cpu.run(&mut self.board, stop);
+            self.sync_code();
+            match exit {
                 RunExit::IcountLimit => {}
                 RunExit::BusStop => {
                     if let Some(e) = self.board.error.take() {
@@ -243,7 +245,7 @@ impl Machine {
         if self
             .host_queue
             .iter()
-            .any(|m| matches!(m, HostInput::Serial(_)))
+            .any(|m| matches!(m, HostInput::Serial(_) | HostInput::Block { .. }))
         {
             let q = &mut self.host_queue;
             let events = self
@@ -260,10 +262,31 @@ impl Machine {
     fn apply(&mut self, events: Option<Vec<AsyncEvent>>) {
         let now = self.cpu.virtual_ns();
         for ev in events.unwrap_or_default() {
-            // No device of this machine consumes the other kinds yet.
-            if let AsyncEvent::SerialInput { bytes, .. } = ev {
-                self.board.serial_input(&bytes, now);
+            match ev {
+                AsyncEvent::SerialInput { bytes, .. } => self.board.serial_input(&bytes, now),
+                AsyncEvent::BlockComplete {
+                    device: super::virtio::BLK_DEVICE,
+                    request,
+                    status,
+                    data,
+                } => {
+                    self.board.virtio.block_complete(request, status, &data);
+                    self.board.update_virtio_irqs(now);
+                }
+                // No device of this machine consumes the other kinds yet.
+                _ => {}
             }
+        }
+        self.sync_code();
+    }
+
+    /// Drops translated code after the devices wrote guest memory.
+    ///
+    /// The CPU has no public per-page invalidation yet, so this flushes the whole code
+    /// cache; host-side cost only (a flush never changes what the guest sees).
+    pub(super) fn sync_code(&mut self) {
+        if std::mem::take(&mut self.board.virtio.code_dirty) {
+            self.cpu.flush_code_cache();
         }
     }
 
@@ -283,13 +306,20 @@ impl Machine {
             let cpu = &self.cpu;
             let board = &mut self.board;
             let state = board.state();
+            let virtio = board.virtio.state();
+            let has_virtio = virtio.blk.is_some() || virtio.rng.is_some();
             let clock = snapshot::ClockState {
                 shift: cpu.icount_shift(),
                 auto_shift: self.auto_shift,
                 next_auto_ns: self.next_auto_ns,
             };
             board.mode.snapshot(ic, &mut || {
-                snapshot::take(cpu, state.clone(), clock.clone())
+                snapshot::take(
+                    cpu,
+                    state.clone(),
+                    clock.clone(),
+                    has_virtio.then_some(&virtio),
+                )
             })?;
             self.next_snapshot = match self.snapshot_interval {
                 Some(n) => next_multiple_after(ic, n),
@@ -397,11 +427,26 @@ impl Machine {
     }
 }
 
-/// The next host input as an async event (serial bytes; other messages are dropped).
+/// The next host input as an async event (serial bytes, block completions; other
+/// messages are dropped).
 fn next_event(q: &mut VecDeque<HostInput>) -> Option<AsyncEvent> {
     while let Some(m) = q.pop_front() {
-        if let HostInput::Serial(bytes) = m {
-            return Some(AsyncEvent::SerialInput { port: 0, bytes });
+        match m {
+            HostInput::Serial(bytes) => return Some(AsyncEvent::SerialInput { port: 0, bytes }),
+            HostInput::Block {
+                device,
+                request,
+                status,
+                data,
+            } => {
+                return Some(AsyncEvent::BlockComplete {
+                    device,
+                    request,
+                    status,
+                    data,
+                })
+            }
+            HostInput::SerialClosed => {}
         }
     }
     None

@@ -2,6 +2,7 @@
 
 use super::board::BoardState;
 use super::run::next_multiple_after;
+use super::virtio::VirtioState;
 use super::{Machine, MachineError};
 use reprise_jit::{Cpu, CpuState};
 use reprise_replay::{RamPages, Snapshot};
@@ -11,6 +12,8 @@ use std::collections::BTreeMap;
 /// settings (the shift is not CPU state, and `shift=auto` adapts it as the run goes).
 const BOARD: &str = "board";
 const CLOCK: &str = "clock";
+/// The virtio devices (absent in snapshots of machines without them).
+const VIRTIO: &str = "virtio";
 
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(super) struct ClockState {
@@ -35,10 +38,18 @@ fn decode<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T,
 }
 
 /// Captures the machine's guest-visible state.
-pub(super) fn take(cpu: &Cpu, board: BoardState, clock: ClockState) -> Snapshot {
+pub(super) fn take(
+    cpu: &Cpu,
+    board: BoardState,
+    clock: ClockState,
+    virtio: Option<&VirtioState>,
+) -> Snapshot {
     let mut devices = BTreeMap::new();
     devices.insert(BOARD.to_string(), encode(&board));
     devices.insert(CLOCK.to_string(), encode(&clock));
+    if let Some(v) = virtio {
+        devices.insert(VIRTIO.to_string(), encode(v));
+    }
     Snapshot {
         icount: cpu.state().icount,
         cpu: encode(cpu.state()),
@@ -74,6 +85,17 @@ impl Machine {
         self.board
             .restore(&board)
             .map_err(|e| MachineError::Restore(e.to_string()))?;
+        let virtio: VirtioState = match s.devices.get(VIRTIO) {
+            Some(b) => decode("virtio", b)?,
+            None => VirtioState::default(),
+        };
+        self.board
+            .virtio
+            .restore(&virtio)
+            .map_err(MachineError::Restore)?;
+        let now = self.cpu.virtual_ns();
+        self.board.update_virtio_irqs(now);
+        self.sync_code();
         // The recording passed its start (Init) before any snapshot.
         self.started = true;
         self.schedule_from(s.icount);

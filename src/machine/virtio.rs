@@ -1,0 +1,280 @@
+//! The virtio-mmio devices on the board (virtio-blk, virtio-rng) and their host side.
+//!
+//! * The devices see guest RAM through a `vm_memory::GuestMemoryMmap` built over the
+//!   CPU's RAM mapping ([`guest_memory`]); their DMA does not pass the CPU's MMU, so the
+//!   pages they write are collected and the machine drops translated code after them.
+//! * Their backends only queue requests ([`Outbox`]); after each MMIO write the board
+//!   hands the queued block requests to the disk I/O worker (run, record) or drops them
+//!   (replay: the completions come from the log), and completes entropy requests at
+//!   once with bytes that pass `Mode::sync_input(SyncKind::DeviceRng)` (recorded, and
+//!   taken from the log in replay).
+//! * Block completions arrive as `AsyncEvent::BlockComplete` at checkpoints
+//!   ([`Virtio::block_complete`]).
+
+use crate::host::{DiskClient, DiskJob};
+use reprise_devices::virtio::{
+    BlkConfig, BlkRequest, BlkRequestKind, BlkStatus, BlockBackend, EntropyBackend, RngRequest,
+    VirtioBlk, VirtioBlkState, VirtioRng, VirtioRngState,
+};
+use reprise_replay::{Mode, ReplayError, SyncKind};
+use serde::{Deserialize, Serialize};
+use vm_memory::{GuestAddress, GuestMemoryMmap, GuestRegionMmap, MmapRegion};
+
+/// Guest memory as the virtio devices see it.
+pub type Mem = GuestMemoryMmap<()>;
+
+/// A backend that only queues what the device asks for.
+#[derive(Debug)]
+pub struct Outbox<T>(pub Vec<T>);
+
+impl BlockBackend for Outbox<BlkRequest> {
+    fn submit(&mut self, request: BlkRequest) {
+        self.0.push(request);
+    }
+}
+
+impl EntropyBackend for Outbox<RngRequest> {
+    fn request(&mut self, request: RngRequest) {
+        self.0.push(request);
+    }
+}
+
+type Blk = VirtioBlk<Mem, Outbox<BlkRequest>>;
+type Rng = VirtioRng<Mem, Outbox<RngRequest>>;
+
+/// Builds the devices' view of guest RAM: `len` bytes at `ptr`, guest address 0.
+///
+/// # Safety
+/// `ptr .. ptr + len` must be a live read-write mapping (the CPU's guest RAM) that
+/// outlives every clone of the returned memory and is never unmapped or moved while
+/// they exist.
+pub unsafe fn guest_memory(ptr: *mut u8, len: usize) -> Result<Mem, String> {
+    // SAFETY: the caller guarantees the mapping is live, read-write and `len` bytes
+    // long for as long as the region exists. A raw-pointer region does not own the
+    // mapping: dropping it does not unmap the CPU's RAM.
+    let region = unsafe {
+        MmapRegion::build_raw(
+            ptr,
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+        )
+    }
+    .map_err(|e| format!("cannot describe guest RAM to the virtio devices: {e}"))?;
+    let region = GuestRegionMmap::new(region, GuestAddress(0))
+        .ok_or("guest RAM does not fit the guest address space")?;
+    GuestMemoryMmap::from_regions(vec![region])
+        .map_err(|e| format!("cannot describe guest RAM to the virtio devices: {e}"))
+}
+
+/// What virtio devices the machine has.
+#[derive(Clone, Debug, Default)]
+pub struct VirtioConfig {
+    /// virtio-blk with this configuration (capacity from the image).
+    pub blk: Option<BlkConfig>,
+    /// virtio-rng present.
+    pub rng: bool,
+}
+
+/// The devices' guest-visible state, for snapshots.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct VirtioState {
+    pub blk: Option<VirtioBlkState>,
+    pub rng: Option<VirtioRngState>,
+}
+
+#[derive(Default)]
+pub struct Virtio {
+    pub blk: Option<Blk>,
+    pub rng: Option<Rng>,
+    /// The disk I/O worker (run, record); `None` in replay.
+    pub disk: Option<DiskClient>,
+    config: VirtioConfig,
+    mem: Option<Mem>,
+    /// Devices wrote guest memory: translated code must be dropped before the CPU
+    /// runs on.
+    pub code_dirty: bool,
+}
+
+/// The device number of virtio-blk in `BlockComplete` events.
+pub const BLK_DEVICE: u32 = 0;
+
+impl Virtio {
+    pub fn new(
+        config: VirtioConfig,
+        mem: Option<Mem>,
+        disk: Option<DiskClient>,
+    ) -> Result<Virtio, String> {
+        let mut v = Virtio {
+            config,
+            mem,
+            disk,
+            ..Virtio::default()
+        };
+        v.build(&VirtioState::default(), false)?;
+        Ok(v)
+    }
+
+    fn build(&mut self, state: &VirtioState, from_state: bool) -> Result<(), String> {
+        let Some(mem) = self.mem.clone() else {
+            return Ok(());
+        };
+        let err = |e: reprise_devices::virtio::VirtioError| e.to_string();
+        self.blk = match (&self.config.blk, &state.blk, from_state) {
+            (Some(c), Some(s), true) => {
+                Some(Blk::from_state(c.clone(), mem.clone(), Outbox(Vec::new()), s).map_err(err)?)
+            }
+            (Some(c), _, _) => {
+                Some(Blk::new(c.clone(), mem.clone(), Outbox(Vec::new())).map_err(err)?)
+            }
+            (None, _, _) => None,
+        };
+        self.rng = match (self.config.rng, &state.rng, from_state) {
+            (true, Some(s), true) => {
+                Some(Rng::from_state(mem, Outbox(Vec::new()), s).map_err(err)?)
+            }
+            (true, _, _) => Some(Rng::new(mem, Outbox(Vec::new())).map_err(err)?),
+            (false, _, _) => None,
+        };
+        Ok(())
+    }
+
+    pub fn state(&self) -> VirtioState {
+        VirtioState {
+            blk: self.blk.as_ref().map(|d| d.state()),
+            rng: self.rng.as_ref().map(|d| d.state()),
+        }
+    }
+
+    /// Restores the devices. Block requests in flight are sent to the disk worker
+    /// again when there is one (outside replay); in replay their completions come
+    /// from the log.
+    pub fn restore(&mut self, state: &VirtioState) -> Result<(), String> {
+        self.build(state, true)?;
+        if let (Some(blk), Some(disk)) = (self.blk.as_ref(), self.disk.as_ref()) {
+            for r in blk.in_flight_requests() {
+                disk.send(job(r));
+            }
+        }
+        self.code_dirty = true;
+        Ok(())
+    }
+
+    pub fn blk_read(&self, off: u64, data: &mut [u8]) {
+        if let Some(d) = self.blk.as_ref() {
+            d.mmio_read(off, data);
+        }
+    }
+
+    pub fn rng_read(&self, off: u64, data: &mut [u8]) {
+        if let Some(d) = self.rng.as_ref() {
+            d.mmio_read(off, data);
+        }
+    }
+
+    /// A guest write to virtio-blk's window: the device runs, new requests go to the
+    /// disk worker (or nowhere, in replay).
+    pub fn blk_write(&mut self, off: u64, data: &[u8]) {
+        let Some(d) = self.blk.as_mut() else {
+            return;
+        };
+        d.mmio_write(off, data);
+        let reqs = std::mem::take(&mut d.backend_mut().0);
+        if let Some(disk) = self.disk.as_ref() {
+            for r in reqs {
+                disk.send(job(r));
+            }
+        }
+        self.note_dirty();
+    }
+
+    /// A guest write to virtio-rng's window: requests are answered at once with
+    /// entropy that passes the record/replay layer at `icount`.
+    pub fn rng_write(
+        &mut self,
+        off: u64,
+        data: &[u8],
+        icount: u64,
+        mode: &mut dyn Mode,
+    ) -> Result<(), ReplayError> {
+        let Some(d) = self.rng.as_mut() else {
+            return Ok(());
+        };
+        d.mmio_write(off, data);
+        let reqs = std::mem::take(&mut d.backend_mut().0);
+        let mut result = Ok(());
+        for r in reqs {
+            let len = r.len as usize;
+            match mode.sync_input(icount, SyncKind::DeviceRng, &mut || host_random(len)) {
+                // The id is one the device just issued: completing it cannot fail.
+                Ok(bytes) => {
+                    let _ = d.complete(r.id, &bytes);
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        self.note_dirty();
+        result
+    }
+
+    /// A block completion applied at a checkpoint. A completion that matches no
+    /// request in flight (dropped by a device reset) is ignored, as the device says.
+    pub fn block_complete(&mut self, request: u64, status: u8, data: &[u8]) {
+        let Some(d) = self.blk.as_mut() else {
+            return;
+        };
+        let status = match status {
+            0 => BlkStatus::Ok,
+            2 => BlkStatus::Unsupp,
+            _ => BlkStatus::IoErr,
+        };
+        let _ = d.complete(request, status, data);
+        self.note_dirty();
+    }
+
+    fn note_dirty(&mut self) {
+        let blk = self
+            .blk
+            .as_mut()
+            .is_some_and(|d| !d.take_dirty_pages().is_empty());
+        let rng = self
+            .rng
+            .as_mut()
+            .is_some_and(|d| !d.take_dirty_pages().is_empty());
+        self.code_dirty |= blk || rng;
+    }
+
+    pub fn blk_irq(&self) -> Option<bool> {
+        self.blk.as_ref().map(|d| d.irq_level())
+    }
+
+    pub fn rng_irq(&self) -> Option<bool> {
+        self.rng.as_ref().map(|d| d.irq_level())
+    }
+}
+
+fn job(r: BlkRequest) -> DiskJob {
+    match r.kind {
+        BlkRequestKind::Read => DiskJob::Read {
+            id: r.id,
+            sector: r.sector,
+            len: r.len,
+        },
+        BlkRequestKind::Write => DiskJob::Write {
+            id: r.id,
+            sector: r.sector,
+            data: r.data,
+        },
+        BlkRequestKind::Flush => DiskJob::Flush { id: r.id },
+    }
+}
+
+/// `n` bytes from the host's random source (zeros if it fails; recorded either way).
+pub fn host_random(n: usize) -> Vec<u8> {
+    let mut b = vec![0u8; n];
+    let _ = getrandom::fill(&mut b);
+    b
+}
