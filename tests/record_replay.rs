@@ -591,3 +591,46 @@ fn crashes_and_dead_halts_replay_to_the_same_end() {
         }
     }
 }
+
+/// Every interrupt the CPU takes is logged with its vector; a log where one was moved to
+/// a later instruction replays into a divergence at the instruction where the replay
+/// took it.
+#[test]
+fn interrupts_are_logged_and_checked() {
+    let dir = Scratch::new("diverge-irq");
+    let log = dir.path("orig.rlog");
+    let bad = dir.path("bad.rlog");
+    let rec = Rec::guest("apic_timer").record(&log);
+    assert_eq!(rec.outcome, PASS, "{}", rec.serial);
+    let irqs: Vec<(u64, u8)> = events(&log)
+        .into_iter()
+        .filter_map(|(ic, e)| match e {
+            Event::Cpu(reprise_replay::CpuEvent::Interrupt { vector }) => Some((ic, vector)),
+            _ => None,
+        })
+        .collect();
+    assert!(irqs.len() >= 10, "timer interrupts are logged: {irqs:?}");
+    // Replace the vector of the fifth one: the replay takes the real one there.
+    let (at, vector) = irqs[4];
+    let mut seen = 0;
+    let n = rewrite(&log, &bad, true, |_, e| match e {
+        Event::Cpu(reprise_replay::CpuEvent::Interrupt { .. }) => {
+            seen += 1;
+            (seen == 5).then(|| {
+                vec![Event::Cpu(reprise_replay::CpuEvent::Interrupt {
+                    vector: vector ^ 0x10,
+                })]
+            })
+        }
+        _ => None,
+    });
+    assert_eq!(n, 1);
+    let r = replay(&bad, TierArg::Tiered, None);
+    let Outcome::Replay { message } = &r.outcome else {
+        panic!("no divergence: {:?}\n{}", r.outcome, r.serial);
+    };
+    assert!(
+        message.contains("diverged") && message.contains(&at.to_string()),
+        "the message names instruction {at}: {message}"
+    );
+}

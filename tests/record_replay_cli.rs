@@ -306,7 +306,7 @@ fn seek_on_the_command_line() {
         assert_eq!((a.code, b.code), (0, 0), "{}\n{}", a.stderr, b.stderr);
         assert!(
             a.stderr
-                .contains(&format!("stopped after {n} instructions")),
+                .contains(&format!("stopped at instruction {n} (--seek)")),
             "{}",
             a.stderr
         );

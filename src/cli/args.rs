@@ -87,6 +87,9 @@ pub struct MachineArgs {
     /// COM1's host side: stdio, null, file:PATH, unix:PATH or tcp:HOST:PORT.
     #[arg(long, value_name = "BACKEND", default_value = "stdio")]
     pub serial: SerialBackend,
+    /// `stdio` without reading stdin (the demo, which takes no input).
+    #[arg(skip)]
+    pub no_stdin: bool,
     /// Compile hot blocks on a background thread (on) or on the spot (off). Guest
     /// behaviour is the same either way; only timing and the compile statistics differ.
     #[arg(long, value_name = "on|off", default_value = "on", value_parser = parse_on_off,
@@ -150,6 +153,7 @@ impl Default for MachineArgs {
             icount_shift: ShiftArg::Fixed(0),
             icount_sleep: false,
             serial: SerialBackend::Stdio,
+            no_stdin: false,
             jit_thread: true,
             drive: None,
             rng: false,

@@ -42,18 +42,12 @@ fn record_and_replay(dir: &Path) -> Result<i32, String> {
             ..KernelArgs::default()
         },
         machine: MachineArgs {
-            // The demo takes no input: its serial port is not connected to stdin.
-            serial: SerialBackend::Null,
+            // Output is captured through the stdio writer; the demo takes no input, so
+            // stdin is not read.
+            serial: SerialBackend::Stdio,
+            no_stdin: true,
             ..MachineArgs::default()
         },
-    };
-    // `null` discards output, so capture it through the stdio writer instead.
-    let rec = RecordArgs {
-        machine: MachineArgs {
-            serial: SerialBackend::Stdio,
-            ..rec.machine
-        },
-        ..rec
     };
     let recorded = record_kernel(&rec, Box::new(recorded_out.clone()))?;
     let text = recorded_out.text();

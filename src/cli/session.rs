@@ -157,7 +157,10 @@ pub fn run_kernel(
     let kernel = read_kernel(&k.kernel)?;
     let boot = boot_options(k, &kernel, None)?;
     let virtio = virtio_config(m.drive.as_ref(), m.rng, None)?;
-    let serial = m.serial.open(stdio_out, true).map_err(|e| e.to_string())?;
+    let serial = m
+        .serial
+        .open(stdio_out, !m.no_stdin)
+        .map_err(|e| e.to_string())?;
     let mut io = IoThread::new(PassThrough.io_side(), serial.input);
     start_disk(m.drive.as_ref(), WritePolicy::WriteThrough, &mut io)?;
     let host = Host {
@@ -224,7 +227,7 @@ pub fn record_kernel(
     let serial = a
         .machine
         .serial
-        .open(stdio_out, true)
+        .open(stdio_out, !a.machine.no_stdin)
         .map_err(|e| e.to_string())?;
     let mut io = IoThread::new(recorder.io_side(), serial.input);
     // Record never modifies the image: the guest's writes stay in an overlay.
@@ -346,13 +349,20 @@ pub fn replay(a: &ReplayArgs) -> i32 {
         b.finish_and_clear();
     }
     match r {
-        Ok(r) => {
-            let s = report(&r);
-            if let Some(rep) = &r.report {
-                eprintln!("reprise: {}", rep.detail);
+        Ok(r) => match (a.seek, &r.outcome) {
+            (Some(n), Outcome::IcountLimit { .. }) => {
+                eprintln!("reprise: stopped at instruction {n} (--seek)");
+                eprintln!("{}", r.stats.summary_line());
+                0
             }
-            s
-        }
+            _ => {
+                let s = report(&r);
+                if let Some(rep) = &r.report {
+                    eprintln!("reprise: {}", rep.detail);
+                }
+                s
+            }
+        },
         Err(e) => {
             eprintln!("reprise: {e}");
             status::REPLAY

@@ -1,7 +1,7 @@
 //! Serial backends: where COM1's bytes come from and go to.
 //!
-//! `--serial stdio` (the default) writes the guest's output to stdout and, when asked
-//! for with `--serial-input`, reads stdin; `null` discards output and never delivers
+//! `--serial stdio` (the default) writes the guest's output to stdout and reads stdin
+//! (as QEMU's `-serial stdio`); `null` discards output and never delivers
 //! input; `file:PATH` appends output to a file; `unix:PATH` and `tcp:HOST:PORT` connect
 //! to a listening peer and carry both directions over the socket (as QEMU's
 //! `-serial unix:PATH` / `-serial tcp:HOST:PORT` without `server`).

@@ -350,7 +350,19 @@ impl Bus for Board {
 
     fn intr_acknowledge(&mut self, icount: u64) -> Option<u8> {
         let now = self.ns(icount);
-        self.intc.acknowledge(now)
+        let v = self.intc.acknowledge(now)?;
+        // Every interrupt taken is logged for checking: a replay that takes a
+        // different one, or the same one at another instruction, stops right there
+        // with a divergence naming both.
+        if let Err(e) = self
+            .mode
+            .cpu_event(icount, reprise_replay::CpuEvent::Interrupt { vector: v })
+        {
+            if self.error.is_none() {
+                self.error = Some(e);
+            }
+        }
+        Some(v)
     }
 
     fn take_nmi(&mut self) -> bool {

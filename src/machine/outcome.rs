@@ -16,8 +16,9 @@ pub mod status {
     pub const TRIPLE_FAULT: i32 = 6;
     /// The guest jumped to an address that is not RAM.
     pub const EXEC_OUTSIDE_RAM: i32 = 8;
-    /// Record or replay failed: a divergence, a damaged or truncated log, a log that
-    /// cannot be written.
+    /// Record or replay failed while running: a divergence, a damaged or truncated log,
+    /// a log that could not be written as the run went (a log that cannot be created
+    /// at all is a configuration error, status 2).
     pub const REPLAY: i32 = 10;
 }
 

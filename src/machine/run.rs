@@ -98,6 +98,11 @@ impl Machine {
             self.board.planned_deadline = self.board.next_deadline().unwrap_or(u64::MAX);
             let exit = self.cpu.run(&mut self.board, stop);
             self.sync_code();
+            // A record/replay failure inside a device access (or an interrupt taken
+            // where the recording took none) ends the run here.
+            if let Some(e) = self.board.error.take() {
+                return Err(e);
+            }
             match exit {
                 RunExit::IcountLimit => {}
                 RunExit::BusStop => {
