@@ -39,17 +39,34 @@ pub const ITLB_SIZE: usize = 64;
 pub struct ItlbEntry {
     pub page: u64,
     pub addend: u64,
+    /// Size minus one of the guest page the entry came from (0xfff for 4 KiB pages,
+    /// more for 2 MiB / 4 MiB / 1 GiB pages): INVLPG drops the entry when its
+    /// address falls anywhere in that page.
+    pub span_mask: u64,
 }
 
 impl ItlbEntry {
     pub const EMPTY: ItlbEntry = ItlbEntry {
         page: TLB_INVALID,
         addend: 0,
+        span_mask: 0xfff,
     };
 }
 
 pub const JMP_CACHE_BITS: u32 = 12;
 pub const JMP_CACHE_SIZE: usize = 1 << JMP_CACHE_BITS;
+/// The jump cache is split into groups of `1 << JMP_GROUP_BITS` entries; all RIPs of one
+/// 4 KiB page land in the same group, so forgetting a page touches one group only.
+pub const JMP_GROUP_BITS: u32 = 6;
+const JMP_GROUP_SIZE: usize = 1 << JMP_GROUP_BITS;
+/// One jump-cache table per CPL: a ring switch needs no flush, because compiled code
+/// knows its block's CPL and probes that table only.
+pub const JMP_CACHE_TABLES: usize = 4;
+/// Bytes of one jump-cache table (generated code adds `cpl * JMP_TABLE_BYTES`).
+pub const JMP_TABLE_BYTES: usize = JMP_CACHE_SIZE * std::mem::size_of::<JmpEntry>();
+/// Large pages whose code the jump cache may hold, tracked one by one up to this many
+/// (beyond it any INVLPG flushes the whole jump cache).
+const JMP_LARGE_MAX: usize = 8;
 
 /// One jump-cache entry: compiled code for a virtual RIP under the current mode.
 #[repr(C)]
@@ -65,11 +82,26 @@ impl JmpEntry {
         code: 0,
     };
 
-    /// Slot index for a RIP (generated code computes the same).
+    /// Slot index for a RIP (generated code computes the same): the group comes from
+    /// page-number bits 12..23, the slot within it from offset bits 0..11.
     pub fn index(rip: u64) -> usize {
-        ((rip ^ (rip >> JMP_CACHE_BITS)) as usize) & (JMP_CACHE_SIZE - 1)
+        let slot = (rip ^ (rip >> JMP_GROUP_BITS)) & (JMP_GROUP_SIZE as u64 - 1);
+        let group = ((rip >> JMP_GROUP_BITS) ^ (rip >> 12)) & Self::GROUP_MASK;
+        (slot | group) as usize
+    }
+
+    /// The index bits that select the group (the page's part of [`JmpEntry::index`]).
+    pub const GROUP_MASK: u64 = (JMP_CACHE_SIZE - JMP_GROUP_SIZE) as u64;
+
+    /// The slots any RIP on the 4 KiB page `page` can occupy.
+    pub fn group_of_page(page: u64) -> std::ops::Range<usize> {
+        let first = Self::index(page & !0xfff) & Self::GROUP_MASK as usize;
+        first..first + JMP_GROUP_SIZE
     }
 }
+
+/// The jump-cache tables, one per CPL (see [`JMP_CACHE_TABLES`]).
+pub type JmpTables = [[JmpEntry; JMP_CACHE_SIZE]; JMP_CACHE_TABLES];
 
 /// What ended a helper or a JIT block other than normal flow (`Ctx::exit`).
 pub mod exit {
@@ -103,10 +135,17 @@ pub struct Ctx {
     pub fault_addr: u64,
     /// Scratch for 128-bit memory operands of SSE helpers.
     pub tmp128: [u64; 2],
-    /// Indirect-jump cache for compiled code: RIP -> entry point (see [`JmpEntry`]).
-    pub jmp_cache: Box<[JmpEntry; JMP_CACHE_SIZE]>,
-    /// The mode key (bitness, CPL) the jump cache was filled under.
+    /// Indirect-jump cache for compiled code: RIP -> entry point (see [`JmpEntry`]),
+    /// one table per CPL.
+    pub jmp_cache: Box<JmpTables>,
+    /// The mode key, CPL bits left out, the jump cache was filled under.
     pub jmp_cache_mode: u32,
+    /// Large guest pages (linear base, size - 1) that code in the jump cache came from;
+    /// `None` once more than a few were seen (then every INVLPG flushes it all).
+    pub jmp_large: Option<Vec<(u64, u64)>>,
+    /// Largest page-size shift of any large-page data-TLB entry filled since the TLB
+    /// was last emptied (0: none), which bounds what INVLPG must scan.
+    pub tlb_large_shift: u32,
     /// Per physical page: non-zero while translated code exists from that page.
     pub code_pages: Vec<u8>,
     /// Code pages written since the loop last looked.
@@ -134,8 +173,10 @@ impl Ctx {
             fault: 0,
             fault_addr: 0,
             tmp128: [0; 2],
-            jmp_cache: Box::new([JmpEntry::EMPTY; JMP_CACHE_SIZE]),
+            jmp_cache: Box::new([[JmpEntry::EMPTY; JMP_CACHE_SIZE]; JMP_CACHE_TABLES]),
             jmp_cache_mode: 0,
+            jmp_large: Some(Vec::new()),
+            tlb_large_shift: 0,
             code_pages: vec![0; ram_size.div_ceil(4096) as usize],
             smc_pages: Vec::new(),
             bus: None,
@@ -164,11 +205,45 @@ impl Ctx {
         for t in self.itlb.iter_mut() {
             t.fill(ItlbEntry::EMPTY);
         }
+        self.tlb_large_shift = 0;
         self.flush_jmp_cache();
     }
 
+    /// Empties every jump-cache table.
     pub fn flush_jmp_cache(&mut self) {
-        self.jmp_cache.fill(JmpEntry::EMPTY);
+        for t in self.jmp_cache.iter_mut() {
+            t.fill(JmpEntry::EMPTY);
+        }
+        self.jmp_large = Some(Vec::new());
+    }
+
+    /// Records that the jump cache holds code from the large page `(base, mask)`.
+    pub fn note_jmp_large(&mut self, base: u64, mask: u64) {
+        let Some(list) = self.jmp_large.as_mut() else {
+            return;
+        };
+        if list.contains(&(base, mask)) {
+            return;
+        }
+        if list.len() >= JMP_LARGE_MAX {
+            self.jmp_large = None;
+        } else {
+            list.push((base, mask));
+        }
+    }
+
+    /// Forgets the jump-cache entries (all CPLs) whose RIP is on the 4 KiB page
+    /// `page`. The caller knows RIP pages and linear pages coincide.
+    pub fn invalidate_jmp_page(&mut self, page: u64) {
+        let page = page & !0xfff;
+        let group = JmpEntry::group_of_page(page);
+        for t in self.jmp_cache.iter_mut() {
+            for e in t[group.clone()].iter_mut() {
+                if e.rip & !0xfff == page {
+                    *e = JmpEntry::EMPTY;
+                }
+            }
+        }
     }
 
     /// The virtual clock: `icount << icount_shift` plus the time warped over while
