@@ -265,3 +265,71 @@ impl Ctx {
         Some(f(unsafe { &mut *bus }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rip_of_a_page_indexes_into_the_page_group() {
+        for page in [
+            0u64,
+            0x1000,
+            0x40_3000,
+            0x7fff_ffff_f000,
+            0xffff_8000_0012_3000,
+        ] {
+            let g = JmpEntry::group_of_page(page);
+            assert_eq!(g.len(), 64);
+            assert!(g.end <= JMP_CACHE_SIZE);
+            for off in 0..0x1000 {
+                assert!(
+                    g.contains(&JmpEntry::index(page + off)),
+                    "{page:#x}+{off:#x}"
+                );
+            }
+        }
+        // Neighbouring pages use different groups.
+        assert_ne!(
+            JmpEntry::group_of_page(0x1000),
+            JmpEntry::group_of_page(0x2000)
+        );
+    }
+
+    #[test]
+    fn invalidating_a_page_keeps_other_pages_and_reaches_every_cpl() {
+        let mut ctx = Ctx::new(std::ptr::null_mut(), 0x1000);
+        // Two RIPs on different pages that share a group.
+        let a = 0x40_0010u64;
+        let b = (1..)
+            .map(|k: u64| a + (k << 12) + 0x10)
+            .find(|&b| JmpEntry::group_of_page(b) == JmpEntry::group_of_page(a))
+            .unwrap();
+        assert_eq!(JmpEntry::group_of_page(a), JmpEntry::group_of_page(b));
+        let (ia, ib) = (JmpEntry::index(a), JmpEntry::index(b));
+        assert_ne!(ia, ib);
+        for t in ctx.jmp_cache.iter_mut() {
+            t[ia] = JmpEntry { rip: a, code: 1 };
+            t[ib] = JmpEntry { rip: b, code: 2 };
+        }
+        ctx.invalidate_jmp_page(a);
+        for t in ctx.jmp_cache.iter() {
+            assert_eq!(t[ia].rip, JmpEntry::EMPTY.rip);
+            assert_eq!(t[ib].rip, b);
+        }
+    }
+
+    #[test]
+    fn too_many_large_pages_give_up_tracking() {
+        let mut ctx = Ctx::new(std::ptr::null_mut(), 0x1000);
+        for k in 0..JMP_LARGE_MAX as u64 {
+            ctx.note_jmp_large(k << 21, (1 << 21) - 1);
+            ctx.note_jmp_large(k << 21, (1 << 21) - 1);
+        }
+        assert_eq!(ctx.jmp_large.as_ref().map(Vec::len), Some(JMP_LARGE_MAX));
+        ctx.note_jmp_large(1 << 40, (1 << 30) - 1);
+        assert!(ctx.jmp_large.is_none());
+        ctx.flush_jmp_cache();
+        assert_eq!(ctx.jmp_large.as_ref().map(Vec::len), Some(0));
+    }
+}
