@@ -43,6 +43,8 @@ pub struct ItlbEntry {
     /// more for 2 MiB / 4 MiB / 1 GiB pages): INVLPG drops the entry when its
     /// address falls anywhere in that page.
     pub span_mask: u64,
+    /// The page is global (CR4.PGE and PTE.G): a CR3 write keeps the entry.
+    pub global: bool,
 }
 
 impl ItlbEntry {
@@ -50,6 +52,7 @@ impl ItlbEntry {
         page: TLB_INVALID,
         addend: 0,
         span_mask: 0xfff,
+        global: false,
     };
 }
 

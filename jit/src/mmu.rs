@@ -282,6 +282,7 @@ pub fn translate_as(ctx: &mut Ctx, vaddr: u64, access: Access, who: Who) -> Resu
                     page: vpage,
                     addend,
                     span_mask: (1u64 << shift) - 1,
+                    global: mark & TLB_GLOBAL != 0,
                 };
             }
         } else {
@@ -556,9 +557,10 @@ pub fn fetch(ctx: &mut Ctx, vaddr: u64, buf: &mut [u8]) -> Result<usize, (Fault,
 
 pub const TLB_INDEX_BITS: u32 = TLB_BITS;
 
-/// A CR3 write: forgets every translation except global pages (CR4.PGE). The
-/// instruction TLB and the jump cache (keyed by virtual RIP) are emptied; decoded and
-/// compiled blocks stay, since they are keyed by physical address.
+/// A CR3 write: forgets every translation except global pages (CR4.PGE), in both
+/// TLBs. The jump cache (keyed by virtual RIP, without a record of which entries came
+/// from global pages) is emptied; decoded and compiled blocks stay, since they are
+/// keyed by physical address.
 pub fn flush_nonglobal(ctx: &mut Ctx) {
     for set in ctx.tlb.iter_mut() {
         for e in set.iter_mut() {
@@ -568,7 +570,11 @@ pub fn flush_nonglobal(ctx: &mut Ctx) {
         }
     }
     for t in ctx.itlb.iter_mut() {
-        t.fill(ItlbEntry::EMPTY);
+        for e in t.iter_mut() {
+            if !e.global {
+                *e = ItlbEntry::EMPTY;
+            }
+        }
     }
     ctx.flush_jmp_cache();
 }

@@ -53,8 +53,23 @@ fn run_both(build: &dyn Fn(Tier) -> reprise_jit::Cpu, check: &dyn Fn(&reprise_ji
 
 #[test]
 fn invlpg_of_a_4k_code_page_drops_its_jump_cache_entries() {
-    // 40 calls through RAX to V4K; after the 21st the PTE moves from P1 to P2 and the
-    // kernel INVLPGs V4K. Calls 1..=21 add 1, calls 22..=40 add 1000.
+    remap_4k_code_page(&|a| {
+        a.mov(rax, V4K).unwrap();
+        a.invlpg(byte_ptr(rax)).unwrap();
+    });
+}
+
+#[test]
+fn cr3_write_drops_non_global_code_translations() {
+    remap_4k_code_page(&|a| {
+        a.mov(rax, cr3).unwrap();
+        a.mov(cr3, rax).unwrap();
+    });
+}
+
+/// 40 calls through RAX to V4K; after the 21st the PTE moves from P1 to P2 and the
+/// kernel runs `flush`. Calls 1..=21 must add 1, calls 22..=40 add 1000.
+fn remap_4k_code_page(flush: &dyn Fn(&mut CodeAssembler)) {
     run_both(
         &|tier| {
             let mut cpu = kernel_machine(
@@ -72,8 +87,7 @@ fn invlpg_of_a_4k_code_page_drops_its_jump_cache_entries() {
                     a.jne(skip).unwrap();
                     a.mov(rcx, P2 | 3).unwrap();
                     a.mov(qword_ptr(rbx), rcx).unwrap();
-                    a.mov(rax, V4K).unwrap();
-                    a.invlpg(byte_ptr(rax)).unwrap();
+                    flush(a);
                     a.set_label(&mut skip).unwrap();
                     a.dec(ebp).unwrap();
                     a.jnz(top).unwrap();
