@@ -39,17 +39,37 @@ pub const ITLB_SIZE: usize = 64;
 pub struct ItlbEntry {
     pub page: u64,
     pub addend: u64,
+    /// Size minus one of the guest page the entry came from (0xfff for 4 KiB pages,
+    /// more for 2 MiB / 4 MiB / 1 GiB pages): INVLPG drops the entry when its
+    /// address falls anywhere in that page.
+    pub span_mask: u64,
+    /// The page is global (CR4.PGE and PTE.G): a CR3 write keeps the entry.
+    pub global: bool,
 }
 
 impl ItlbEntry {
     pub const EMPTY: ItlbEntry = ItlbEntry {
         page: TLB_INVALID,
         addend: 0,
+        span_mask: 0xfff,
+        global: false,
     };
 }
 
 pub const JMP_CACHE_BITS: u32 = 12;
 pub const JMP_CACHE_SIZE: usize = 1 << JMP_CACHE_BITS;
+/// The jump cache is split into groups of `1 << JMP_GROUP_BITS` entries; all RIPs of one
+/// 4 KiB page land in the same group, so forgetting a page touches one group only.
+pub const JMP_GROUP_BITS: u32 = 6;
+const JMP_GROUP_SIZE: usize = 1 << JMP_GROUP_BITS;
+/// One jump-cache table per CPL: a ring switch needs no flush, because compiled code
+/// knows its block's CPL and probes that table only.
+pub const JMP_CACHE_TABLES: usize = 4;
+/// Bytes of one jump-cache table (generated code adds `cpl * JMP_TABLE_BYTES`).
+pub const JMP_TABLE_BYTES: usize = JMP_CACHE_SIZE * std::mem::size_of::<JmpEntry>();
+/// Large pages whose code the jump cache may hold, tracked one by one up to this many
+/// (beyond it any INVLPG flushes the whole jump cache).
+const JMP_LARGE_MAX: usize = 8;
 
 /// One jump-cache entry: compiled code for a virtual RIP under the current mode.
 #[repr(C)]
@@ -65,11 +85,26 @@ impl JmpEntry {
         code: 0,
     };
 
-    /// Slot index for a RIP (generated code computes the same).
+    /// Slot index for a RIP (generated code computes the same): the group comes from
+    /// page-number bits 12..23, the slot within it from offset bits 0..11.
     pub fn index(rip: u64) -> usize {
-        ((rip ^ (rip >> JMP_CACHE_BITS)) as usize) & (JMP_CACHE_SIZE - 1)
+        let slot = (rip ^ (rip >> JMP_GROUP_BITS)) & (JMP_GROUP_SIZE as u64 - 1);
+        let group = ((rip >> JMP_GROUP_BITS) ^ (rip >> 12)) & Self::GROUP_MASK;
+        (slot | group) as usize
+    }
+
+    /// The index bits that select the group (the page's part of [`JmpEntry::index`]).
+    pub const GROUP_MASK: u64 = (JMP_CACHE_SIZE - JMP_GROUP_SIZE) as u64;
+
+    /// The slots any RIP on the 4 KiB page `page` can occupy.
+    pub fn group_of_page(page: u64) -> std::ops::Range<usize> {
+        let first = Self::index(page & !0xfff) & Self::GROUP_MASK as usize;
+        first..first + JMP_GROUP_SIZE
     }
 }
+
+/// The jump-cache tables, one per CPL (see [`JMP_CACHE_TABLES`]).
+pub type JmpTables = [[JmpEntry; JMP_CACHE_SIZE]; JMP_CACHE_TABLES];
 
 /// What ended a helper or a JIT block other than normal flow (`Ctx::exit`).
 pub mod exit {
@@ -103,10 +138,17 @@ pub struct Ctx {
     pub fault_addr: u64,
     /// Scratch for 128-bit memory operands of SSE helpers.
     pub tmp128: [u64; 2],
-    /// Indirect-jump cache for compiled code: RIP -> entry point (see [`JmpEntry`]).
-    pub jmp_cache: Box<[JmpEntry; JMP_CACHE_SIZE]>,
-    /// The mode key (bitness, CPL) the jump cache was filled under.
+    /// Indirect-jump cache for compiled code: RIP -> entry point (see [`JmpEntry`]),
+    /// one table per CPL.
+    pub jmp_cache: Box<JmpTables>,
+    /// The mode key, CPL bits left out, the jump cache was filled under.
     pub jmp_cache_mode: u32,
+    /// Large guest pages (linear base, size - 1) that code in the jump cache came from;
+    /// `None` once more than a few were seen (then every INVLPG flushes it all).
+    pub jmp_large: Option<Vec<(u64, u64)>>,
+    /// Largest page-size shift of any large-page data-TLB entry filled since the TLB
+    /// was last emptied (0: none), which bounds what INVLPG must scan.
+    pub tlb_large_shift: u32,
     /// Per physical page: non-zero while translated code exists from that page.
     pub code_pages: Vec<u8>,
     /// Code pages written since the loop last looked.
@@ -134,8 +176,10 @@ impl Ctx {
             fault: 0,
             fault_addr: 0,
             tmp128: [0; 2],
-            jmp_cache: Box::new([JmpEntry::EMPTY; JMP_CACHE_SIZE]),
+            jmp_cache: Box::new([[JmpEntry::EMPTY; JMP_CACHE_SIZE]; JMP_CACHE_TABLES]),
             jmp_cache_mode: 0,
+            jmp_large: Some(Vec::new()),
+            tlb_large_shift: 0,
             code_pages: vec![0; ram_size.div_ceil(4096) as usize],
             smc_pages: Vec::new(),
             bus: None,
@@ -164,11 +208,45 @@ impl Ctx {
         for t in self.itlb.iter_mut() {
             t.fill(ItlbEntry::EMPTY);
         }
+        self.tlb_large_shift = 0;
         self.flush_jmp_cache();
     }
 
+    /// Empties every jump-cache table.
     pub fn flush_jmp_cache(&mut self) {
-        self.jmp_cache.fill(JmpEntry::EMPTY);
+        for t in self.jmp_cache.iter_mut() {
+            t.fill(JmpEntry::EMPTY);
+        }
+        self.jmp_large = Some(Vec::new());
+    }
+
+    /// Records that the jump cache holds code from the large page `(base, mask)`.
+    pub fn note_jmp_large(&mut self, base: u64, mask: u64) {
+        let Some(list) = self.jmp_large.as_mut() else {
+            return;
+        };
+        if list.contains(&(base, mask)) {
+            return;
+        }
+        if list.len() >= JMP_LARGE_MAX {
+            self.jmp_large = None;
+        } else {
+            list.push((base, mask));
+        }
+    }
+
+    /// Forgets the jump-cache entries (all CPLs) whose RIP is on the 4 KiB page
+    /// `page`. The caller knows RIP pages and linear pages coincide.
+    pub fn invalidate_jmp_page(&mut self, page: u64) {
+        let page = page & !0xfff;
+        let group = JmpEntry::group_of_page(page);
+        for t in self.jmp_cache.iter_mut() {
+            for e in t[group.clone()].iter_mut() {
+                if e.rip & !0xfff == page {
+                    *e = JmpEntry::EMPTY;
+                }
+            }
+        }
     }
 
     /// The virtual clock: `icount << icount_shift` plus the time warped over while
@@ -188,5 +266,73 @@ impl Ctx {
         // SAFETY: `bus` is set by `Cpu::run` from a `&mut dyn Bus` that outlives the
         // run and is cleared before `run` returns; nothing else aliases it meanwhile.
         Some(f(unsafe { &mut *bus }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rip_of_a_page_indexes_into_the_page_group() {
+        for page in [
+            0u64,
+            0x1000,
+            0x40_3000,
+            0x7fff_ffff_f000,
+            0xffff_8000_0012_3000,
+        ] {
+            let g = JmpEntry::group_of_page(page);
+            assert_eq!(g.len(), 64);
+            assert!(g.end <= JMP_CACHE_SIZE);
+            for off in 0..0x1000 {
+                assert!(
+                    g.contains(&JmpEntry::index(page + off)),
+                    "{page:#x}+{off:#x}"
+                );
+            }
+        }
+        // Neighbouring pages use different groups.
+        assert_ne!(
+            JmpEntry::group_of_page(0x1000),
+            JmpEntry::group_of_page(0x2000)
+        );
+    }
+
+    #[test]
+    fn invalidating_a_page_keeps_other_pages_and_reaches_every_cpl() {
+        let mut ctx = Ctx::new(std::ptr::null_mut(), 0x1000);
+        // Two RIPs on different pages that share a group.
+        let a = 0x40_0010u64;
+        let b = (1..)
+            .map(|k: u64| a + (k << 12) + 0x10)
+            .find(|&b| JmpEntry::group_of_page(b) == JmpEntry::group_of_page(a))
+            .unwrap();
+        assert_eq!(JmpEntry::group_of_page(a), JmpEntry::group_of_page(b));
+        let (ia, ib) = (JmpEntry::index(a), JmpEntry::index(b));
+        assert_ne!(ia, ib);
+        for t in ctx.jmp_cache.iter_mut() {
+            t[ia] = JmpEntry { rip: a, code: 1 };
+            t[ib] = JmpEntry { rip: b, code: 2 };
+        }
+        ctx.invalidate_jmp_page(a);
+        for t in ctx.jmp_cache.iter() {
+            assert_eq!(t[ia].rip, JmpEntry::EMPTY.rip);
+            assert_eq!(t[ib].rip, b);
+        }
+    }
+
+    #[test]
+    fn too_many_large_pages_give_up_tracking() {
+        let mut ctx = Ctx::new(std::ptr::null_mut(), 0x1000);
+        for k in 0..JMP_LARGE_MAX as u64 {
+            ctx.note_jmp_large(k << 21, (1 << 21) - 1);
+            ctx.note_jmp_large(k << 21, (1 << 21) - 1);
+        }
+        assert_eq!(ctx.jmp_large.as_ref().map(Vec::len), Some(JMP_LARGE_MAX));
+        ctx.note_jmp_large(1 << 40, (1 << 30) - 1);
+        assert!(ctx.jmp_large.is_none());
+        ctx.flush_jmp_cache();
+        assert_eq!(ctx.jmp_large.as_ref().map(Vec::len), Some(0));
     }
 }

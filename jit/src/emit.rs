@@ -60,6 +60,8 @@ impl Mode {
             cr4_osfxsr: st.cr4 & CR4_OSFXSR != 0,
         }
     }
+    /// The CPL bits of [`Mode::key`].
+    pub const KEY_CPL_MASK: u32 = 3 << 8;
     /// Packs into the block key.
     pub fn key(self) -> u32 {
         self.bitness

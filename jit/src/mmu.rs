@@ -49,8 +49,10 @@ pub fn tlb_set(ctx: &Ctx) -> usize {
 
 /// Marks in `TlbEntry::_pad`: the entry maps a global page (survives CR3 writes) …
 pub const TLB_GLOBAL: u64 = 1;
-/// … or part of a 2 MiB / 4 MiB / 1 GiB page (any INVLPG drops it).
+/// … or part of a 2 MiB / 4 MiB / 1 GiB page, whose size shift is kept in the bits at
+/// [`TLB_SHIFT_POS`] (INVLPG anywhere in that page drops it).
 pub const TLB_LARGE: u64 = 2;
+pub const TLB_SHIFT_POS: u32 = 8;
 
 /// Who makes an access: the privilege the paging checks use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,7 +85,8 @@ struct Walk {
     /// The page is user-accessible (U/S set at every level).
     user_page: bool,
     global: bool,
-    large: bool,
+    /// log2 of the page size (12, 21, 22 or 30).
+    shift: u32,
 }
 
 fn phys_read_u64(ctx: &Ctx, pa: u64) -> Option<u64> {
@@ -229,7 +232,7 @@ fn walk(ctx: &mut Ctx, vaddr: u64, access: Access, who: Who) -> Result<Walk, Fau
                 executable: exec,
                 user_page: usr,
                 global: pge && pte & PTE_G != 0,
-                large: level > 1,
+                shift: page_size_shift,
             });
         }
         table = pte & ADDR_MASK;
@@ -245,12 +248,17 @@ pub fn translate(ctx: &mut Ctx, vaddr: u64, access: Access) -> Result<u64, Fault
 
 /// [`translate`] with an explicit privilege (implicit supervisor accesses).
 pub fn translate_as(ctx: &mut Ctx, vaddr: u64, access: Access, who: Who) -> Result<u64, Fault> {
-    let (paddr, writable, executable, mark, cacheable) = if ctx.state.cr0 & CR0_PG == 0 {
+    let (paddr, writable, executable, mark, cacheable, shift) = if ctx.state.cr0 & CR0_PG == 0 {
         let a = vaddr & 0xffff_ffff;
-        (a, true, true, 0, true)
+        (a, true, true, 0, true, 12)
     } else {
         let w = walk(ctx, vaddr, access, who)?;
-        let mark = if w.global { TLB_GLOBAL } else { 0 } | if w.large { TLB_LARGE } else { 0 };
+        let large = if w.shift > 12 {
+            TLB_LARGE | (w.shift as u64) << TLB_SHIFT_POS
+        } else {
+            0
+        };
+        let mark = if w.global { TLB_GLOBAL } else { 0 } | large;
         // With SMAP on, supervisor entries for user pages are not cached: every such
         // access takes the walk, which looks at RFLAGS.AC.
         let smap_sensitive = !who.user && w.user_page && ctx.state.cr4 & CR4_SMAP != 0;
@@ -260,6 +268,7 @@ pub fn translate_as(ctx: &mut Ctx, vaddr: u64, access: Access, who: Who) -> Resu
             w.executable,
             mark,
             !(smap_sensitive && access != Access::Exec),
+            w.shift,
         )
     };
     let page = paddr & !0xfff;
@@ -272,6 +281,8 @@ pub fn translate_as(ctx: &mut Ctx, vaddr: u64, access: Access, who: Who) -> Resu
                 ctx.itlb[set][itlb_index(vaddr)] = ItlbEntry {
                     page: vpage,
                     addend,
+                    span_mask: (1u64 << shift) - 1,
+                    global: mark & TLB_GLOBAL != 0,
                 };
             }
         } else {
@@ -282,6 +293,9 @@ pub fn translate_as(ctx: &mut Ctx, vaddr: u64, access: Access, who: Who) -> Resu
                 e.addend = addend;
             }
             e._pad = mark;
+            if shift > 12 {
+                ctx.tlb_large_shift = ctx.tlb_large_shift.max(shift);
+            }
             e.read = vpage;
             if writable && !is_code {
                 e.write = vpage;
@@ -543,9 +557,10 @@ pub fn fetch(ctx: &mut Ctx, vaddr: u64, buf: &mut [u8]) -> Result<usize, (Fault,
 
 pub const TLB_INDEX_BITS: u32 = TLB_BITS;
 
-/// A CR3 write: forgets every translation except global pages (CR4.PGE). The
-/// instruction TLB and the jump cache (keyed by virtual RIP) are emptied; decoded and
-/// compiled blocks stay, since they are keyed by physical address.
+/// A CR3 write: forgets every translation except global pages (CR4.PGE), in both
+/// TLBs. The jump cache (keyed by virtual RIP, without a record of which entries came
+/// from global pages) is emptied; decoded and compiled blocks stay, since they are
+/// keyed by physical address.
 pub fn flush_nonglobal(ctx: &mut Ctx) {
     for set in ctx.tlb.iter_mut() {
         for e in set.iter_mut() {
@@ -555,25 +570,71 @@ pub fn flush_nonglobal(ctx: &mut Ctx) {
         }
     }
     for t in ctx.itlb.iter_mut() {
-        t.fill(ItlbEntry::EMPTY);
+        for e in t.iter_mut() {
+            if !e.global {
+                *e = ItlbEntry::EMPTY;
+            }
+        }
     }
     ctx.flush_jmp_cache();
 }
 
-/// INVLPG: forgets the translation of `vaddr`'s page (global or not), and every entry
-/// that came from a large page (which may cover `vaddr` at another index).
+/// INVLPG: forgets the translation of `vaddr`'s page (global or not) in both TLBs and
+/// the jump cache; for a large page, every entry that came from the large page that
+/// covers `vaddr`. Other translations stay.
 pub fn invalidate_page(ctx: &mut Ctx, vaddr: u64) {
     let vpage = vaddr & !0xfff;
     let idx = tlb_index(vaddr);
+    // Data TLB: the entry at `vaddr`'s index, and large-page entries (which sit at
+    // the indices of the 4 KiB pages they were filled for) whose page covers `vaddr`.
+    let window = match ctx.tlb_large_shift {
+        0 => None,
+        // Entries of a 2 MiB page covering `vaddr` are in one run of 512 indices.
+        21 => Some((idx & !511, 512)),
+        _ => Some((0, TLB_SIZE)),
+    };
     for set in ctx.tlb.iter_mut() {
-        for (k, e) in set.iter_mut().enumerate() {
-            if (k == idx && (e.read == vpage || e.write == vpage)) || e._pad & TLB_LARGE != 0 {
+        if let Some(e) = set.get_mut(idx) {
+            if e.read == vpage || e.write == vpage {
                 *e = TlbEntry::EMPTY;
             }
         }
+        let Some((first, len)) = window else {
+            continue;
+        };
+        for e in set.iter_mut().skip(first).take(len) {
+            if e._pad & TLB_LARGE != 0 {
+                let shift = ((e._pad >> TLB_SHIFT_POS) & 0x3f) as u32;
+                if (e.read ^ vaddr) >> shift == 0 {
+                    *e = TlbEntry::EMPTY;
+                }
+            }
+        }
     }
+    let mut large_code = false;
     for t in ctx.itlb.iter_mut() {
-        t.fill(ItlbEntry::EMPTY);
+        for e in t.iter_mut() {
+            if (e.page ^ vaddr) & !e.span_mask == 0 {
+                large_code |= e.span_mask > 0xfff;
+                *e = ItlbEntry::EMPTY;
+            }
+        }
     }
-    ctx.flush_jmp_cache();
+    // The jump cache is keyed by RIP: its page is the linear page unless a CS base
+    // (outside 64-bit mode) shifts code; then, or when `vaddr` may be in a large
+    // page that code in the jump cache came from, forget it all.
+    let cs_base = if ctx.state.long_mode() {
+        0
+    } else {
+        ctx.state.segs[crate::state::seg::CS].base
+    };
+    let in_large = match ctx.jmp_large.as_ref() {
+        Some(list) => list.iter().any(|&(b, m)| (vaddr & !m) == b),
+        None => true,
+    };
+    if cs_base != 0 || in_large || large_code {
+        ctx.flush_jmp_cache();
+    } else {
+        ctx.invalidate_jmp_page(vpage);
+    }
 }

@@ -300,7 +300,9 @@ pub fn commit_cs(ctx: &mut Ctx, cs: Segment, d: Option<&Desc>) -> Result<(), Fau
     }
     let old = ctx.state.segs[seg::CS];
     ctx.state.segs[seg::CS] = cs;
-    if old.base != cs.base || old.selector & 3 != cs.selector & 3 {
+    // The jump cache is keyed by RIP with one table per CPL: only a new base makes
+    // its entries wrong.
+    if old.base != cs.base {
         ctx.flush_jmp_cache();
     }
     Ok(())

@@ -428,20 +428,25 @@ impl<'a, 'f> ClEmitter<'a, 'f> {
     /// Jump-cache probe for a computed target; state already flushed.
     fn chain_dynamic_flushed(&mut self, target: Value) {
         self.st(target, offsets::RIP);
-        let shifted = self
+        // Same as `JmpEntry::index`: slot from the page offset, group from the page.
+        use crate::ctx::{JmpEntry, JMP_GROUP_BITS};
+        let s6 = self.b.ins().ushr_imm_s(target, JMP_GROUP_BITS as i64);
+        let s12 = self.b.ins().ushr_imm_s(target, 12);
+        let slot = self.b.ins().bxor(target, s6);
+        let slot = self
             .b
             .ins()
-            .ushr_imm_s(target, crate::ctx::JMP_CACHE_BITS as i64);
-        let h = self.b.ins().bxor(target, shifted);
-        let h = self
-            .b
-            .ins()
-            .band_imm_s(h, (crate::ctx::JMP_CACHE_SIZE - 1) as i64);
+            .band_imm_s(slot, ((1u64 << JMP_GROUP_BITS) - 1) as i64);
+        let group = self.b.ins().bxor(s6, s12);
+        let group = self.b.ins().band_imm_s(group, JmpEntry::GROUP_MASK as i64);
+        let h = self.b.ins().bor(slot, group);
         let h = self.b.ins().ishl_imm_s(h, 4);
         let jc = self.ld(offset_of!(Ctx, jmp_cache) as i32);
         let e = self.b.ins().iadd(jc, h);
-        let rip = self.b.ins().load(I64, mem(), e, 0);
-        let code = self.b.ins().load(I64, mem(), e, 8);
+        // This block's own CPL picks the table (a ring switch leaves the block).
+        let table = (self.mode.cpl as usize & 3) * crate::ctx::JMP_TABLE_BYTES;
+        let rip = self.b.ins().load(I64, mem(), e, table as i32);
+        let code = self.b.ins().load(I64, mem(), e, table as i32 + 8);
         let hit = self.b.ins().icmp(IntCC::Equal, rip, target);
         let go = self.b.create_block();
         let back = self.b.create_block();

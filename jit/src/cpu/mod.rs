@@ -420,14 +420,34 @@ impl Cpu {
     fn maybe_link(&mut self, id: usize) {
         let slot = std::mem::replace(&mut self.ctx.link_slot, 0);
         let key = self.cache.blocks[id].key;
-        if key.mode != self.ctx.jmp_cache_mode {
+        // One table per CPL: only other mode changes (bitness, CR0/CR4 bits) flush.
+        let rest = key.mode & !crate::emit::Mode::KEY_CPL_MASK;
+        if rest != self.ctx.jmp_cache_mode {
             self.ctx.flush_jmp_cache();
-            self.ctx.jmp_cache_mode = key.mode;
+            self.ctx.jmp_cache_mode = rest;
         }
         if let (Some(j), Some(code)) = (self.jit.as_mut(), self.cache.blocks[id].code) {
-            let e = &mut self.ctx.jmp_cache[crate::ctx::JmpEntry::index(key.rip)];
-            e.rip = key.rip;
-            e.code = code as u64;
+            let cpl = crate::emit::Mode::from_key(key.mode).cpl as usize;
+            let lin = crate::cache::code_linear(&self.ctx, key.rip);
+            let set = crate::mmu::tlb_set(&self.ctx);
+            let span = match self.ctx.itlb[set].get(crate::mmu::itlb_index(lin)) {
+                Some(e) if e.page == lin & !0xfff => e.span_mask,
+                // Not in the ITLB (cannot happen right after the lookup): assume the
+                // largest page, so any INVLPG in it forgets the jump cache.
+                _ => u64::MAX,
+            };
+            if span > 0xfff {
+                self.ctx.note_jmp_large(lin & !span, span);
+            }
+            if let Some(e) = self
+                .ctx
+                .jmp_cache
+                .get_mut(cpl)
+                .and_then(|t| t.get_mut(crate::ctx::JmpEntry::index(key.rip)))
+            {
+                e.rip = key.rip;
+                e.code = code as u64;
+            }
             if slot != 0 {
                 j.link(slot, code);
             }
