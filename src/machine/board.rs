@@ -315,7 +315,7 @@ impl Bus for Board {
         }
         // Device DMA wrote guest memory: stop so the machine drops translated code
         // before the next instruction runs.
-        if self.virtio.code_dirty {
+        if self.virtio.code_dirty || !self.virtio.dirty_pages.is_empty() {
             return BusAction::Stop;
         }
         self.after_write()

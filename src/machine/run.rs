@@ -285,13 +285,15 @@ impl Machine {
         self.sync_code();
     }
 
-    /// Drops translated code after the devices wrote guest memory.
-    ///
-    /// The CPU has no public per-page invalidation yet, so this flushes the whole code
-    /// cache; host-side cost only (a flush never changes what the guest sees).
+    /// Drops translated code on the pages the devices wrote (or all of it after a
+    /// restore); host-side cost only, a flush never changes what the guest sees.
     pub(super) fn sync_code(&mut self) {
         if std::mem::take(&mut self.board.virtio.code_dirty) {
             self.cpu.flush_code_cache();
+        }
+        let pages = std::mem::take(&mut self.board.virtio.dirty_pages);
+        if !pages.is_empty() {
+            self.cpu.invalidate_code_pages(&pages);
         }
     }
 

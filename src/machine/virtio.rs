@@ -91,9 +91,11 @@ pub struct Virtio {
     pub disk: Option<DiskClient>,
     config: VirtioConfig,
     mem: Option<Mem>,
-    /// Devices wrote guest memory: translated code must be dropped before the CPU
-    /// runs on.
+    /// All translated code must be dropped before the CPU runs on (after a restore).
     pub code_dirty: bool,
+    /// Physical pages the devices wrote (DMA): their translated code must be dropped
+    /// before the CPU runs on.
+    pub dirty_pages: Vec<u64>,
 }
 
 /// The device number of virtio-blk in `BlockComplete` events.
@@ -236,15 +238,12 @@ impl Virtio {
     }
 
     fn note_dirty(&mut self) {
-        let blk = self
-            .blk
-            .as_mut()
-            .is_some_and(|d| !d.take_dirty_pages().is_empty());
-        let rng = self
-            .rng
-            .as_mut()
-            .is_some_and(|d| !d.take_dirty_pages().is_empty());
-        self.code_dirty |= blk || rng;
+        if let Some(d) = self.blk.as_mut() {
+            self.dirty_pages.extend(d.take_dirty_pages());
+        }
+        if let Some(d) = self.rng.as_mut() {
+            self.dirty_pages.extend(d.take_dirty_pages());
+        }
     }
 
     pub fn blk_irq(&self) -> Option<bool> {

@@ -204,6 +204,22 @@ impl Cpu {
         h.finish()
     }
 
+    /// Something other than the CPU (a device's DMA) wrote the physical pages at
+    /// `pages` (page-aligned addresses): drops the translations of code on them, as a
+    /// guest store would. Pages without translated code cost nothing.
+    pub fn invalidate_code_pages(&mut self, pages: &[u64]) {
+        for &p in pages {
+            let idx = (p >> 12) as usize;
+            if let Some(flag) = self.ctx.code_pages.get_mut(idx) {
+                if *flag != 0 {
+                    *flag = 0;
+                    self.ctx.smc_pages.push(p & !0xfff);
+                }
+            }
+        }
+        self.drop_written_code();
+    }
+
     /// Drops all translations (decoded and compiled).
     pub fn flush_code_cache(&mut self) {
         self.cache.clear(&mut self.ctx);
