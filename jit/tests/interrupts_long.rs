@@ -466,3 +466,49 @@ fn iretq_checks_the_return_frame() {
         }
     }
 }
+
+/// RFLAGS.TF: a #DB trap after every instruction that starts with TF set — including
+/// the POPF that clears it, not the one that sets it — with DR6.BS, the pushed RIP at
+/// the next instruction, and the handler entered with TF clear.
+#[test]
+fn single_step_traps_after_each_instruction() {
+    let body = |a: &mut CodeAssembler| {
+        a.xor(r15, r15).unwrap();
+        a.pushfq().unwrap();
+        a.or(qword_ptr(rsp), 0x100).unwrap();
+        a.popfq().unwrap(); // sets TF: no trap after it
+        for _ in 0..5 {
+            a.nop().unwrap(); // 5 traps
+        }
+        a.pushfq().unwrap(); // trap
+        a.and(qword_ptr(rsp), !0x100i32).unwrap(); // trap
+        a.popfq().unwrap(); // clears TF, still traps
+        a.nop().unwrap(); // no trap
+        a.hlt().unwrap();
+    };
+    let addrs = insn_addrs(64, CODE, body);
+    for tier in TIERS {
+        let mut cpu = cpu(tier);
+        long_mode(&mut cpu, CODE);
+        place(&mut cpu, 64, CODE, body);
+        // #DB: count, remember the last pushed RIP and the flags inside, return.
+        let h = handler_addr(vec::DB);
+        place(&mut cpu, 64, h, |a| {
+            a.inc(r15).unwrap();
+            a.mov(r14, qword_ptr(rsp)).unwrap();
+            a.pushfq().unwrap();
+            a.pop(r13).unwrap();
+            a.mov(rax, dr6).unwrap();
+            a.mov(r12, rax).unwrap();
+            a.iretq().unwrap();
+        });
+        gate64(&mut cpu, vec::DB, h, 0, 0, false);
+        run_halt(&mut cpu);
+        let st = cpu.state();
+        assert_eq!(st.gpr[15], 8, "{tier:?}: one trap per stepped instruction");
+        assert_eq!(st.gpr[14], addrs[12], "{tier:?}: the last trap points past POPF");
+        assert_eq!(st.gpr[13] & fl::TF, 0, "the handler runs without TF");
+        assert_ne!(st.gpr[12] & (1 << 14), 0, "DR6.BS");
+        assert_eq!(st.rflags() & fl::TF, 0);
+    }
+}

@@ -12,6 +12,9 @@ use crate::ram::GuestRam;
 use crate::state::{fl, CpuState};
 use std::time::Duration;
 
+/// DR6.BS: the #DB was a single-step trap.
+const DR6_BS: u64 = 1 << 14;
+
 mod events;
 mod region;
 
@@ -279,6 +282,13 @@ impl Cpu {
                 }
             };
             self.maybe_link(id);
+            if self.ctx.state.rflags_sys & fl::TF != 0 {
+                // Single-step: one instruction in the interpreter, then a #DB trap.
+                if let Some(r) = self.single_step(id) {
+                    return r;
+                }
+                continue;
+            }
             if self.ctx.state.interrupt_shadow & interrupts::SHADOW != 0 {
                 // The instruction after STI / MOV SS runs alone; interrupts are looked
                 // at again once it has retired.
@@ -368,6 +378,43 @@ impl Cpu {
             exit::BUS_STOP => Some(RunExit::BusStop),
             _ => None,
         }
+    }
+
+    /// RFLAGS.TF was set at the start of the instruction at RIP: runs it alone and, if
+    /// it completed (no fault, no exit that delivered an event of its own), raises the
+    /// single-step #DB trap after it with DR6.BS set. The trap's frame points at the
+    /// next instruction; the handler is entered with TF clear.
+    fn single_step(&mut self, id: usize) -> Option<RunExit> {
+        self.ctx.state.interrupt_shadow &= !interrupts::SHADOW;
+        self.ctx.link_slot = 0;
+        self.stats.blocks_interpreted += 1;
+        let before = self.ctx.state.icount;
+        self.interpret(id, 1);
+        let completed = self.ctx.state.icount != before && self.ctx.exit != exit::FAULT;
+        // An INT n or a SYSCALL that cleared TF on its way into a handler traps no more.
+        let still_stepping = self.ctx.state.rflags_sys & fl::TF != 0
+            || !matches!(
+                self.cache.blocks[id].insns.first().map(|i| i.mnemonic()),
+                Some(
+                    iced_x86::Mnemonic::Int
+                        | iced_x86::Mnemonic::Int3
+                        | iced_x86::Mnemonic::Into
+                        | iced_x86::Mnemonic::Syscall
+                        | iced_x86::Mnemonic::Sysenter
+                )
+            );
+        if let Some(r) = self.handle_exit() {
+            return Some(r);
+        }
+        if completed && still_stepping && self.ctx.state.halted == 0 {
+            self.ctx.state.dr[6] |= DR6_BS;
+            let f = Fault::new(crate::exception::vec::DB);
+            if let Err(t) = interrupts::deliver_exception(&mut self.ctx, f) {
+                return Some(self.triple(t));
+            }
+            self.after_delivery();
+        }
+        None
     }
 
     fn triple(&mut self, t: interrupts::TripleFault) -> RunExit {
