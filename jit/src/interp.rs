@@ -6,6 +6,7 @@ use crate::emit::{Alu, Emitter, ExitKind, Sem};
 use crate::exception::Fault;
 use crate::flags::{CcOp, LazyFlags};
 use crate::helpers::{self, Helper};
+use crate::sem::pre::Pre;
 use crate::sem::{self, Outcome};
 use iced_x86::Instruction;
 
@@ -76,14 +77,31 @@ impl Emitter for Interp<'_> {
     }
     #[inline]
     fn load(&mut self, addr: u64, size: u8) -> Sem<u64> {
-        let v = crate::mmu::read(self.ctx, addr, size)?;
-        note_device_access(self.ctx, addr, false);
+        let ctx = &mut *self.ctx;
+        let e = &ctx.tlb[crate::mmu::tlb_set(ctx)][crate::mmu::tlb_index(addr)];
+        if e.read == addr & !0xfff && (addr & 0xfff) + size as u64 <= 0x1000 {
+            let p = addr.wrapping_add(e.addend) as *const u8;
+            // SAFETY: a TLB read tag is installed only for RAM pages (mmu.rs), and the
+            // access does not cross the page, so `p..p+size` lies inside guest RAM.
+            return Ok(unsafe { load_host(p, size) });
+        }
+        let v = crate::mmu::read(ctx, addr, size)?;
+        note_device_access(ctx, addr, false);
         Ok(v)
     }
     #[inline]
     fn store(&mut self, addr: u64, v: u64, size: u8) -> Sem {
-        crate::mmu::write(self.ctx, addr, size, v)?;
-        note_device_access(self.ctx, addr, true);
+        let ctx = &mut *self.ctx;
+        let e = &ctx.tlb[crate::mmu::tlb_set(ctx)][crate::mmu::tlb_index(addr)];
+        if e.write == addr & !0xfff && (addr & 0xfff) + size as u64 <= 0x1000 {
+            let p = addr.wrapping_add(e.addend) as *mut u8;
+            // SAFETY: write tags are installed only for RAM pages that hold no
+            // translated code (mmu.rs), and the access does not cross the page.
+            unsafe { store_host(p, size, v) };
+            return Ok(());
+        }
+        crate::mmu::write(ctx, addr, size, v)?;
+        note_device_access(ctx, addr, true);
         Ok(())
     }
     fn helper(&mut self, h: Helper, args: &[u64]) -> Sem<u64> {
@@ -143,17 +161,113 @@ pub fn note_device_access(ctx: &mut Ctx, vaddr: u64, write: bool) {
     }
 }
 
+/// Reads 1, 2, 4 or 8 bytes (little endian) at a host address.
+///
+/// # Safety
+/// `size` bytes at `p` must be readable.
+#[inline(always)]
+unsafe fn load_host(p: *const u8, size: u8) -> u64 {
+    // SAFETY: the caller guarantees `size` readable bytes at `p`; unaligned reads.
+    unsafe {
+        match size {
+            1 => *p as u64,
+            2 => (p as *const u16).read_unaligned() as u64,
+            4 => (p as *const u32).read_unaligned() as u64,
+            _ => (p as *const u64).read_unaligned(),
+        }
+    }
+}
+
+/// Writes the low 1, 2, 4 or 8 bytes of `v` (little endian) at a host address.
+///
+/// # Safety
+/// `size` bytes at `p` must be writable.
+#[inline(always)]
+unsafe fn store_host(p: *mut u8, size: u8, v: u64) {
+    // SAFETY: the caller guarantees `size` writable bytes at `p`; unaligned writes.
+    unsafe {
+        match size {
+            1 => *p = v as u8,
+            2 => (p as *mut u16).write_unaligned(v as u16),
+            4 => (p as *mut u32).write_unaligned(v as u32),
+            _ => (p as *mut u64).write_unaligned(v),
+        }
+    }
+}
+
+/// What the interpreter learnt about one decoded instruction the first time it ran it
+/// (kept next to the instruction in its block, [`crate::cache::Block::hints`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Hint {
+    /// False until the first execution fills the rest in.
+    prepared: bool,
+    /// STI, MOV SS or POP SS (interrupt-shadow bookkeeping).
+    shadow: bool,
+    /// The semantic group that handled it last ([`sem::NO_HINT`] if none yet).
+    group: u8,
+    /// The pre-decoded form, for the instructions that have one.
+    pre: Option<Pre>,
+}
+
+impl Hint {
+    /// Nothing known yet.
+    pub const NEW: Hint = Hint {
+        prepared: false,
+        shadow: false,
+        group: sem::NO_HINT,
+        pre: None,
+    };
+
+    fn prepare(&mut self, i: &Instruction) {
+        self.shadow = sem::interrupt::interpreter_only(i);
+        self.pre = if self.shadow { None } else { Pre::of(i) };
+        self.prepared = true;
+    }
+}
+
+impl Default for Hint {
+    fn default() -> Self {
+        Hint::NEW
+    }
+}
+
 /// Interprets one instruction: on success RIP advances and `icount` counts it.
 ///
 /// STI, MOV SS and POP SS run only here (the compiled tier leaves them to the
 /// interpreter): this is where their interrupt shadow is recorded, keeping the NMI
 /// blocking bit whatever the instruction's own semantics wrote.
-pub fn step(ctx: &mut Ctx, i: &Instruction, hint: &mut u8) -> Step {
-    let shadow_insn = sem::interrupt::interpreter_only(i);
+#[inline]
+pub fn step(ctx: &mut Ctx, i: &Instruction, hint: &mut Hint) -> Step {
+    if !hint.prepared {
+        hint.prepare(i);
+    }
+    if let Some(p) = &hint.pre {
+        let mut it = Interp { ctx, end: None };
+        return match sem::pre::exec(&mut it, p) {
+            Ok(()) => {
+                let end = it.end;
+                let st = &mut it.ctx.state;
+                st.rip = match end {
+                    Some(End::Jump(t)) | Some(End::FallThrough(t)) => t,
+                    _ => p.next,
+                };
+                st.icount += 1;
+                Step::Retired(end)
+            }
+            Err(f) => Step::Fault(f),
+        };
+    }
+    step_slow(ctx, i, hint)
+}
+
+/// [`step`] for instructions without a pre-decoded form: through the groups.
+#[inline(never)]
+fn step_slow(ctx: &mut Ctx, i: &Instruction, hint: &mut Hint) -> Step {
+    let shadow_insn = hint.shadow;
     let pre_shadow = ctx.state.interrupt_shadow;
     let pre_if = ctx.state.rflags_sys & crate::state::fl::IF;
     let mut it = Interp { ctx, end: None };
-    let r = sem::translate_hinted(&mut it, i, hint);
+    let r = sem::translate_hinted(&mut it, i, &mut hint.group);
     if shadow_insn {
         let st = &mut it.ctx.state;
         let mut shadow = pre_shadow & !crate::interrupts::SHADOW;

@@ -91,39 +91,186 @@ pub fn write_reg<E: Emitter>(e: &mut E, r: Register, v: E::V) {
     }
 }
 
-/// The effective address (offset within the segment) of the memory operand, as LEA
-/// computes it, truncated to the address size.
-pub fn effective_address<E: Emitter>(e: &mut E, i: &Instruction) -> E::V {
-    let base = i.memory_base();
-    if base == Register::RIP || base == Register::EIP {
-        // iced-x86 resolves RIP-relative operands to the absolute address.
-        let a = i.memory_displacement64();
-        let a = if base == Register::EIP {
-            a & 0xffff_ffff
-        } else {
-            a
+/// No register (in [`Mem::base`] / [`Mem::index`]).
+pub const NO_REG: u8 = u8::MAX;
+
+/// A memory operand resolved once from iced-x86's accessors: everything the effective
+/// and linear address computations need. RIP-relative operands come with the absolute
+/// address in `disp` (iced-x86 resolves them) and no base.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mem {
+    pub disp: u64,
+    /// GPR number of the base, or [`NO_REG`].
+    pub base: u8,
+    /// GPR number of the index, or [`NO_REG`].
+    pub index: u8,
+    /// log2 of the index scale.
+    pub shift: u8,
+    /// Size in bytes of the base and index registers (XLAT's index, AL, is narrower
+    /// than the address: it is zero-extended first).
+    pub base_size: u8,
+    pub index_size: u8,
+    /// Address size in bytes (8, 4 or 2).
+    pub asize: u8,
+    /// Segment register index.
+    pub seg: u8,
+    /// Access size in bytes (iced-x86's memory size).
+    pub size: u8,
+    /// 64-bit code (only FS and GS have bases).
+    pub long: bool,
+}
+
+impl Mem {
+    /// The memory operand of `i`.
+    pub fn of(i: &Instruction) -> Mem {
+        let base = i.memory_base();
+        let long = i.code_size() == iced_x86::CodeSize::Code64;
+        let seg = mem_segment(i) as u8;
+        let size = i.memory_size().size() as u8;
+        let asize = address_size(i);
+        if base == Register::RIP || base == Register::EIP {
+            let a = i.memory_displacement64();
+            return Mem {
+                disp: if base == Register::EIP {
+                    a & 0xffff_ffff
+                } else {
+                    a
+                },
+                base: NO_REG,
+                index: NO_REG,
+                shift: 0,
+                base_size: 8,
+                index_size: 8,
+                asize,
+                seg,
+                size,
+                long,
+            };
+        }
+        let num = |r: Register| match gpr_of(r) {
+            Some(g) if !g.high8 => (g.idx as u8, g.size),
+            _ => (NO_REG, 8),
         };
-        return e.imm(a);
+        let (b, base_size) = num(base);
+        let (x, index_size) = num(i.memory_index());
+        Mem {
+            disp: i.memory_displacement64(),
+            base: b,
+            index: x,
+            shift: i.memory_index_scale().trailing_zeros() as u8,
+            base_size,
+            index_size,
+            asize,
+            seg,
+            size,
+            long,
+        }
     }
-    let mut a = e.imm(i.memory_displacement64());
-    if base != Register::None {
-        let b = read_reg(e, base);
+}
+
+/// An operand resolved once: a general-purpose register, memory, an immediate (already
+/// sign-extended as iced-x86 reports it), or something else (reads as 0, writes are
+/// dropped, as [`read_reg`] / [`write_reg`] do for registers that are not GPRs).
+#[derive(Clone, Copy, Debug)]
+pub enum Opnd {
+    Gpr(Gpr),
+    Mem(Mem),
+    Imm(u64),
+    Other,
+}
+
+impl Opnd {
+    /// Operand `n` of `i`.
+    pub fn of(i: &Instruction, n: u32) -> Opnd {
+        match i.op_kind(n) {
+            OpKind::Register => match gpr_of(i.op_register(n)) {
+                Some(g) => Opnd::Gpr(g),
+                None => Opnd::Other,
+            },
+            OpKind::Memory => Opnd::Mem(Mem::of(i)),
+            _ => Opnd::Imm(i.immediate(n)),
+        }
+    }
+    pub fn is_mem(&self) -> bool {
+        matches!(self, Opnd::Mem(_))
+    }
+}
+
+/// The effective address (offset within the segment) of a memory operand, as LEA
+/// computes it, truncated to the address size.
+#[inline]
+pub fn ea<E: Emitter>(e: &mut E, m: &Mem) -> E::V {
+    let mut a = e.imm(m.disp);
+    // Registers as wide as the address need no masking of their own: the sum is
+    // truncated to the address size at the end.
+    if m.base != NO_REG {
+        let b = e.gpr(m.base as usize);
+        let b = if m.base_size < m.asize {
+            mask(e, b, m.base_size)
+        } else {
+            b
+        };
         a = e.add(a, b);
     }
-    let index = i.memory_index();
-    if index != Register::None {
-        let x = read_reg(e, index);
-        let scale = i.memory_index_scale();
-        let x = if scale > 1 {
-            let sh = e.imm(scale.trailing_zeros() as u64);
+    if m.index != NO_REG {
+        let x = e.gpr(m.index as usize);
+        let x = if m.index_size < m.asize {
+            mask(e, x, m.index_size)
+        } else {
+            x
+        };
+        let x = if m.shift > 0 {
+            let sh = e.imm(m.shift as u64);
             e.shl(x, sh)
         } else {
             x
         };
         a = e.add(a, x);
     }
-    let asize = address_size(i);
-    mask(e, a, asize)
+    mask(e, a, m.asize)
+}
+
+/// The linear address of a memory operand.
+#[inline]
+pub fn mem_linear<E: Emitter>(e: &mut E, m: &Mem) -> E::V {
+    let off = ea(e, m);
+    linear_in(e, m.long, m.seg as usize, off)
+}
+
+/// Reads an operand, zero-extended from its size.
+#[inline]
+pub fn read<E: Emitter>(e: &mut E, o: &Opnd) -> Sem<E::V> {
+    Ok(match o {
+        Opnd::Gpr(g) => read_gpr(e, *g),
+        Opnd::Mem(m) => {
+            let a = mem_linear(e, m);
+            e.load(a, m.size)?
+        }
+        Opnd::Imm(v) => e.imm(*v),
+        Opnd::Other => e.imm(0),
+    })
+}
+
+/// Writes an operand (a register or memory; other kinds are ignored).
+#[inline]
+pub fn write<E: Emitter>(e: &mut E, o: &Opnd, v: E::V) -> Sem {
+    match o {
+        Opnd::Gpr(g) => {
+            write_gpr(e, *g, v);
+            Ok(())
+        }
+        Opnd::Mem(m) => {
+            let a = mem_linear(e, m);
+            e.store(a, v, m.size)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The effective address (offset within the segment) of the memory operand, as LEA
+/// computes it, truncated to the address size.
+pub fn effective_address<E: Emitter>(e: &mut E, i: &Instruction) -> E::V {
+    ea(e, &Mem::of(i))
 }
 
 /// Address size in bytes (8, 4 or 2).
@@ -162,7 +309,12 @@ pub fn seg_index(r: Register) -> usize {
 
 /// Adds the segment base to an offset. In 64-bit mode only FS and GS have bases.
 pub fn linear<E: Emitter>(e: &mut E, i: &Instruction, s: usize, offset: E::V) -> E::V {
-    let long = i.code_size() == iced_x86::CodeSize::Code64;
+    linear_in(e, i.code_size() == iced_x86::CodeSize::Code64, s, offset)
+}
+
+/// [`linear`] for code known to be 64-bit (`long`) or not.
+#[inline]
+pub fn linear_in<E: Emitter>(e: &mut E, long: bool, s: usize, offset: E::V) -> E::V {
     if long && s != seg::FS && s != seg::GS {
         return offset;
     }
@@ -177,8 +329,7 @@ pub fn linear<E: Emitter>(e: &mut E, i: &Instruction, s: usize, offset: E::V) ->
 
 /// Linear address of the instruction's memory operand.
 pub fn mem_addr<E: Emitter>(e: &mut E, i: &Instruction) -> E::V {
-    let ea = effective_address(e, i);
-    linear(e, i, mem_segment(i), ea)
+    mem_linear(e, &Mem::of(i))
 }
 
 /// Size in bytes of operand `n`.
@@ -197,43 +348,22 @@ pub fn op_size(i: &Instruction, n: u32) -> u8 {
 /// the operation size as iced-x86 reports them).
 #[inline]
 pub fn read_op<E: Emitter>(e: &mut E, i: &Instruction, n: u32) -> Sem<E::V> {
-    Ok(match i.op_kind(n) {
-        OpKind::Register => read_reg(e, i.op_register(n)),
-        OpKind::Memory => {
-            let a = mem_addr(e, i);
-            e.load(a, i.memory_size().size() as u8)?
-        }
-        _ => e.imm(i.immediate(n)),
-    })
+    read(e, &Opnd::of(i, n))
 }
 
 /// Reads operand `n` at an explicit size (for memory operands whose iced-x86 memory
 /// size is not the access size).
 pub fn read_op_sized<E: Emitter>(e: &mut E, i: &Instruction, n: u32, size: u8) -> Sem<E::V> {
-    Ok(match i.op_kind(n) {
-        OpKind::Register => read_reg(e, i.op_register(n)),
-        OpKind::Memory => {
-            let a = mem_addr(e, i);
-            e.load(a, size)?
-        }
-        _ => e.imm(i.immediate(n)),
-    })
+    match Opnd::of(i, n) {
+        Opnd::Mem(m) => read(e, &Opnd::Mem(Mem { size, ..m })),
+        o => read(e, &o),
+    }
 }
 
 /// Writes operand `n` (a register or memory).
 #[inline]
 pub fn write_op<E: Emitter>(e: &mut E, i: &Instruction, n: u32, v: E::V) -> Sem {
-    match i.op_kind(n) {
-        OpKind::Register => {
-            write_reg(e, i.op_register(n), v);
-            Ok(())
-        }
-        OpKind::Memory => {
-            let a = mem_addr(e, i);
-            e.store(a, v, i.memory_size().size() as u8)
-        }
-        _ => Ok(()),
-    }
+    write(e, &Opnd::of(i, n), v)
 }
 
 /// Stack pointer width: 8 in 64-bit mode, else by SS.B (approximated by code size).
