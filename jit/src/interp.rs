@@ -316,3 +316,188 @@ pub fn report_unsupported(ctx: &mut Ctx, i: &Instruction) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iced_x86::{Decoder, DecoderOptions};
+
+    /// 64-bit encodings of the forms the pre-decoded path covers (and some it must not).
+    const CASES: &[&[u8]] = &[
+        &[0x48, 0x89, 0xd8],                         // mov rax, rbx
+        &[0x88, 0xe3],                               // mov bl, ah
+        &[0x66, 0x89, 0xc8],                         // mov ax, cx
+        &[0x8b, 0x44, 0x8b, 0x08],                   // mov eax, [rbx+rcx*4+8]
+        &[0x48, 0x89, 0x43, 0x10],                   // mov [rbx+16], rax
+        &[0xc6, 0x03, 0x7f],                         // mov byte [rbx], 0x7f
+        &[0x48, 0xc7, 0xc0, 0xff, 0xff, 0xff, 0xff], // mov rax, -1
+        &[0x48, 0x0f, 0xb6, 0xc3],                   // movzx rax, bl
+        &[0x0f, 0xbf, 0x03],                         // movsx eax, word [rbx]
+        &[0x48, 0x63, 0xc1],                         // movsxd rax, ecx
+        &[0x48, 0x8d, 0x44, 0x4b, 0xf0],             // lea rax, [rbx+rcx*2-16]
+        &[0x8d, 0x04, 0x09],                         // lea eax, [rcx+rcx]
+        &[0x67, 0x8d, 0x04, 0x0b],                   // lea eax, [ebx+ecx]
+        &[0x48, 0x01, 0xd8],                         // add rax, rbx
+        &[0x11, 0xd8],                               // adc eax, ebx
+        &[0x48, 0x29, 0x03],                         // sub [rbx], rax
+        &[0x19, 0xc8],                               // sbb eax, ecx
+        &[0x21, 0xc8],                               // and eax, ecx
+        &[0x08, 0xe0],                               // or al, ah
+        &[0x31, 0xc0],                               // xor eax, eax
+        &[0x48, 0x83, 0xf9, 0x05],                   // cmp rcx, 5
+        &[0x84, 0xc0],                               // test al, al
+        &[0x66, 0x85, 0x0b],                         // test [rbx], cx
+        &[0x48, 0xff, 0xc0],                         // inc rax
+        &[0xff, 0x0b],                               // dec dword [rbx]
+        &[0x48, 0xf7, 0xd8],                         // neg rax
+        &[0xf6, 0xd4],                               // not ah
+        &[0x74, 0x10],                               // je +16
+        &[0x0f, 0x8c, 0x00, 0x01, 0x00, 0x00],       // jl +256
+        &[0x77, 0xfe],                               // ja self
+        &[0xeb, 0x05],                               // jmp +5
+        &[0xff, 0xe0],                               // jmp rax
+        &[0xff, 0x23],                               // jmp [rbx]
+        &[0xe8, 0x00, 0x01, 0x00, 0x00],             // call +256
+        &[0xff, 0xd0],                               // call rax
+        &[0xff, 0x13],                               // call [rbx]
+        &[0xc3],                                     // ret
+        &[0xc2, 0x10, 0x00],                         // ret 16
+        &[0x55],                                     // push rbp
+        &[0x66, 0x55],                               // push bp
+        &[0x6a, 0xf0],                               // push -16
+        &[0xff, 0x33],                               // push qword [rbx]
+        &[0x5d],                                     // pop rbp
+        &[0x8f, 0x03],                               // pop qword [rbx]
+        &[0x8f, 0x44, 0x24, 0x08],                   // pop qword [rsp+8]
+        &[0x0f, 0x94, 0xc0],                         // sete al
+        &[0x0f, 0x9c, 0x03],                         // setl byte [rbx]
+        &[0x0f, 0x4f, 0xc1],                         // cmovg eax, ecx
+        &[0x48, 0x0f, 0x42, 0x03],                   // cmovb rax, [rbx]
+        &[0x90],                                     // nop
+        &[0x0f, 0x1f, 0x44, 0x00, 0x00],             // nop dword [rax+rax]
+        &[0xd7],                                     // xlatb (groups only)
+        &[0x0f, 0xa0],                               // push fs (groups only)
+        &[0x8e, 0xd8],                               // mov ds, eax (groups only)
+        &[0xff, 0x1b],                               // call far [rbx] (groups only)
+        &[0xfb],                                     // sti (groups only)
+    ];
+
+    fn decode(bytes: &[u8]) -> Instruction {
+        let mut d = Decoder::with_ip(64, bytes, 0x1000, DecoderOptions::NONE);
+        d.decode()
+    }
+
+    /// A tiny deterministic generator (xorshift).
+    fn next(s: &mut u64) -> u64 {
+        *s ^= *s << 13;
+        *s ^= *s >> 7;
+        *s ^= *s << 17;
+        *s
+    }
+
+    #[derive(Debug, PartialEq)]
+    struct After {
+        r: Result<Option<End>, Fault>,
+        gpr: [u64; 16],
+        flags: u64,
+        ram: Vec<u8>,
+    }
+
+    /// Runs `i` from a seeded state, through the pre-decoded path (`pre`) or the groups.
+    fn run(i: &Instruction, seed: u64, pre: bool) -> After {
+        let mut ram = vec![0u8; 0x10000];
+        let mut s = seed | 1;
+        for b in ram.iter_mut() {
+            *b = next(&mut s) as u8;
+        }
+        let mut ctx = Ctx::new(ram.as_mut_ptr(), ram.len() as u64);
+        // 64-bit code needs a long-mode CS, but paging off keeps addresses physical:
+        // the semantics only look at the decoded instruction's code size.
+        for r in 0..16 {
+            let v = next(&mut s);
+            // Pointers (RBX, RSP, RAX for `nop [rax+rax]`) inside RAM, away from its ends.
+            ctx.state.gpr[r] = if matches!(r, 0 | 3 | 4) {
+                0x4000 + (v & 0x3ff8)
+            } else if v & 3 == 0 {
+                v & 0xff
+            } else {
+                v
+            };
+        }
+        ctx.state.cc_op = crate::flags::CcOp::new(crate::flags::CcKind::Sub, 8).encode();
+        ctx.state.cc_res = next(&mut s);
+        ctx.state.cc_src1 = next(&mut s);
+        ctx.state.cc_src2 = ctx.state.cc_src1.wrapping_sub(ctx.state.cc_res);
+        let mut it = Interp {
+            ctx: &mut ctx,
+            end: None,
+        };
+        let r = if pre {
+            let p = Pre::of(i).expect("pre-decoded form");
+            sem::pre::exec(&mut it, &p)
+        } else {
+            match sem::translate(&mut it, i) {
+                Ok(Outcome::Done) => Ok(()),
+                Ok(Outcome::Unsupported) => panic!("no semantics for {i}"),
+                Err(f) => Err(f),
+            }
+        };
+        let end = it.end;
+        let mut e = Interp {
+            ctx: &mut ctx,
+            end: None,
+        };
+        let flags = sem::rflags(&mut e).unwrap_or(0);
+        let gpr = ctx.state.gpr;
+        drop(ctx);
+        After {
+            r: r.map(|()| end),
+            gpr,
+            flags,
+            ram,
+        }
+    }
+
+    #[test]
+    fn pre_decoded_path_matches_the_groups() {
+        let mut covered = 0;
+        for bytes in CASES {
+            let i = decode(bytes);
+            assert_eq!(i.len(), bytes.len(), "{bytes:02x?} decodes as {i}");
+            if Pre::of(&i).is_none() {
+                continue;
+            }
+            covered += 1;
+            for seed in 1..40u64 {
+                let a = run(&i, seed * 0x9e37_79b9, true);
+                let b = run(&i, seed * 0x9e37_79b9, false);
+                assert_eq!(a, b, "`{i}` seed {seed}");
+            }
+        }
+        assert_eq!(
+            covered,
+            CASES.len() - 5,
+            "every common form has a pre-decoded path"
+        );
+    }
+
+    #[test]
+    fn special_forms_stay_with_the_groups() {
+        for bytes in &CASES[CASES.len() - 5..] {
+            let i = decode(bytes);
+            assert!(Pre::of(&i).is_none(), "`{i}` must go through the groups");
+        }
+        let mut h = Hint::NEW;
+        h.prepare(&decode(&[0xfb]));
+        assert!(
+            h.shadow && h.pre.is_none(),
+            "STI keeps its interrupt-shadow path"
+        );
+    }
+
+    #[test]
+    fn xlat_index_is_zero_extended_al() {
+        let m = sem::operand::Mem::of(&decode(&[0xd7]));
+        assert_eq!((m.index, m.index_size, m.base_size), (0, 1, 8));
+    }
+}
