@@ -16,7 +16,9 @@
 use super::alu::{self, Bin};
 use super::control::{self, Target};
 use super::data::{self, condition, is_plain};
+use super::muldiv;
 use super::operand::{op_size, Mem, Opnd};
+use super::shift::{self, ShiftKind};
 use super::stack::{self, push_pop_plain, Stk};
 use crate::emit::{Emitter, Sem};
 use crate::flags::Cond;
@@ -32,6 +34,12 @@ pub enum Kind {
     /// LEA `a = ea(b)` (`b` is memory).
     Lea,
     Binary(Bin),
+    /// SHL/SHR/SAR `a` by `b`.
+    Shift(ShiftKind),
+    /// Two-operand IMUL `a *= b`.
+    Imul,
+    /// Three-operand IMUL `a = b * target` (the immediate).
+    Imul3,
     Inc,
     Dec,
     Neg,
@@ -59,7 +67,7 @@ pub struct Pre {
     /// Operation size in bytes (the source size for MOVSX).
     pub size: u8,
     pub stk: Stk,
-    /// Branch target (direct JMP/CALL/Jcc), or RET's immediate.
+    /// Branch target (direct JMP/CALL/Jcc), RET's immediate or IMUL's third operand.
     pub target: u64,
     /// The address of the next instruction.
     pub next: u64,
@@ -90,7 +98,26 @@ impl Pre {
             ops(&mut p);
             return Some(p);
         }
+        if let Some(k) = ShiftKind::of(m) {
+            p.kind = Kind::Shift(k);
+            p.size = op_size(i, 0);
+            ops(&mut p);
+            return Some(p);
+        }
         match m {
+            Imul if i.op_count() == 2 => {
+                p.kind = Kind::Imul;
+                p.size = op_size(i, 0);
+                ops(&mut p);
+            }
+            Imul if i.op_count() == 3
+                && !matches!(i.op_kind(2), OpKind::Register | OpKind::Memory) =>
+            {
+                p.kind = Kind::Imul3;
+                p.size = op_size(i, 0);
+                ops(&mut p);
+                p.target = i.immediate(2);
+            }
             // Same guards as the groups (data::emit first, then the others in order).
             Mov if is_plain(i, 0) && is_plain(i, 1) => {
                 p.kind = Kind::Mov;
@@ -188,6 +215,9 @@ pub fn exec<E: Emitter>(e: &mut E, p: &Pre) -> Sem {
             _ => Ok(()),
         },
         Kind::Binary(op) => alu::binary(e, op, p.size, &p.a, &p.b),
+        Kind::Shift(k) => shift::shift_ops(e, k, p.size, &p.a, &p.b),
+        Kind::Imul => muldiv::imul(e, p.size, &p.a, &p.a, &p.b),
+        Kind::Imul3 => muldiv::imul(e, p.size, &p.a, &p.b, &Opnd::Imm(p.target)),
         Kind::Inc => alu::inc_dec(e, true, p.size, &p.a),
         Kind::Dec => alu::inc_dec(e, false, p.size, &p.a),
         Kind::Neg => alu::neg(e, p.size, &p.a),
