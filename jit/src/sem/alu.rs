@@ -55,7 +55,7 @@ pub fn emit<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Option<()>> {
 }
 
 /// `dst op= src` at `size` bytes (CMP and TEST only set the flags).
-#[inline]
+#[inline(always)]
 pub fn binary<E: Emitter>(e: &mut E, op: Bin, size: u8, dst: &Opnd, src: &Opnd) -> Sem {
     let a = read(e, dst)?;
     let b = read(e, src)?;

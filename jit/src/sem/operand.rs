@@ -33,7 +33,7 @@ pub fn gpr_of(r: Register) -> Option<Gpr> {
 }
 
 /// Reads a general-purpose register, zero-extended.
-#[inline]
+#[inline(always)]
 pub fn read_gpr<E: Emitter>(e: &mut E, g: Gpr) -> E::V {
     let v = e.gpr(g.idx);
     if g.high8 {
@@ -47,7 +47,7 @@ pub fn read_gpr<E: Emitter>(e: &mut E, g: Gpr) -> E::V {
 
 /// Writes a general-purpose register with x86's partial-write rules: 32-bit writes
 /// zero the upper half, 8- and 16-bit writes keep the other bits.
-#[inline]
+#[inline(always)]
 pub fn write_gpr<E: Emitter>(e: &mut E, g: Gpr, v: E::V) {
     match (g.size, g.high8) {
         (8, _) => e.set_gpr(g.idx, v),
@@ -198,7 +198,7 @@ impl Opnd {
 
 /// The effective address (offset within the segment) of a memory operand, as LEA
 /// computes it, truncated to the address size.
-#[inline]
+#[inline(always)]
 pub fn ea<E: Emitter>(e: &mut E, m: &Mem) -> E::V {
     let mut a = e.imm(m.disp);
     // Registers as wide as the address need no masking of their own: the sum is
@@ -231,14 +231,14 @@ pub fn ea<E: Emitter>(e: &mut E, m: &Mem) -> E::V {
 }
 
 /// The linear address of a memory operand.
-#[inline]
+#[inline(always)]
 pub fn mem_linear<E: Emitter>(e: &mut E, m: &Mem) -> E::V {
     let off = ea(e, m);
     linear_in(e, m.long, m.seg as usize, off)
 }
 
 /// Reads an operand, zero-extended from its size.
-#[inline]
+#[inline(always)]
 pub fn read<E: Emitter>(e: &mut E, o: &Opnd) -> Sem<E::V> {
     Ok(match o {
         Opnd::Gpr(g) => read_gpr(e, *g),
@@ -252,7 +252,7 @@ pub fn read<E: Emitter>(e: &mut E, o: &Opnd) -> Sem<E::V> {
 }
 
 /// Writes an operand (a register or memory; other kinds are ignored).
-#[inline]
+#[inline(always)]
 pub fn write<E: Emitter>(e: &mut E, o: &Opnd, v: E::V) -> Sem {
     match o {
         Opnd::Gpr(g) => {
@@ -313,7 +313,7 @@ pub fn linear<E: Emitter>(e: &mut E, i: &Instruction, s: usize, offset: E::V) ->
 }
 
 /// [`linear`] for code known to be 64-bit (`long`) or not.
-#[inline]
+#[inline(always)]
 pub fn linear_in<E: Emitter>(e: &mut E, long: bool, s: usize, offset: E::V) -> E::V {
     if long && s != seg::FS && s != seg::GS {
         return offset;
