@@ -19,17 +19,29 @@ pub struct Gpr {
 /// iced-x86's own tables).
 #[inline]
 pub fn gpr_of(r: Register) -> Option<Gpr> {
-    let n = r as usize;
-    let (idx, size, high8) = match n {
-        1..=4 => (n - 1, 1, false),
-        5..=8 => (n - 5, 1, true),
-        9..=20 => (n - 5, 1, false),
-        21..=36 => (n - 21, 2, false),
-        37..=52 => (n - 37, 4, false),
-        53..=68 => (n - 53, 8, false),
-        _ => return None,
-    };
-    Some(Gpr { idx, size, high8 })
+    GPRS.get(r as usize).copied().flatten()
+}
+
+/// [`gpr_of`] as a table (a lookup instead of a chain of range tests: it runs for
+/// every register operand the groups decode).
+const GPRS: [Option<Gpr>; 69] = gpr_table();
+
+const fn gpr_table() -> [Option<Gpr>; 69] {
+    let mut t = [None; 69];
+    let mut n = 1;
+    while n < 69 {
+        let (idx, size, high8) = match n {
+            1..=4 => (n - 1, 1, false),
+            5..=8 => (n - 5, 1, true),
+            9..=20 => (n - 5, 1, false),
+            21..=36 => (n - 21, 2, false),
+            37..=52 => (n - 37, 4, false),
+            _ => (n - 53, 8, false),
+        };
+        t[n] = Some(Gpr { idx, size, high8 });
+        n += 1;
+    }
+    t
 }
 
 /// Reads a general-purpose register, zero-extended.
@@ -123,11 +135,19 @@ pub struct Mem {
 impl Mem {
     /// The memory operand of `i`.
     pub fn of(i: &Instruction) -> Mem {
+        Mem::sized(i, i.memory_size().size() as u8)
+    }
+
+    /// The memory operand of `i` with access size `size` (0 where only the address
+    /// is wanted).
+    #[inline]
+    pub fn sized(i: &Instruction, size: u8) -> Mem {
         let base = i.memory_base();
-        let long = i.code_size() == iced_x86::CodeSize::Code64;
+        let index = i.memory_index();
+        let code = i.code_size();
+        let long = code == iced_x86::CodeSize::Code64;
         let seg = mem_segment(i) as u8;
-        let size = i.memory_size().size() as u8;
-        let asize = address_size(i);
+        let asize = address_size_of(base, index, code);
         if base == Register::RIP || base == Register::EIP {
             let a = i.memory_displacement64();
             return Mem {
@@ -152,7 +172,7 @@ impl Mem {
             _ => (NO_REG, 8),
         };
         let (b, base_size) = num(base);
-        let (x, index_size) = num(i.memory_index());
+        let (x, index_size) = num(index);
         Mem {
             disp: i.memory_displacement64(),
             base: b,
@@ -270,13 +290,16 @@ pub fn write<E: Emitter>(e: &mut E, o: &Opnd, v: E::V) -> Sem {
 /// The effective address (offset within the segment) of the memory operand, as LEA
 /// computes it, truncated to the address size.
 pub fn effective_address<E: Emitter>(e: &mut E, i: &Instruction) -> E::V {
-    ea(e, &Mem::of(i))
+    ea(e, &Mem::sized(i, 0))
 }
 
 /// Address size in bytes (8, 4 or 2).
 pub fn address_size(i: &Instruction) -> u8 {
-    let base = i.memory_base();
-    let index = i.memory_index();
+    address_size_of(i.memory_base(), i.memory_index(), i.code_size())
+}
+
+#[inline]
+fn address_size_of(base: Register, index: Register, code: iced_x86::CodeSize) -> u8 {
     let r = if base != Register::None { base } else { index };
     if r != Register::None && r != Register::RIP && r != Register::EIP {
         return r.size() as u8;
@@ -284,7 +307,7 @@ pub fn address_size(i: &Instruction) -> u8 {
     if base == Register::EIP {
         return 4;
     }
-    match i.code_size() {
+    match code {
         iced_x86::CodeSize::Code16 => 2,
         iced_x86::CodeSize::Code32 => 4,
         _ => 8,
@@ -329,7 +352,7 @@ pub fn linear_in<E: Emitter>(e: &mut E, long: bool, s: usize, offset: E::V) -> E
 
 /// Linear address of the instruction's memory operand.
 pub fn mem_addr<E: Emitter>(e: &mut E, i: &Instruction) -> E::V {
-    mem_linear(e, &Mem::of(i))
+    mem_linear(e, &Mem::sized(i, 0))
 }
 
 /// Size in bytes of operand `n`.
@@ -354,9 +377,10 @@ pub fn read_op<E: Emitter>(e: &mut E, i: &Instruction, n: u32) -> Sem<E::V> {
 /// Reads operand `n` at an explicit size (for memory operands whose iced-x86 memory
 /// size is not the access size).
 pub fn read_op_sized<E: Emitter>(e: &mut E, i: &Instruction, n: u32, size: u8) -> Sem<E::V> {
-    match Opnd::of(i, n) {
-        Opnd::Mem(m) => read(e, &Opnd::Mem(Mem { size, ..m })),
-        o => read(e, &o),
+    if i.op_kind(n) == OpKind::Memory {
+        read(e, &Opnd::Mem(Mem::sized(i, size)))
+    } else {
+        read(e, &Opnd::of(i, n))
     }
 }
 
