@@ -23,8 +23,9 @@ pub struct BlockKey {
 pub struct Block {
     pub key: BlockKey,
     pub insns: Vec<Instruction>,
-    /// Per instruction: the semantic group that handles it (interpreter dispatch).
-    pub hints: Vec<u8>,
+    /// Per instruction: what the interpreter resolved about it on its first run
+    /// (semantic group, pre-decoded operands).
+    pub hints: Vec<crate::interp::Hint>,
     /// Physical pages this block's bytes come from (one or two).
     pub pages: [u64; 2],
     pub exec_count: u32,
@@ -293,7 +294,7 @@ fn decode_block(ctx: &mut Ctx, key: BlockKey, lin: u64) -> Result<Block, LookupE
     }
     Ok(Block {
         key,
-        hints: vec![crate::sem::NO_HINT; insns.len()],
+        hints: vec![crate::interp::Hint::NEW; insns.len()],
         insns,
         pages,
         exec_count: 0,

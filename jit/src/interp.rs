@@ -6,6 +6,7 @@ use crate::emit::{Alu, Emitter, ExitKind, Sem};
 use crate::exception::Fault;
 use crate::flags::{CcOp, LazyFlags};
 use crate::helpers::{self, Helper};
+use crate::sem::pre::Pre;
 use crate::sem::{self, Outcome};
 use iced_x86::Instruction;
 
@@ -76,14 +77,31 @@ impl Emitter for Interp<'_> {
     }
     #[inline]
     fn load(&mut self, addr: u64, size: u8) -> Sem<u64> {
-        let v = crate::mmu::read(self.ctx, addr, size)?;
-        note_device_access(self.ctx, addr, false);
+        let ctx = &mut *self.ctx;
+        let e = &ctx.tlb[crate::mmu::tlb_set(ctx)][crate::mmu::tlb_index(addr)];
+        if e.read == addr & !0xfff && (addr & 0xfff) + size as u64 <= 0x1000 {
+            let p = addr.wrapping_add(e.addend) as *const u8;
+            // SAFETY: a TLB read tag is installed only for RAM pages (mmu.rs), and the
+            // access does not cross the page, so `p..p+size` lies inside guest RAM.
+            return Ok(unsafe { load_host(p, size) });
+        }
+        let v = crate::mmu::read(ctx, addr, size)?;
+        note_device_access(ctx, addr, false);
         Ok(v)
     }
     #[inline]
     fn store(&mut self, addr: u64, v: u64, size: u8) -> Sem {
-        crate::mmu::write(self.ctx, addr, size, v)?;
-        note_device_access(self.ctx, addr, true);
+        let ctx = &mut *self.ctx;
+        let e = &ctx.tlb[crate::mmu::tlb_set(ctx)][crate::mmu::tlb_index(addr)];
+        if e.write == addr & !0xfff && (addr & 0xfff) + size as u64 <= 0x1000 {
+            let p = addr.wrapping_add(e.addend) as *mut u8;
+            // SAFETY: write tags are installed only for RAM pages that hold no
+            // translated code (mmu.rs), and the access does not cross the page.
+            unsafe { store_host(p, size, v) };
+            return Ok(());
+        }
+        crate::mmu::write(ctx, addr, size, v)?;
+        note_device_access(ctx, addr, true);
         Ok(())
     }
     fn helper(&mut self, h: Helper, args: &[u64]) -> Sem<u64> {
@@ -143,17 +161,113 @@ pub fn note_device_access(ctx: &mut Ctx, vaddr: u64, write: bool) {
     }
 }
 
+/// Reads 1, 2, 4 or 8 bytes (little endian) at a host address.
+///
+/// # Safety
+/// `size` bytes at `p` must be readable.
+#[inline(always)]
+unsafe fn load_host(p: *const u8, size: u8) -> u64 {
+    // SAFETY: the caller guarantees `size` readable bytes at `p`; unaligned reads.
+    unsafe {
+        match size {
+            1 => *p as u64,
+            2 => (p as *const u16).read_unaligned() as u64,
+            4 => (p as *const u32).read_unaligned() as u64,
+            _ => (p as *const u64).read_unaligned(),
+        }
+    }
+}
+
+/// Writes the low 1, 2, 4 or 8 bytes of `v` (little endian) at a host address.
+///
+/// # Safety
+/// `size` bytes at `p` must be writable.
+#[inline(always)]
+unsafe fn store_host(p: *mut u8, size: u8, v: u64) {
+    // SAFETY: the caller guarantees `size` writable bytes at `p`; unaligned writes.
+    unsafe {
+        match size {
+            1 => *p = v as u8,
+            2 => (p as *mut u16).write_unaligned(v as u16),
+            4 => (p as *mut u32).write_unaligned(v as u32),
+            _ => (p as *mut u64).write_unaligned(v),
+        }
+    }
+}
+
+/// What the interpreter learnt about one decoded instruction the first time it ran it
+/// (kept next to the instruction in its block, [`crate::cache::Block::hints`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Hint {
+    /// False until the first execution fills the rest in.
+    prepared: bool,
+    /// STI, MOV SS or POP SS (interrupt-shadow bookkeeping).
+    shadow: bool,
+    /// The semantic group that handled it last ([`sem::NO_HINT`] if none yet).
+    group: u8,
+    /// The pre-decoded form, for the instructions that have one.
+    pre: Option<Pre>,
+}
+
+impl Hint {
+    /// Nothing known yet.
+    pub const NEW: Hint = Hint {
+        prepared: false,
+        shadow: false,
+        group: sem::NO_HINT,
+        pre: None,
+    };
+
+    fn prepare(&mut self, i: &Instruction) {
+        self.shadow = sem::interrupt::interpreter_only(i);
+        self.pre = if self.shadow { None } else { Pre::of(i) };
+        self.prepared = true;
+    }
+}
+
+impl Default for Hint {
+    fn default() -> Self {
+        Hint::NEW
+    }
+}
+
 /// Interprets one instruction: on success RIP advances and `icount` counts it.
 ///
 /// STI, MOV SS and POP SS run only here (the compiled tier leaves them to the
 /// interpreter): this is where their interrupt shadow is recorded, keeping the NMI
 /// blocking bit whatever the instruction's own semantics wrote.
-pub fn step(ctx: &mut Ctx, i: &Instruction, hint: &mut u8) -> Step {
-    let shadow_insn = sem::interrupt::interpreter_only(i);
+#[inline]
+pub fn step(ctx: &mut Ctx, i: &Instruction, hint: &mut Hint) -> Step {
+    if !hint.prepared {
+        hint.prepare(i);
+    }
+    if let Some(p) = &hint.pre {
+        let mut it = Interp { ctx, end: None };
+        return match sem::pre::exec(&mut it, p) {
+            Ok(()) => {
+                let end = it.end;
+                let st = &mut it.ctx.state;
+                st.rip = match end {
+                    Some(End::Jump(t)) | Some(End::FallThrough(t)) => t,
+                    _ => p.next,
+                };
+                st.icount += 1;
+                Step::Retired(end)
+            }
+            Err(f) => Step::Fault(f),
+        };
+    }
+    step_slow(ctx, i, hint)
+}
+
+/// [`step`] for instructions without a pre-decoded form: through the groups.
+#[inline(never)]
+fn step_slow(ctx: &mut Ctx, i: &Instruction, hint: &mut Hint) -> Step {
+    let shadow_insn = hint.shadow;
     let pre_shadow = ctx.state.interrupt_shadow;
     let pre_if = ctx.state.rflags_sys & crate::state::fl::IF;
     let mut it = Interp { ctx, end: None };
-    let r = sem::translate_hinted(&mut it, i, hint);
+    let r = sem::translate_hinted(&mut it, i, &mut hint.group);
     if shadow_insn {
         let st = &mut it.ctx.state;
         let mut shadow = pre_shadow & !crate::interrupts::SHADOW;
@@ -200,5 +314,190 @@ pub fn report_unsupported(ctx: &mut Ctx, i: &Instruction) {
             hex.join(" "),
             i.ip()
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iced_x86::{Decoder, DecoderOptions};
+
+    /// 64-bit encodings of the forms the pre-decoded path covers (and some it must not).
+    const CASES: &[&[u8]] = &[
+        &[0x48, 0x89, 0xd8],                         // mov rax, rbx
+        &[0x88, 0xe3],                               // mov bl, ah
+        &[0x66, 0x89, 0xc8],                         // mov ax, cx
+        &[0x8b, 0x44, 0x8b, 0x08],                   // mov eax, [rbx+rcx*4+8]
+        &[0x48, 0x89, 0x43, 0x10],                   // mov [rbx+16], rax
+        &[0xc6, 0x03, 0x7f],                         // mov byte [rbx], 0x7f
+        &[0x48, 0xc7, 0xc0, 0xff, 0xff, 0xff, 0xff], // mov rax, -1
+        &[0x48, 0x0f, 0xb6, 0xc3],                   // movzx rax, bl
+        &[0x0f, 0xbf, 0x03],                         // movsx eax, word [rbx]
+        &[0x48, 0x63, 0xc1],                         // movsxd rax, ecx
+        &[0x48, 0x8d, 0x44, 0x4b, 0xf0],             // lea rax, [rbx+rcx*2-16]
+        &[0x8d, 0x04, 0x09],                         // lea eax, [rcx+rcx]
+        &[0x67, 0x8d, 0x04, 0x0b],                   // lea eax, [ebx+ecx]
+        &[0x48, 0x01, 0xd8],                         // add rax, rbx
+        &[0x11, 0xd8],                               // adc eax, ebx
+        &[0x48, 0x29, 0x03],                         // sub [rbx], rax
+        &[0x19, 0xc8],                               // sbb eax, ecx
+        &[0x21, 0xc8],                               // and eax, ecx
+        &[0x08, 0xe0],                               // or al, ah
+        &[0x31, 0xc0],                               // xor eax, eax
+        &[0x48, 0x83, 0xf9, 0x05],                   // cmp rcx, 5
+        &[0x84, 0xc0],                               // test al, al
+        &[0x66, 0x85, 0x0b],                         // test [rbx], cx
+        &[0x48, 0xff, 0xc0],                         // inc rax
+        &[0xff, 0x0b],                               // dec dword [rbx]
+        &[0x48, 0xf7, 0xd8],                         // neg rax
+        &[0xf6, 0xd4],                               // not ah
+        &[0x74, 0x10],                               // je +16
+        &[0x0f, 0x8c, 0x00, 0x01, 0x00, 0x00],       // jl +256
+        &[0x77, 0xfe],                               // ja self
+        &[0xeb, 0x05],                               // jmp +5
+        &[0xff, 0xe0],                               // jmp rax
+        &[0xff, 0x23],                               // jmp [rbx]
+        &[0xe8, 0x00, 0x01, 0x00, 0x00],             // call +256
+        &[0xff, 0xd0],                               // call rax
+        &[0xff, 0x13],                               // call [rbx]
+        &[0xc3],                                     // ret
+        &[0xc2, 0x10, 0x00],                         // ret 16
+        &[0x55],                                     // push rbp
+        &[0x66, 0x55],                               // push bp
+        &[0x6a, 0xf0],                               // push -16
+        &[0xff, 0x33],                               // push qword [rbx]
+        &[0x5d],                                     // pop rbp
+        &[0x8f, 0x03],                               // pop qword [rbx]
+        &[0x8f, 0x44, 0x24, 0x08],                   // pop qword [rsp+8]
+        &[0x0f, 0x94, 0xc0],                         // sete al
+        &[0x0f, 0x9c, 0x03],                         // setl byte [rbx]
+        &[0x0f, 0x4f, 0xc1],                         // cmovg eax, ecx
+        &[0x48, 0x0f, 0x42, 0x03],                   // cmovb rax, [rbx]
+        &[0x90],                                     // nop
+        &[0x0f, 0x1f, 0x44, 0x00, 0x00],             // nop dword [rax+rax]
+        &[0xd7],                                     // xlatb (groups only)
+        &[0x0f, 0xa0],                               // push fs (groups only)
+        &[0x8e, 0xd8],                               // mov ds, eax (groups only)
+        &[0xff, 0x1b],                               // call far [rbx] (groups only)
+        &[0xfb],                                     // sti (groups only)
+    ];
+
+    fn decode(bytes: &[u8]) -> Instruction {
+        let mut d = Decoder::with_ip(64, bytes, 0x1000, DecoderOptions::NONE);
+        d.decode()
+    }
+
+    /// A tiny deterministic generator (xorshift).
+    fn next(s: &mut u64) -> u64 {
+        *s ^= *s << 13;
+        *s ^= *s >> 7;
+        *s ^= *s << 17;
+        *s
+    }
+
+    #[derive(Debug, PartialEq)]
+    struct After {
+        r: Result<Option<End>, Fault>,
+        gpr: [u64; 16],
+        flags: u64,
+        ram: Vec<u8>,
+    }
+
+    /// Runs `i` from a seeded state, through the pre-decoded path (`pre`) or the groups.
+    fn run(i: &Instruction, seed: u64, pre: bool) -> After {
+        let mut ram = vec![0u8; 0x10000];
+        let mut s = seed | 1;
+        for b in ram.iter_mut() {
+            *b = next(&mut s) as u8;
+        }
+        let mut ctx = Ctx::new(ram.as_mut_ptr(), ram.len() as u64);
+        // 64-bit code needs a long-mode CS, but paging off keeps addresses physical:
+        // the semantics only look at the decoded instruction's code size.
+        for r in 0..16 {
+            let v = next(&mut s);
+            // Pointers (RBX, RSP, RAX for `nop [rax+rax]`) inside RAM, away from its ends.
+            ctx.state.gpr[r] = if matches!(r, 0 | 3 | 4) {
+                0x4000 + (v & 0x3ff8)
+            } else if v & 3 == 0 {
+                v & 0xff
+            } else {
+                v
+            };
+        }
+        ctx.state.cc_op = crate::flags::CcOp::new(crate::flags::CcKind::Sub, 8).encode();
+        ctx.state.cc_res = next(&mut s);
+        ctx.state.cc_src1 = next(&mut s);
+        ctx.state.cc_src2 = ctx.state.cc_src1.wrapping_sub(ctx.state.cc_res);
+        let mut it = Interp {
+            ctx: &mut ctx,
+            end: None,
+        };
+        let r = if pre {
+            let p = Pre::of(i).expect("pre-decoded form");
+            sem::pre::exec(&mut it, &p)
+        } else {
+            match sem::translate(&mut it, i) {
+                Ok(Outcome::Done) => Ok(()),
+                Ok(Outcome::Unsupported) => panic!("no semantics for {i}"),
+                Err(f) => Err(f),
+            }
+        };
+        let end = it.end;
+        let mut e = Interp {
+            ctx: &mut ctx,
+            end: None,
+        };
+        let flags = sem::rflags(&mut e).unwrap_or(0);
+        let gpr = ctx.state.gpr;
+        drop(ctx);
+        After {
+            r: r.map(|()| end),
+            gpr,
+            flags,
+            ram,
+        }
+    }
+
+    #[test]
+    fn pre_decoded_path_matches_the_groups() {
+        let mut covered = 0;
+        for bytes in CASES {
+            let i = decode(bytes);
+            assert_eq!(i.len(), bytes.len(), "{bytes:02x?} decodes as {i}");
+            if Pre::of(&i).is_none() {
+                continue;
+            }
+            covered += 1;
+            for seed in 1..40u64 {
+                let a = run(&i, seed * 0x9e37_79b9, true);
+                let b = run(&i, seed * 0x9e37_79b9, false);
+                assert_eq!(a, b, "`{i}` seed {seed}");
+            }
+        }
+        assert_eq!(
+            covered,
+            CASES.len() - 5,
+            "every common form has a pre-decoded path"
+        );
+    }
+
+    #[test]
+    fn special_forms_stay_with_the_groups() {
+        for bytes in &CASES[CASES.len() - 5..] {
+            let i = decode(bytes);
+            assert!(Pre::of(&i).is_none(), "`{i}` must go through the groups");
+        }
+        let mut h = Hint::NEW;
+        h.prepare(&decode(&[0xfb]));
+        assert!(
+            h.shadow && h.pre.is_none(),
+            "STI keeps its interrupt-shadow path"
+        );
+    }
+
+    #[test]
+    fn xlat_index_is_zero_extended_al() {
+        let m = sem::operand::Mem::of(&decode(&[0xd7]));
+        assert_eq!((m.index, m.index_size, m.base_size), (0, 1, 8));
     }
 }

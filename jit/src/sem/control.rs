@@ -3,27 +3,14 @@
 
 use super::cond;
 use super::data::condition;
-use super::operand::{op_size, read_gpr, read_op, stack_size, write_gpr, Gpr};
-use super::stack::{pop_load, push_store};
+use super::operand::{op_size, read, read_gpr, write_gpr, Gpr, Opnd};
+use super::stack::{pop_load_s, push_store_s, set_sp_s, Stk};
 use crate::emit::{Cmp as C, Emitter, Sem};
 use crate::flags::{mask, Cond};
 use crate::state::reg;
 use iced_x86::{Instruction, Mnemonic, OpKind};
 
-fn commit_sp<E: Emitter>(e: &mut E, i: &Instruction, sp: E::V) {
-    let w = stack_size(i);
-    write_gpr(
-        e,
-        Gpr {
-            idx: reg::RSP,
-            size: w,
-            high8: false,
-        },
-        sp,
-    );
-}
-
-fn is_near_direct(i: &Instruction) -> bool {
+pub fn is_near_direct(i: &Instruction) -> bool {
     matches!(
         i.op_kind(0),
         OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64
@@ -31,7 +18,7 @@ fn is_near_direct(i: &Instruction) -> bool {
 }
 
 /// Width of RIP in this code: 8, 4 or 2.
-fn ip_size(i: &Instruction) -> u8 {
+pub fn ip_size(i: &Instruction) -> u8 {
     match i.code_size() {
         iced_x86::CodeSize::Code64 => 8,
         iced_x86::CodeSize::Code16 => 2,
@@ -44,44 +31,26 @@ pub fn emit<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Option<()>> {
     match i.mnemonic() {
         Jmp if is_near_direct(i) => e.jump_to(i.near_branch_target()),
         Jmp if matches!(i.op_kind(0), OpKind::Register | OpKind::Memory) => {
-            let t = read_op(e, i, 0)?;
-            e.jump(t);
+            jmp_indirect(e, &Opnd::of(i, 0))?
         }
         Jo | Jno | Jb | Jae | Je | Jne | Jbe | Ja | Js | Jns | Jp | Jnp | Jl | Jge | Jle | Jg => {
-            let c = cond(e, condition(i))?;
-            e.branch(c, i.near_branch_target(), i.next_ip());
+            jcc(e, condition(i), i.near_branch_target(), i.next_ip())?
         }
         Call if is_near_direct(i) || matches!(i.op_kind(0), OpKind::Register | OpKind::Memory) => {
-            let target = if is_near_direct(i) {
-                e.imm(i.near_branch_target())
+            let (target, size) = if is_near_direct(i) {
+                (Target::Direct(i.near_branch_target()), ip_size(i))
             } else {
-                read_op(e, i, 0)?
+                (Target::Indirect(Opnd::of(i, 0)), op_size(i, 0))
             };
-            let size = if is_near_direct(i) {
-                ip_size(i)
-            } else {
-                op_size(i, 0)
-            };
-            let ret = e.imm(i.next_ip());
-            let sp = push_store(e, i, ret, size)?;
-            commit_sp(e, i, sp);
-            if is_near_direct(i) {
-                e.jump_to(i.near_branch_target());
-            } else {
-                e.jump(target);
-            }
+            call(e, Stk::of(i), &target, size, i.next_ip())?
         }
         Ret => {
-            let size = op_size_ret(i);
-            let (t, sp) = pop_load(e, i, size)?;
-            let sp = if i.op_count() > 0 {
-                let n = e.imm(i.immediate(0) & 0xffff);
-                e.add(sp, n)
+            let imm = if i.op_count() > 0 {
+                i.immediate(0) & 0xffff
             } else {
-                sp
+                0
             };
-            commit_sp(e, i, sp);
-            e.jump(t);
+            ret(e, Stk::of(i), op_size_ret(i), imm)?
         }
         Loop | Loope | Loopne | Jrcxz | Jecxz | Jcxz => {
             // The counter width is the address size (RCX, ECX or CX).
@@ -127,7 +96,63 @@ pub fn emit<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Option<()>> {
     Ok(Some(()))
 }
 
-fn op_size_ret(i: &Instruction) -> u8 {
+/// Where a near CALL goes.
+#[derive(Clone, Copy, Debug)]
+pub enum Target {
+    Direct(u64),
+    Indirect(Opnd),
+}
+
+/// JMP through a register or memory operand.
+#[inline]
+pub fn jmp_indirect<E: Emitter>(e: &mut E, src: &Opnd) -> Sem {
+    let t = read(e, src)?;
+    e.jump(t);
+    Ok(())
+}
+
+/// Jcc: to `target` if `c` holds, else on to `next`.
+#[inline]
+pub fn jcc<E: Emitter>(e: &mut E, c: Cond, target: u64, next: u64) -> Sem {
+    let c = cond(e, c)?;
+    e.branch(c, target, next);
+    Ok(())
+}
+
+/// Near CALL: pushes `next` (`size` bytes) and jumps. An indirect target is read
+/// before the push.
+#[inline]
+pub fn call<E: Emitter>(e: &mut E, k: Stk, target: &Target, size: u8, next: u64) -> Sem {
+    let t = match target {
+        Target::Direct(t) => e.imm(*t),
+        Target::Indirect(o) => read(e, o)?,
+    };
+    let ret = e.imm(next);
+    let sp = push_store_s(e, k, ret, size)?;
+    set_sp_s(e, k, sp);
+    match target {
+        Target::Direct(t) => e.jump_to(*t),
+        Target::Indirect(_) => e.jump(t),
+    }
+    Ok(())
+}
+
+/// Near RET popping `size` bytes, then `imm` more bytes of stack.
+#[inline]
+pub fn ret<E: Emitter>(e: &mut E, k: Stk, size: u8, imm: u64) -> Sem {
+    let (t, sp) = pop_load_s(e, k, size)?;
+    let sp = if imm != 0 {
+        let n = e.imm(imm);
+        e.add(sp, n)
+    } else {
+        sp
+    };
+    set_sp_s(e, k, sp);
+    e.jump(t);
+    Ok(())
+}
+
+pub fn op_size_ret(i: &Instruction) -> u8 {
     match i.code() {
         iced_x86::Code::Retnw | iced_x86::Code::Retnw_imm16 => 2,
         iced_x86::Code::Retnd | iced_x86::Code::Retnd_imm16 => 4,

@@ -2,8 +2,8 @@
 //! BSWAP CBW…CQO XADD CMPXCHG CMPXCHG8B/16B LAHF SAHF CLC STC CMC CLD STD XLAT, NOPs.
 
 use super::operand::{
-    effective_address, gpr_of, mem_addr, op_size, read_gpr, read_op, read_op_sized, write_gpr,
-    write_op, Gpr,
+    ea, gpr_of, mem_addr, op_size, read, read_gpr, read_op, read_op_sized, write, write_gpr,
+    write_op, Gpr, Mem, Opnd,
 };
 use super::{arith_flags, cond, set_eflags, set_flags};
 use crate::emit::{Cmp, Emitter, Sem};
@@ -12,7 +12,9 @@ use crate::flags::{mask, sext, CcKind, Cond};
 use crate::state::{fl, reg};
 use iced_x86::{Instruction, Mnemonic, OpKind};
 
-fn is_plain(i: &Instruction, n: u32) -> bool {
+/// A GPR, memory or immediate operand (MOV of segment and control registers belongs
+/// to other groups).
+pub fn is_plain(i: &Instruction, n: u32) -> bool {
     match i.op_kind(n) {
         OpKind::Register => i.op_register(n).is_gpr(),
         _ => true,
@@ -22,24 +24,10 @@ fn is_plain(i: &Instruction, n: u32) -> bool {
 pub fn emit<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Option<()>> {
     use Mnemonic::*;
     match i.mnemonic() {
-        Mov if is_plain(i, 0) && is_plain(i, 1) => {
-            let v = read_op(e, i, 1)?;
-            write_op(e, i, 0, v)?;
-        }
-        Movzx => {
-            let v = read_op(e, i, 1)?;
-            write_op(e, i, 0, v)?;
-        }
-        Movsx | Movsxd => {
-            let s = op_size(i, 1);
-            let v = read_op(e, i, 1)?;
-            let v = sext(e, v, s);
-            write_op(e, i, 0, v)?;
-        }
-        Lea => {
-            let a = effective_address(e, i);
-            write_op(e, i, 0, a)?;
-        }
+        Mov if is_plain(i, 0) && is_plain(i, 1) => mov(e, &Opnd::of(i, 0), &Opnd::of(i, 1))?,
+        Movzx => mov(e, &Opnd::of(i, 0), &Opnd::of(i, 1))?,
+        Movsx | Movsxd => movsx(e, &Opnd::of(i, 0), &Opnd::of(i, 1), op_size(i, 1))?,
+        Lea => lea(e, &Opnd::of(i, 0), &Mem::of(i))?,
         Xchg => {
             let a = read_op(e, i, 0)?;
             let b = read_op(e, i, 1)?;
@@ -53,17 +41,10 @@ pub fn emit<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Option<()>> {
         }
         Cmovo | Cmovno | Cmovb | Cmovae | Cmove | Cmovne | Cmovbe | Cmova | Cmovs | Cmovns
         | Cmovp | Cmovnp | Cmovl | Cmovge | Cmovle | Cmovg => {
-            let src = read_op(e, i, 1)?;
-            let old = read_op(e, i, 0)?;
-            let c = cond(e, condition(i))?;
-            let v = e.select(c, src, old);
-            write_op(e, i, 0, v)?;
+            cmov(e, condition(i), &Opnd::of(i, 0), &Opnd::of(i, 1))?
         }
         Seto | Setno | Setb | Setae | Sete | Setne | Setbe | Seta | Sets | Setns | Setp | Setnp
-        | Setl | Setge | Setle | Setg => {
-            let c = cond(e, condition(i))?;
-            write_op(e, i, 0, c)?;
-        }
+        | Setl | Setge | Setle | Setg => setcc(e, condition(i), &Opnd::of(i, 0))?,
         Bswap => {
             let s = op_size(i, 0);
             let v = read_op(e, i, 0)?;
@@ -196,6 +177,44 @@ pub fn emit<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Option<()>> {
         _ => return Ok(None),
     }
     Ok(Some(()))
+}
+
+/// MOV and MOVZX: `dst = src` (zero-extended by the read).
+#[inline]
+pub fn mov<E: Emitter>(e: &mut E, dst: &Opnd, src: &Opnd) -> Sem {
+    let v = read(e, src)?;
+    write(e, dst, v)
+}
+
+/// MOVSX / MOVSXD from a `from`-byte source.
+#[inline]
+pub fn movsx<E: Emitter>(e: &mut E, dst: &Opnd, src: &Opnd, from: u8) -> Sem {
+    let v = read(e, src)?;
+    let v = sext(e, v, from);
+    write(e, dst, v)
+}
+
+#[inline]
+pub fn lea<E: Emitter>(e: &mut E, dst: &Opnd, m: &Mem) -> Sem {
+    let a = ea(e, m);
+    write(e, dst, a)
+}
+
+/// CMOVcc: both operands are read whatever the condition (a memory source faults
+/// even when the move does not happen) and the destination is always written.
+#[inline]
+pub fn cmov<E: Emitter>(e: &mut E, c: Cond, dst: &Opnd, src: &Opnd) -> Sem {
+    let s = read(e, src)?;
+    let old = read(e, dst)?;
+    let c = cond(e, c)?;
+    let v = e.select(c, s, old);
+    write(e, dst, v)
+}
+
+#[inline]
+pub fn setcc<E: Emitter>(e: &mut E, c: Cond, dst: &Opnd) -> Sem {
+    let c = cond(e, c)?;
+    write(e, dst, c)
 }
 
 fn ah() -> Gpr {

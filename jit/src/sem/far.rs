@@ -74,7 +74,7 @@ fn far_operand<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<(E::V, E::V)> {
     })
 }
 
-fn is_far_branch(i: &Instruction) -> bool {
+pub fn is_far_branch(i: &Instruction) -> bool {
     matches!(i.op_kind(0), OpKind::FarBranch16 | OpKind::FarBranch32)
         || (i.op_kind(0) == OpKind::Memory
             && matches!(

@@ -12,6 +12,7 @@ pub mod far;
 pub mod interrupt;
 pub mod muldiv;
 pub mod operand;
+pub mod pre;
 pub mod shift;
 pub mod sse;
 pub mod stack;

@@ -19,21 +19,33 @@ pub struct Gpr {
 /// iced-x86's own tables).
 #[inline]
 pub fn gpr_of(r: Register) -> Option<Gpr> {
-    let n = r as usize;
-    let (idx, size, high8) = match n {
-        1..=4 => (n - 1, 1, false),
-        5..=8 => (n - 5, 1, true),
-        9..=20 => (n - 5, 1, false),
-        21..=36 => (n - 21, 2, false),
-        37..=52 => (n - 37, 4, false),
-        53..=68 => (n - 53, 8, false),
-        _ => return None,
-    };
-    Some(Gpr { idx, size, high8 })
+    GPRS.get(r as usize).copied().flatten()
+}
+
+/// [`gpr_of`] as a table (a lookup instead of a chain of range tests: it runs for
+/// every register operand the groups decode).
+const GPRS: [Option<Gpr>; 69] = gpr_table();
+
+const fn gpr_table() -> [Option<Gpr>; 69] {
+    let mut t = [None; 69];
+    let mut n = 1;
+    while n < 69 {
+        let (idx, size, high8) = match n {
+            1..=4 => (n - 1, 1, false),
+            5..=8 => (n - 5, 1, true),
+            9..=20 => (n - 5, 1, false),
+            21..=36 => (n - 21, 2, false),
+            37..=52 => (n - 37, 4, false),
+            _ => (n - 53, 8, false),
+        };
+        t[n] = Some(Gpr { idx, size, high8 });
+        n += 1;
+    }
+    t
 }
 
 /// Reads a general-purpose register, zero-extended.
-#[inline]
+#[inline(always)]
 pub fn read_gpr<E: Emitter>(e: &mut E, g: Gpr) -> E::V {
     let v = e.gpr(g.idx);
     if g.high8 {
@@ -47,7 +59,7 @@ pub fn read_gpr<E: Emitter>(e: &mut E, g: Gpr) -> E::V {
 
 /// Writes a general-purpose register with x86's partial-write rules: 32-bit writes
 /// zero the upper half, 8- and 16-bit writes keep the other bits.
-#[inline]
+#[inline(always)]
 pub fn write_gpr<E: Emitter>(e: &mut E, g: Gpr, v: E::V) {
     match (g.size, g.high8) {
         (8, _) => e.set_gpr(g.idx, v),
@@ -91,45 +103,203 @@ pub fn write_reg<E: Emitter>(e: &mut E, r: Register, v: E::V) {
     }
 }
 
-/// The effective address (offset within the segment) of the memory operand, as LEA
-/// computes it, truncated to the address size.
-pub fn effective_address<E: Emitter>(e: &mut E, i: &Instruction) -> E::V {
-    let base = i.memory_base();
-    if base == Register::RIP || base == Register::EIP {
-        // iced-x86 resolves RIP-relative operands to the absolute address.
-        let a = i.memory_displacement64();
-        let a = if base == Register::EIP {
-            a & 0xffff_ffff
-        } else {
-            a
-        };
-        return e.imm(a);
+/// No register (in [`Mem::base`] / [`Mem::index`]).
+pub const NO_REG: u8 = u8::MAX;
+
+/// A memory operand resolved once from iced-x86's accessors: everything the effective
+/// and linear address computations need. RIP-relative operands come with the absolute
+/// address in `disp` (iced-x86 resolves them) and no base.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mem {
+    pub disp: u64,
+    /// GPR number of the base, or [`NO_REG`].
+    pub base: u8,
+    /// GPR number of the index, or [`NO_REG`].
+    pub index: u8,
+    /// log2 of the index scale.
+    pub shift: u8,
+    /// Size in bytes of the base and index registers (XLAT's index, AL, is narrower
+    /// than the address: it is zero-extended first).
+    pub base_size: u8,
+    pub index_size: u8,
+    /// Address size in bytes (8, 4 or 2).
+    pub asize: u8,
+    /// Segment register index.
+    pub seg: u8,
+    /// Access size in bytes (iced-x86's memory size).
+    pub size: u8,
+    /// 64-bit code (only FS and GS have bases).
+    pub long: bool,
+}
+
+impl Mem {
+    /// The memory operand of `i`.
+    pub fn of(i: &Instruction) -> Mem {
+        Mem::sized(i, i.memory_size().size() as u8)
     }
-    let mut a = e.imm(i.memory_displacement64());
-    if base != Register::None {
-        let b = read_reg(e, base);
+
+    /// The memory operand of `i` with access size `size` (0 where only the address
+    /// is wanted).
+    #[inline]
+    pub fn sized(i: &Instruction, size: u8) -> Mem {
+        let base = i.memory_base();
+        let index = i.memory_index();
+        let code = i.code_size();
+        let long = code == iced_x86::CodeSize::Code64;
+        let seg = mem_segment(i) as u8;
+        let asize = address_size_of(base, index, code);
+        if base == Register::RIP || base == Register::EIP {
+            let a = i.memory_displacement64();
+            return Mem {
+                disp: if base == Register::EIP {
+                    a & 0xffff_ffff
+                } else {
+                    a
+                },
+                base: NO_REG,
+                index: NO_REG,
+                shift: 0,
+                base_size: 8,
+                index_size: 8,
+                asize,
+                seg,
+                size,
+                long,
+            };
+        }
+        let num = |r: Register| match gpr_of(r) {
+            Some(g) if !g.high8 => (g.idx as u8, g.size),
+            _ => (NO_REG, 8),
+        };
+        let (b, base_size) = num(base);
+        let (x, index_size) = num(index);
+        Mem {
+            disp: i.memory_displacement64(),
+            base: b,
+            index: x,
+            shift: i.memory_index_scale().trailing_zeros() as u8,
+            base_size,
+            index_size,
+            asize,
+            seg,
+            size,
+            long,
+        }
+    }
+}
+
+/// An operand resolved once: a general-purpose register, memory, an immediate (already
+/// sign-extended as iced-x86 reports it), or something else (reads as 0, writes are
+/// dropped, as [`read_reg`] / [`write_reg`] do for registers that are not GPRs).
+#[derive(Clone, Copy, Debug)]
+pub enum Opnd {
+    Gpr(Gpr),
+    Mem(Mem),
+    Imm(u64),
+    Other,
+}
+
+impl Opnd {
+    /// Operand `n` of `i`.
+    pub fn of(i: &Instruction, n: u32) -> Opnd {
+        match i.op_kind(n) {
+            OpKind::Register => match gpr_of(i.op_register(n)) {
+                Some(g) => Opnd::Gpr(g),
+                None => Opnd::Other,
+            },
+            OpKind::Memory => Opnd::Mem(Mem::of(i)),
+            _ => Opnd::Imm(i.immediate(n)),
+        }
+    }
+    pub fn is_mem(&self) -> bool {
+        matches!(self, Opnd::Mem(_))
+    }
+}
+
+/// The effective address (offset within the segment) of a memory operand, as LEA
+/// computes it, truncated to the address size.
+#[inline(always)]
+pub fn ea<E: Emitter>(e: &mut E, m: &Mem) -> E::V {
+    let mut a = e.imm(m.disp);
+    // Registers as wide as the address need no masking of their own: the sum is
+    // truncated to the address size at the end.
+    if m.base != NO_REG {
+        let b = e.gpr(m.base as usize);
+        let b = if m.base_size < m.asize {
+            mask(e, b, m.base_size)
+        } else {
+            b
+        };
         a = e.add(a, b);
     }
-    let index = i.memory_index();
-    if index != Register::None {
-        let x = read_reg(e, index);
-        let scale = i.memory_index_scale();
-        let x = if scale > 1 {
-            let sh = e.imm(scale.trailing_zeros() as u64);
+    if m.index != NO_REG {
+        let x = e.gpr(m.index as usize);
+        let x = if m.index_size < m.asize {
+            mask(e, x, m.index_size)
+        } else {
+            x
+        };
+        let x = if m.shift > 0 {
+            let sh = e.imm(m.shift as u64);
             e.shl(x, sh)
         } else {
             x
         };
         a = e.add(a, x);
     }
-    let asize = address_size(i);
-    mask(e, a, asize)
+    mask(e, a, m.asize)
+}
+
+/// The linear address of a memory operand.
+#[inline(always)]
+pub fn mem_linear<E: Emitter>(e: &mut E, m: &Mem) -> E::V {
+    let off = ea(e, m);
+    linear_in(e, m.long, m.seg as usize, off)
+}
+
+/// Reads an operand, zero-extended from its size.
+#[inline(always)]
+pub fn read<E: Emitter>(e: &mut E, o: &Opnd) -> Sem<E::V> {
+    Ok(match o {
+        Opnd::Gpr(g) => read_gpr(e, *g),
+        Opnd::Mem(m) => {
+            let a = mem_linear(e, m);
+            e.load(a, m.size)?
+        }
+        Opnd::Imm(v) => e.imm(*v),
+        Opnd::Other => e.imm(0),
+    })
+}
+
+/// Writes an operand (a register or memory; other kinds are ignored).
+#[inline(always)]
+pub fn write<E: Emitter>(e: &mut E, o: &Opnd, v: E::V) -> Sem {
+    match o {
+        Opnd::Gpr(g) => {
+            write_gpr(e, *g, v);
+            Ok(())
+        }
+        Opnd::Mem(m) => {
+            let a = mem_linear(e, m);
+            e.store(a, v, m.size)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The effective address (offset within the segment) of the memory operand, as LEA
+/// computes it, truncated to the address size.
+pub fn effective_address<E: Emitter>(e: &mut E, i: &Instruction) -> E::V {
+    ea(e, &Mem::sized(i, 0))
 }
 
 /// Address size in bytes (8, 4 or 2).
 pub fn address_size(i: &Instruction) -> u8 {
-    let base = i.memory_base();
-    let index = i.memory_index();
+    address_size_of(i.memory_base(), i.memory_index(), i.code_size())
+}
+
+#[inline]
+fn address_size_of(base: Register, index: Register, code: iced_x86::CodeSize) -> u8 {
     let r = if base != Register::None { base } else { index };
     if r != Register::None && r != Register::RIP && r != Register::EIP {
         return r.size() as u8;
@@ -137,7 +307,7 @@ pub fn address_size(i: &Instruction) -> u8 {
     if base == Register::EIP {
         return 4;
     }
-    match i.code_size() {
+    match code {
         iced_x86::CodeSize::Code16 => 2,
         iced_x86::CodeSize::Code32 => 4,
         _ => 8,
@@ -162,7 +332,12 @@ pub fn seg_index(r: Register) -> usize {
 
 /// Adds the segment base to an offset. In 64-bit mode only FS and GS have bases.
 pub fn linear<E: Emitter>(e: &mut E, i: &Instruction, s: usize, offset: E::V) -> E::V {
-    let long = i.code_size() == iced_x86::CodeSize::Code64;
+    linear_in(e, i.code_size() == iced_x86::CodeSize::Code64, s, offset)
+}
+
+/// [`linear`] for code known to be 64-bit (`long`) or not.
+#[inline(always)]
+pub fn linear_in<E: Emitter>(e: &mut E, long: bool, s: usize, offset: E::V) -> E::V {
     if long && s != seg::FS && s != seg::GS {
         return offset;
     }
@@ -177,8 +352,7 @@ pub fn linear<E: Emitter>(e: &mut E, i: &Instruction, s: usize, offset: E::V) ->
 
 /// Linear address of the instruction's memory operand.
 pub fn mem_addr<E: Emitter>(e: &mut E, i: &Instruction) -> E::V {
-    let ea = effective_address(e, i);
-    linear(e, i, mem_segment(i), ea)
+    mem_linear(e, &Mem::sized(i, 0))
 }
 
 /// Size in bytes of operand `n`.
@@ -197,43 +371,23 @@ pub fn op_size(i: &Instruction, n: u32) -> u8 {
 /// the operation size as iced-x86 reports them).
 #[inline]
 pub fn read_op<E: Emitter>(e: &mut E, i: &Instruction, n: u32) -> Sem<E::V> {
-    Ok(match i.op_kind(n) {
-        OpKind::Register => read_reg(e, i.op_register(n)),
-        OpKind::Memory => {
-            let a = mem_addr(e, i);
-            e.load(a, i.memory_size().size() as u8)?
-        }
-        _ => e.imm(i.immediate(n)),
-    })
+    read(e, &Opnd::of(i, n))
 }
 
 /// Reads operand `n` at an explicit size (for memory operands whose iced-x86 memory
 /// size is not the access size).
 pub fn read_op_sized<E: Emitter>(e: &mut E, i: &Instruction, n: u32, size: u8) -> Sem<E::V> {
-    Ok(match i.op_kind(n) {
-        OpKind::Register => read_reg(e, i.op_register(n)),
-        OpKind::Memory => {
-            let a = mem_addr(e, i);
-            e.load(a, size)?
-        }
-        _ => e.imm(i.immediate(n)),
-    })
+    if i.op_kind(n) == OpKind::Memory {
+        read(e, &Opnd::Mem(Mem::sized(i, size)))
+    } else {
+        read(e, &Opnd::of(i, n))
+    }
 }
 
 /// Writes operand `n` (a register or memory).
 #[inline]
 pub fn write_op<E: Emitter>(e: &mut E, i: &Instruction, n: u32, v: E::V) -> Sem {
-    match i.op_kind(n) {
-        OpKind::Register => {
-            write_reg(e, i.op_register(n), v);
-            Ok(())
-        }
-        OpKind::Memory => {
-            let a = mem_addr(e, i);
-            e.store(a, v, i.memory_size().size() as u8)
-        }
-        _ => Ok(()),
-    }
+    write(e, &Opnd::of(i, n), v)
 }
 
 /// Stack pointer width: 8 in 64-bit mode, else by SS.B (approximated by code size).

@@ -1,29 +1,56 @@
 //! Stack instructions: PUSH POP PUSHF POPF ENTER LEAVE, and the push/pop primitives
 //! that CALL and RET use.
 
-use super::operand::{op_size, read_op, stack_size, write_op};
+use super::operand::{op_size, read, stack_size, write, Opnd};
 use super::{rflags, set_eflags};
 use crate::emit::{Emitter, Sem};
 use crate::flags::mask;
 use crate::state::{fl, reg, seg};
 use iced_x86::{Instruction, Mnemonic, OpKind};
 
+/// The stack as an instruction sees it: the stack pointer's width and whether the
+/// code is 64-bit (SS has no base then). Resolved once per instruction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stk {
+    pub width: u8,
+    pub long: bool,
+}
+
+impl Stk {
+    pub fn of(i: &Instruction) -> Stk {
+        Stk {
+            width: stack_size(i),
+            long: i.code_size() == iced_x86::CodeSize::Code64,
+        }
+    }
+}
+
 /// Linear address of a stack slot.
 fn stack_linear<E: Emitter>(e: &mut E, i: &Instruction, sp: E::V) -> E::V {
-    super::operand::linear(e, i, seg::SS, sp)
+    stack_linear_s(e, Stk::of(i), sp)
+}
+
+#[inline]
+fn stack_linear_s<E: Emitter>(e: &mut E, k: Stk, sp: E::V) -> E::V {
+    super::operand::linear_in(e, k.long, seg::SS, sp)
 }
 
 /// Writes the stack pointer at the stack width.
 fn set_sp<E: Emitter>(e: &mut E, i: &Instruction, v: E::V) {
-    let w = stack_size(i);
-    if w == 8 {
+    set_sp_s(e, Stk::of(i), v)
+}
+
+/// Writes the stack pointer at the stack width.
+#[inline]
+pub fn set_sp_s<E: Emitter>(e: &mut E, k: Stk, v: E::V) {
+    if k.width == 8 {
         e.set_gpr(reg::RSP, v)
     } else {
         super::operand::write_gpr(
             e,
             super::operand::Gpr {
                 idx: reg::RSP,
-                size: w,
+                size: k.width,
                 high8: false,
             },
             v,
@@ -34,57 +61,81 @@ fn set_sp<E: Emitter>(e: &mut E, i: &Instruction, v: E::V) {
 /// Stores `v` (`size` bytes) below the stack pointer; returns the new stack pointer
 /// without writing it (the caller commits it after any other memory access).
 pub fn push_store<E: Emitter>(e: &mut E, i: &Instruction, v: E::V, size: u8) -> Sem<E::V> {
+    push_store_s(e, Stk::of(i), v, size)
+}
+
+/// [`push_store`] on a resolved stack.
+#[inline]
+pub fn push_store_s<E: Emitter>(e: &mut E, k: Stk, v: E::V, size: u8) -> Sem<E::V> {
     let sp = e.gpr(reg::RSP);
     let n = e.imm(size as u64);
     let sp = e.sub(sp, n);
-    let sp = mask(e, sp, stack_size(i));
-    let a = stack_linear(e, i, sp);
+    let sp = mask(e, sp, k.width);
+    let a = stack_linear_s(e, k, sp);
     e.store(a, v, size)?;
     Ok(sp)
 }
 
 pub fn push<E: Emitter>(e: &mut E, i: &Instruction, v: E::V, size: u8) -> Sem {
-    let sp = push_store(e, i, v, size)?;
-    set_sp(e, i, sp);
+    push_s(e, Stk::of(i), v, size)
+}
+
+#[inline]
+pub fn push_s<E: Emitter>(e: &mut E, k: Stk, v: E::V, size: u8) -> Sem {
+    let sp = push_store_s(e, k, v, size)?;
+    set_sp_s(e, k, sp);
     Ok(())
 }
 
 /// Loads `size` bytes from the top of the stack; returns (value, new stack pointer),
 /// the pointer not yet written.
 pub fn pop_load<E: Emitter>(e: &mut E, i: &Instruction, size: u8) -> Sem<(E::V, E::V)> {
+    pop_load_s(e, Stk::of(i), size)
+}
+
+/// [`pop_load`] on a resolved stack.
+#[inline]
+pub fn pop_load_s<E: Emitter>(e: &mut E, k: Stk, size: u8) -> Sem<(E::V, E::V)> {
     let sp = e.gpr(reg::RSP);
-    let sp = mask(e, sp, stack_size(i));
-    let a = stack_linear(e, i, sp);
+    let sp = mask(e, sp, k.width);
+    let a = stack_linear_s(e, k, sp);
     let v = e.load(a, size)?;
     let n = e.imm(size as u64);
     let sp = e.add(sp, n);
     Ok((v, sp))
 }
 
+/// PUSH of a GPR, memory or immediate operand of `size` bytes.
+#[inline]
+pub fn push_op<E: Emitter>(e: &mut E, k: Stk, src: &Opnd, size: u8) -> Sem {
+    let v = read(e, src)?;
+    push_s(e, k, v, size)
+}
+
+/// POP into a GPR or memory operand of `size` bytes.
+#[inline]
+pub fn pop_op<E: Emitter>(e: &mut E, k: Stk, dst: &Opnd, size: u8) -> Sem {
+    let (v, sp) = pop_load_s(e, k, size)?;
+    if dst.is_mem() {
+        // POP to memory computes the address with the incremented RSP.
+        let old = e.gpr(reg::RSP);
+        set_sp_s(e, k, sp);
+        if let Err(f) = write(e, dst, v) {
+            e.set_gpr(reg::RSP, old);
+            return Err(f);
+        }
+    } else {
+        set_sp_s(e, k, sp);
+        write(e, dst, v)?;
+    }
+    Ok(())
+}
+
 pub fn emit<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Option<()>> {
     use Mnemonic::*;
     match i.mnemonic() {
-        Push if i.op_kind(0) != OpKind::Register || i.op_register(0).is_gpr() => {
-            let size = op_size(i, 0);
-            let v = read_op(e, i, 0)?;
-            push(e, i, v, size)?;
-        }
-        Pop if i.op_kind(0) != OpKind::Register || i.op_register(0).is_gpr() => {
-            let size = op_size(i, 0);
-            let (v, sp) = pop_load(e, i, size)?;
-            if i.op_kind(0) == OpKind::Memory {
-                // POP to memory computes the address with the incremented RSP.
-                let old = e.gpr(reg::RSP);
-                set_sp(e, i, sp);
-                if let Err(f) = write_op(e, i, 0, v) {
-                    e.set_gpr(reg::RSP, old);
-                    return Err(f);
-                }
-            } else {
-                set_sp(e, i, sp);
-                write_op(e, i, 0, v)?;
-            }
-        }
+        Push if push_pop_plain(i) => push_op(e, Stk::of(i), &Opnd::of(i, 0), op_size(i, 0))?,
+        Pop if push_pop_plain(i) => pop_op(e, Stk::of(i), &Opnd::of(i, 0), op_size(i, 0))?,
         Pushf | Pushfd | Pushfq => {
             let size = match i.mnemonic() {
                 Pushf => 2,
@@ -131,6 +182,11 @@ pub fn emit<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Option<()>> {
         _ => return Ok(None),
     }
     Ok(Some(()))
+}
+
+/// PUSH and POP forms this group handles (segment registers are elsewhere).
+pub fn push_pop_plain(i: &Instruction) -> bool {
+    i.op_kind(0) != OpKind::Register || i.op_register(0).is_gpr()
 }
 
 /// Commits a popped RFLAGS image. At CPL 0 every writable flag changes; above it IOPL

@@ -15,7 +15,7 @@
 
 pub mod bcd;
 
-use super::operand::{op_size, read_gpr, read_op, write_gpr, write_op, Gpr};
+use super::operand::{op_size, read, read_gpr, read_op, write, write_gpr, Gpr, Opnd};
 use super::set_eflags;
 use super::shift::flagbits::szp;
 use crate::emit::{Cmp, Emitter, Sem};
@@ -109,12 +109,20 @@ fn mul_wide<E: Emitter>(e: &mut E, i: &Instruction, signed: bool) -> Sem {
 
 /// Two- and three-operand IMUL: dest = src1 * src2, truncated.
 fn imul_short<E: Emitter>(e: &mut E, i: &Instruction) -> Sem {
-    let size = op_size(i, 0);
-    let (x, y) = if i.op_count() == 3 {
-        (read_op(e, i, 1)?, read_op(e, i, 2)?)
-    } else {
-        (read_op(e, i, 0)?, read_op(e, i, 1)?)
-    };
+    let (a, b) = if i.op_count() == 3 { (1, 2) } else { (0, 1) };
+    imul(
+        e,
+        op_size(i, 0),
+        &Opnd::of(i, 0),
+        &Opnd::of(i, a),
+        &Opnd::of(i, b),
+    )
+}
+
+/// Two- and three-operand IMUL on resolved operands: `to = x * y`.
+#[inline]
+pub fn imul<E: Emitter>(e: &mut E, size: u8, to: &Opnd, x: &Opnd, y: &Opnd) -> Sem {
+    let (x, y) = (read(e, x)?, read(e, y)?);
     let (lo, ov) = if size == 8 {
         let lo = e.mul(x, y);
         let hi = e.smulh(x, y);
@@ -126,7 +134,7 @@ fn imul_short<E: Emitter>(e: &mut E, i: &Instruction) -> Sem {
         let y = mask(e, y, size);
         narrow_product(e, x, y, size, true)
     };
-    write_op(e, i, 0, lo)?;
+    write(e, to, lo)?;
     mul_flags(e, lo, size, ov);
     Ok(())
 }

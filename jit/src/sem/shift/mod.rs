@@ -17,12 +17,12 @@ pub mod double;
 pub mod flagbits;
 pub mod rotate;
 
-use super::operand::{op_size, read_op, read_reg, write_op};
+use super::operand::{op_size, read, read_gpr, write, Opnd};
 use super::{arith_flags, set_eflags};
 use crate::emit::{Cmp, Emitter, Sem};
 use crate::flags::{mask, sext, sign_bit};
 use flagbits::{bit, szp, with_cf_of};
-use iced_x86::{Instruction, Mnemonic, OpKind};
+use iced_x86::{Instruction, Mnemonic};
 
 pub fn emit<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Option<()>> {
     use Mnemonic::*;
@@ -58,14 +58,25 @@ impl<V: Copy> Count<V> {
 
 /// Reads count operand `n` of an instruction with a `size`-byte destination, masked.
 pub fn count<E: Emitter>(e: &mut E, i: &Instruction, n: u32, size: u8) -> Count<E::V> {
+    count_of(e, &Opnd::of(i, n), size)
+}
+
+/// [`count`] from a resolved operand (an immediate or a register).
+#[inline]
+pub fn count_of<E: Emitter>(e: &mut E, o: &Opnd, size: u8) -> Count<E::V> {
     let cm = if size == 8 { 63 } else { 31 };
-    match i.op_kind(n) {
-        OpKind::Register => {
-            let v = read_reg(e, i.op_register(n));
+    match o {
+        Opnd::Imm(v) => Count::Static(v & cm),
+        Opnd::Gpr(g) => {
+            let v = read_gpr(e, *g);
             let m = e.imm(cm);
             Count::Dyn(e.and(v, m))
         }
-        _ => Count::Static(i.immediate(n) & cm),
+        _ => {
+            let v = e.imm(0);
+            let m = e.imm(cm);
+            Count::Dyn(e.and(v, m))
+        }
     }
 }
 
@@ -82,16 +93,31 @@ pub fn commit<E: Emitter>(
     flags: E::V,
     old_flags: Option<E::V>,
 ) -> Sem {
+    commit_to(e, &Opnd::of(i, 0), c, dst, res, flags, old_flags)
+}
+
+/// [`commit`] to a resolved destination.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub fn commit_to<E: Emitter>(
+    e: &mut E,
+    to: &Opnd,
+    c: Count<E::V>,
+    dst: E::V,
+    res: E::V,
+    flags: E::V,
+    old_flags: Option<E::V>,
+) -> Sem {
     match c {
         Count::Static(_) => {
-            write_op(e, i, 0, res)?;
+            write(e, to, res)?;
             set_eflags(e, flags);
         }
         Count::Dyn(cv) => {
             let z = e.imm(0);
             let nz = e.cmp(Cmp::Ne, cv, z);
             let v = e.select(nz, res, dst);
-            write_op(e, i, 0, v)?;
+            write(e, to, v)?;
             let old = match old_flags {
                 Some(o) => o,
                 None => arith_flags(e)?,
@@ -103,21 +129,45 @@ pub fn commit<E: Emitter>(
     Ok(())
 }
 
+/// SHL/SAL, SHR and SAR.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShiftKind {
+    Shl,
+    Shr,
+    Sar,
+}
+
+impl ShiftKind {
+    pub fn of(m: Mnemonic) -> Option<ShiftKind> {
+        match m {
+            Mnemonic::Shl | Mnemonic::Sal => Some(ShiftKind::Shl),
+            Mnemonic::Shr => Some(ShiftKind::Shr),
+            Mnemonic::Sar => Some(ShiftKind::Sar),
+            _ => None,
+        }
+    }
+}
+
 fn shift<E: Emitter>(e: &mut E, i: &Instruction) -> Sem {
-    use Mnemonic::*;
-    let size = op_size(i, 0);
+    let k = ShiftKind::of(i.mnemonic()).unwrap_or(ShiftKind::Shl);
+    shift_ops(e, k, op_size(i, 0), &Opnd::of(i, 0), &Opnd::of(i, 1))
+}
+
+/// `to` shifted by `count` (`size`-byte destination).
+#[inline]
+pub fn shift_ops<E: Emitter>(e: &mut E, k: ShiftKind, size: u8, to: &Opnd, count: &Opnd) -> Sem {
     let bits = size as u32 * 8;
-    let dst = read_op(e, i, 0)?;
-    let c = count(e, i, 1, size);
+    let dst = read(e, to)?;
+    let c = count_of(e, count, size);
     if c.is_zero() {
-        return write_op(e, i, 0, dst);
+        return write(e, to, dst);
     }
     let cv = c.value(e);
     let one = e.imm(1);
     // Shift by count-1 first: the bit that falls out last is then at the edge.
     let cm1 = e.sub(cv, one);
-    let (res, cf, of) = match i.mnemonic() {
-        Shr => {
+    let (res, cf, of) = match k {
+        ShiftKind::Shr => {
             let t = e.shr(dst, cm1);
             let cf = e.and(t, one);
             let r = e.shr(t, one);
@@ -126,7 +176,7 @@ fn shift<E: Emitter>(e: &mut E, i: &Instruction) -> Sem {
             let of = bit(e, x, bits - 1);
             (r, cf, of)
         }
-        Sar => {
+        ShiftKind::Sar => {
             let s = sext(e, dst, size);
             let t = e.sar(s, cm1);
             let cf = e.and(t, one);
@@ -135,7 +185,7 @@ fn shift<E: Emitter>(e: &mut E, i: &Instruction) -> Sem {
             let of = e.imm(0);
             (r, cf, of)
         }
-        _ => {
+        ShiftKind::Shl => {
             let t = e.shl(dst, cm1);
             let cf = bit(e, t, bits - 1);
             let r = e.shl(t, one);
@@ -147,5 +197,5 @@ fn shift<E: Emitter>(e: &mut E, i: &Instruction) -> Sem {
     };
     let f = szp(e, res, size);
     let f = with_cf_of(e, f, cf, of);
-    commit(e, i, c, dst, res, f, None)
+    commit_to(e, to, c, dst, res, f, None)
 }
