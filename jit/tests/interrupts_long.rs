@@ -506,7 +506,10 @@ fn single_step_traps_after_each_instruction() {
         run_halt(&mut cpu);
         let st = cpu.state();
         assert_eq!(st.gpr[15], 8, "{tier:?}: one trap per stepped instruction");
-        assert_eq!(st.gpr[14], addrs[12], "{tier:?}: the last trap points past POPF");
+        assert_eq!(
+            st.gpr[14], addrs[12],
+            "{tier:?}: the last trap points past POPF"
+        );
         assert_eq!(st.gpr[13] & fl::TF, 0, "the handler runs without TF");
         assert_ne!(st.gpr[12] & (1 << 14), 0, "DR6.BS");
         assert_eq!(st.rflags() & fl::TF, 0);
