@@ -29,6 +29,7 @@ const ASM_GUESTS: &[(&str, &str)] = &[
     ("cr3_outside", "bad/cr3_outside.S"),
     ("stack_off_ram", "bad/stack_off_ram.S"),
     ("irq_storm", "bad/irq_storm.S"),
+    ("kbd_reset", "bad/kbd_reset.S"),
 ];
 
 /// Multiboot system guests (guests/mb/NAME.c, linked with guests/mb/rt): they start in

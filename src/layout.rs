@@ -21,7 +21,9 @@
 //! I/O ports
 //!   0x0020 .. 0x0022   8259 PIC, master (IRQ 0-7)
 //!   0x0040 .. 0x0044   8254 PIT
+//!   0x0060             i8042 PS/2 controller, data
 //!   0x0061             system control port B (PIT channel 2 gate, speaker)
+//!   0x0064             i8042 PS/2 controller, status / command
 //!   0x0070 .. 0x0072   CMOS RTC (index, data)
 //!   0x00a0 .. 0x00a2   8259 PIC, slave (IRQ 8-15, cascaded on IRQ 2)
 //!   0x00f4 .. 0x00f8   isa-debug-exit: write v -> exit status (v << 1) | 1
@@ -32,6 +34,7 @@
 //! ISA IRQ lines (PIC input n; I/O APIC pin n, except the PIT: pin 2, as on PCs and
 //! as the MP table / ACPI interrupt-source override describe)
 //!   0   PIT channel 0
+//!   1   i8042 keyboard
 //!   4   COM1
 //!   8   RTC
 //!
@@ -92,6 +95,10 @@ pub const PIT_SIZE: u16 = 4;
 /// System control port B: bit 0 gates PIT channel 2, bit 1 enables the speaker,
 /// bit 5 reads channel 2's output.
 pub const PORT_B: u16 = 0x61;
+/// The i8042 PS/2 controller: data port, and status/command port (the device's
+/// offsets 0 and 4; port B sits between them).
+pub const I8042_DATA_PORT: u16 = 0x60;
+pub const I8042_CMD_PORT: u16 = 0x64;
 /// CMOS RTC: index register, then data register.
 pub const RTC_PORT: u16 = 0x70;
 pub const RTC_SIZE: u16 = 2;
@@ -106,8 +113,10 @@ pub const COM1_SIZE: u16 = 8;
 
 /// ISA IRQ lines.
 pub const PIT_IRQ: u8 = 0;
+pub const KBD_IRQ: u8 = 1;
 pub const COM1_IRQ: u8 = 4;
 pub const RTC_IRQ: u8 = 8;
+pub const MOUSE_IRQ: u8 = 12;
 /// The I/O APIC pin the PIT is wired to (ISA IRQ 0 is overridden to GSI 2).
 pub const PIT_IOAPIC_PIN: u8 = 2;
 /// I/O APIC pins of the virtio devices (above the ISA range: the 8259 never sees them).
@@ -154,7 +163,9 @@ const _: () = {
 pub enum PortDevice {
     PicMaster,
     Pit,
+    I8042Data,
     PortB,
+    I8042Cmd,
     Rtc,
     PicSlave,
     DebugExit,
@@ -166,7 +177,9 @@ pub enum PortDevice {
 pub const PORT_MAP: &[(u16, u16, PortDevice)] = &[
     (PIC_MASTER_PORT, PIC_SIZE, PortDevice::PicMaster),
     (PIT_PORT, PIT_SIZE, PortDevice::Pit),
+    (I8042_DATA_PORT, 1, PortDevice::I8042Data),
     (PORT_B, 1, PortDevice::PortB),
+    (I8042_CMD_PORT, 1, PortDevice::I8042Cmd),
     (RTC_PORT, RTC_SIZE, PortDevice::Rtc),
     (PIC_SLAVE_PORT, PIC_SIZE, PortDevice::PicSlave),
     (DEBUG_EXIT_PORT, DEBUG_EXIT_SIZE, PortDevice::DebugExit),
@@ -245,7 +258,9 @@ mod tests {
     fn ports_decode_to_devices() {
         assert_eq!(port_device(0x21), Some((PortDevice::PicMaster, 1)));
         assert_eq!(port_device(0x43), Some((PortDevice::Pit, 3)));
+        assert_eq!(port_device(0x60), Some((PortDevice::I8042Data, 0)));
         assert_eq!(port_device(0x61), Some((PortDevice::PortB, 0)));
+        assert_eq!(port_device(0x64), Some((PortDevice::I8042Cmd, 0)));
         assert_eq!(port_device(0x71), Some((PortDevice::Rtc, 1)));
         assert_eq!(port_device(0xa1), Some((PortDevice::PicSlave, 1)));
         assert_eq!(port_device(0x4d1), Some((PortDevice::Elcr, 1)));

@@ -190,6 +190,8 @@ fn machine_statuses_are_even_and_nonzero() {
         status::HALTED,
         status::TRIPLE_FAULT,
         status::EXEC_OUTSIDE_RAM,
+        status::REPLAY,
+        status::RESET,
     ] {
         assert!(s != 0 && s % 2 == 0, "{s}");
     }
@@ -234,5 +236,23 @@ fn an_interrupt_storm_keeps_making_progress_and_exits() {
         );
         // 20000 interrupts, each a handler of 3 instructions plus the waiting loop.
         assert!(r.icount > 60_000, "{}", r.icount);
+    }
+}
+
+#[test]
+fn keyboard_controller_reset_stops_the_machine_with_a_message() {
+    for tier in TIERS {
+        let r = run_guest("kbd_reset", tier);
+        assert!(
+            matches!(r.outcome, Outcome::ResetRequested { .. }),
+            "{tier:?}: {:?}",
+            r.outcome
+        );
+        let msg = r.outcome.message();
+        assert!(
+            msg.contains("reset") && msg.contains("keyboard controller"),
+            "{msg}"
+        );
+        assert_eq!(r.outcome.exit_status(), status::RESET);
     }
 }

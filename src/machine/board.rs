@@ -8,7 +8,7 @@
 
 use super::virtio::Virtio;
 use crate::layout::{self, MmioDevice, PortDevice};
-use reprise_devices::{DebugExit, Intc, PicPort, Pit, Rtc, Uart};
+use reprise_devices::{DebugExit, Intc, PicPort, Pit, Rtc, Uart, I8042};
 use reprise_jit::{Bus, BusAction};
 use reprise_replay::{Mode, ReplayError, SyncKind};
 use serde::{Deserialize, Serialize};
@@ -25,6 +25,9 @@ pub(super) struct Board {
     pub debug_exit: DebugExit,
     pub intc: Intc,
     pub pit: Pit,
+    pub i8042: I8042,
+    /// The guest pulsed the reset line (through the i8042): the machine stops.
+    pub reset_requested: bool,
     pub rtc: Rtc,
     /// Serial input that did not fit in COM1's FIFO yet; moved in as the guest reads.
     pub serial_backlog: VecDeque<u8>,
@@ -51,6 +54,7 @@ pub struct BoardState {
     pub com1: reprise_devices::UartState,
     pub intc: reprise_devices::IntcState,
     pub pit: reprise_devices::PitState,
+    pub i8042: reprise_devices::I8042State,
     pub rtc: reprise_devices::RtcState,
     pub serial_backlog: Vec<u8>,
 }
@@ -68,6 +72,8 @@ impl Board {
             debug_exit: DebugExit::new(),
             intc: Intc::new(),
             pit: Pit::new(),
+            i8042: I8042::new(),
+            reset_requested: false,
             rtc,
             serial_backlog: VecDeque::new(),
             exit: None,
@@ -84,6 +90,7 @@ impl Board {
             com1: self.com1.state(),
             intc: self.intc.state(),
             pit: self.pit.state(),
+            i8042: self.i8042.state(),
             rtc: self.rtc.state(),
             serial_backlog: self.serial_backlog.iter().copied().collect(),
         }
@@ -99,6 +106,7 @@ impl Board {
         self.com1 = Uart::from_state(&s.com1, out)?;
         self.intc = Intc::from_state(&s.intc);
         self.pit = Pit::from_state(&s.pit);
+        self.i8042 = I8042::from_state(&s.i8042);
         self.rtc = reprise_devices::Rtc::from_state(&s.rtc);
         self.serial_backlog = s.serial_backlog.iter().copied().collect();
         Ok(())
@@ -167,6 +175,12 @@ impl Board {
         }
     }
 
+    fn update_i8042_irqs(&mut self, now_ns: u64) {
+        let (k, m) = (self.i8042.irq1(), self.i8042.irq12());
+        self.intc.set_irq(layout::KBD_IRQ, k, now_ns);
+        self.intc.set_irq(layout::MOUSE_IRQ, m, now_ns);
+    }
+
     fn update_rtc_irq(&mut self, now_ns: u64) {
         let level = self.rtc.irq_level();
         self.intc.set_irq(layout::RTC_IRQ, level, now_ns);
@@ -194,6 +208,11 @@ impl Board {
                 }
             }
             PortDevice::Pit => self.pit.read(off, now),
+            PortDevice::I8042Data | PortDevice::I8042Cmd => {
+                let v = self.i8042.read(i8042_offset(dev));
+                self.update_i8042_irqs(now);
+                v
+            }
             PortDevice::PortB => self.pit.port61_read(now),
             PortDevice::Rtc => {
                 let v = self.rtc.read(off, now);
@@ -224,6 +243,13 @@ impl Board {
                 }
             }
             PortDevice::Pit => self.pit.write(off, value, now),
+            PortDevice::I8042Data | PortDevice::I8042Cmd => {
+                self.i8042.write(i8042_offset(dev), value);
+                self.update_i8042_irqs(now);
+                if self.i8042.take_reset_request() {
+                    self.reset_requested = true;
+                }
+            }
             PortDevice::PortB => self.pit.port61_write(value, now),
             PortDevice::Rtc => {
                 self.rtc.write(off, value, now);
@@ -236,6 +262,14 @@ impl Board {
                 self.update_com1_irq(now);
             }
         }
+    }
+}
+
+/// The i8042's register offset for a port: data is 0, status/command is 4.
+fn i8042_offset(dev: PortDevice) -> u16 {
+    match dev {
+        PortDevice::I8042Cmd => reprise_devices::i8042::STATUS,
+        _ => reprise_devices::i8042::DATA,
     }
 }
 
@@ -263,6 +297,9 @@ impl Bus for Board {
         }
         for k in 0..size.min(4) as u16 {
             self.write_byte(port.wrapping_add(k), (value >> (8 * k)) as u8, now);
+        }
+        if self.reset_requested {
+            return BusAction::Stop;
         }
         self.after_write()
     }

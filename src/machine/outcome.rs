@@ -20,6 +20,9 @@ pub mod status {
     /// a log that could not be written as the run went (a log that cannot be created
     /// at all is a configuration error, status 2).
     pub const REPLAY: i32 = 10;
+    /// The guest asked for a reset (keyboard controller reset line); reprise stops
+    /// rather than rebooting.
+    pub const RESET: i32 = 12;
 }
 
 /// How a run ended.
@@ -51,6 +54,10 @@ pub enum Outcome {
     ExecOutsideRam {
         rip: u64,
     },
+    /// The guest pulsed the reset line (i8042 command 0xFE or its output port).
+    ResetRequested {
+        rip: u64,
+    },
     /// Replay reached the point where the recording stopped without the guest ending
     /// it (an instruction limit or the user quitting while recording).
     RecordingEnd {
@@ -73,6 +80,7 @@ impl Outcome {
             Outcome::TripleFault { .. } => status::TRIPLE_FAULT,
             Outcome::ExecOutsideRam { .. } => status::EXEC_OUTSIDE_RAM,
             Outcome::RecordingEnd { .. } => 0,
+            Outcome::ResetRequested { .. } => status::RESET,
             Outcome::Replay { .. } => status::REPLAY,
         }
     }
@@ -84,6 +92,9 @@ impl Outcome {
                 format!("replayed to instruction {icount}, where the recording stopped")
             }
             Outcome::Replay { ref message } => message.clone(),
+            Outcome::ResetRequested { rip } => format!(
+                "guest requested a reset through the keyboard controller (RIP {rip:#x}); reprise stops instead of rebooting"
+            ),
             Outcome::DebugExit { value, status } => format!(
                 "guest wrote {value:#x} to the debug-exit port {:#x}: exit status {}",
                 layout::DEBUG_EXIT_PORT,

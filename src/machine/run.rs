@@ -106,6 +106,10 @@ impl Machine {
             match exit {
                 RunExit::IcountLimit => {}
                 RunExit::BusStop => {
+                    if std::mem::take(&mut self.board.reset_requested) {
+                        let rip = self.cpu.state().rip;
+                        return Ok((Outcome::ResetRequested { rip }, ShutdownCause::GuestReset));
+                    }
                     if let Some(e) = self.board.error.take() {
                         return Err(e);
                     }
