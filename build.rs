@@ -21,6 +21,7 @@ const C_GUESTS: &[&str] = &[
 /// Stand-alone assembly guests: (output name, source).
 const ASM_GUESTS: &[(&str, &str)] = &[
     ("hello", "hello.S"),
+    ("spin", "spin.S"),
     ("halt_cli", "bad/halt_cli.S"),
     ("unmapped", "bad/unmapped.S"),
     ("outside_ram", "bad/outside_ram.S"),

@@ -632,3 +632,51 @@ fn record_setup_errors() {
         r.stderr
     );
 }
+
+/// Ctrl-C while recording: the run stops at its next loop stop with status 130, the log
+/// ends cleanly (a host-quit shutdown and the end record), and replay stops exactly
+/// where the recording did, with the same state.
+#[test]
+fn ctrl_c_ends_a_recording_cleanly_and_replay_stops_there() {
+    let dir = Scratch::new("cli-ctrl-c");
+    let log = dir.path("quit.rlog");
+    let child = Command::new(env!("CARGO_BIN_EXE_reprise"))
+        .args([
+            "record",
+            "--log",
+            s(&log),
+            "--kernel",
+            s(&guest_path("spin")),
+        ])
+        .args(["--memory", "16", "--serial", "null"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start reprise record");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(killed.success());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("stopped by the user (Ctrl-C)"), "{stderr}");
+    let digest = |text: &str| {
+        text.lines()
+            .find_map(|l| l.split("digest ").nth(1).map(str::to_string))
+            .unwrap_or_default()
+    };
+    let recorded = digest(&stderr);
+    assert!(!recorded.is_empty(), "{stderr}");
+    let r = reprise(&["replay", s(&log)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("where the recording stopped"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(digest(&r.stderr), recorded, "same final state");
+}

@@ -105,6 +105,7 @@ pub enum LogCommand {
 /// Runs the command line; returns the process exit status.
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    session::HANDLE_CTRL_C.store(true, std::sync::atomic::Ordering::Relaxed);
     match cli.command {
         None => demo::run(),
         Some(Command::Run(a)) => session::run(&a.kernel, &a.machine),

@@ -134,7 +134,15 @@ fn read_kernel(path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("cannot read kernel {}: {e}", path.display()))
 }
 
+/// Set by the command line: runs started from it stop cleanly on Ctrl-C (library
+/// callers keep the default SIGINT behaviour).
+pub(crate) static HANDLE_CTRL_C: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
 fn execute(mut m: Machine, limit: Option<u64>) -> RunResult {
+    if HANDLE_CTRL_C.load(std::sync::atomic::Ordering::Relaxed) {
+        m.set_quit_flag(crate::host::quit::install_ctrl_c());
+    }
     let outcome = m.run(limit);
     let stats = m.stats();
     let report = m.finish_report().cloned();

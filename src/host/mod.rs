@@ -5,6 +5,7 @@
 
 pub mod disk;
 pub mod iothread;
+pub mod quit;
 pub mod serial;
 
 pub use disk::{DiskClient, DiskJob, DriveSpec, WritePolicy};

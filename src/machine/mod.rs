@@ -144,6 +144,8 @@ pub struct Machine {
     last_progress: Instant,
     /// How the last run's end compared with the recording.
     finish_report: Option<FinishReport>,
+    /// Set (by a Ctrl-C handler) to stop at the next stop of the vCPU loop.
+    quit: Option<&'static std::sync::atomic::AtomicBool>,
 }
 
 impl Machine {
@@ -236,6 +238,7 @@ impl Machine {
             progress: None,
             last_progress: Instant::now(),
             finish_report: None,
+            quit: None,
         };
         if let Some(s) = restore {
             m.restore(&s)?;
@@ -265,6 +268,12 @@ impl Machine {
     /// Calls `f` with the instruction count every tenth of a second or so while running.
     pub fn set_progress(&mut self, f: Box<dyn FnMut(u64) + Send>) {
         self.progress = Some(f);
+    }
+
+    /// Stops the run cleanly at the next stop of the vCPU loop once `flag` is set
+    /// (the CLI's Ctrl-C handler): a recording ends with a host-quit shutdown record.
+    pub fn set_quit_flag(&mut self, flag: &'static std::sync::atomic::AtomicBool) {
+        self.quit = Some(flag);
     }
 
     /// Record/replay: how the end of the last [`Machine::run`] compared with the

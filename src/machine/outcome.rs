@@ -23,6 +23,8 @@ pub mod status {
     /// The guest asked for a reset (keyboard controller reset line); reprise stops
     /// rather than rebooting.
     pub const RESET: i32 = 12;
+    /// Stopped by the user (Ctrl-C), as shells report a SIGINT death.
+    pub const QUIT: i32 = 130;
 }
 
 /// How a run ended.
@@ -54,6 +56,10 @@ pub enum Outcome {
     ExecOutsideRam {
         rip: u64,
     },
+    /// The user stopped the run (Ctrl-C).
+    HostQuit {
+        icount: u64,
+    },
     /// The guest pulsed the reset line (i8042 command 0xFE or its output port).
     ResetRequested {
         rip: u64,
@@ -81,6 +87,7 @@ impl Outcome {
             Outcome::ExecOutsideRam { .. } => status::EXEC_OUTSIDE_RAM,
             Outcome::RecordingEnd { .. } => 0,
             Outcome::ResetRequested { .. } => status::RESET,
+            Outcome::HostQuit { .. } => status::QUIT,
             Outcome::Replay { .. } => status::REPLAY,
         }
     }
@@ -92,6 +99,9 @@ impl Outcome {
                 format!("replayed to instruction {icount}, where the recording stopped")
             }
             Outcome::Replay { ref message } => message.clone(),
+            Outcome::HostQuit { icount } => {
+                format!("stopped by the user (Ctrl-C) at instruction {icount}")
+            }
             Outcome::ResetRequested { rip } => format!(
                 "guest requested a reset through the keyboard controller (RIP {rip:#x}); reprise stops instead of rebooting"
             ),

@@ -41,7 +41,10 @@ impl Machine {
         };
         let failed = matches!(outcome, Outcome::Replay { .. });
         // Stopping early on purpose (--icount-limit, --seek) is not a mismatch.
-        let early = matches!(outcome, Outcome::IcountLimit { .. });
+        let early = matches!(
+            outcome,
+            Outcome::IcountLimit { .. } | Outcome::HostQuit { .. }
+        );
         let finished = self
             .board
             .mode
@@ -93,6 +96,12 @@ impl Machine {
                     Outcome::IcountLimit { icount: ic },
                     ShutdownCause::InstructionLimit,
                 ));
+            }
+            if self
+                .quit
+                .is_some_and(|q| q.load(std::sync::atomic::Ordering::SeqCst))
+            {
+                return Ok((Outcome::HostQuit { icount: ic }, ShutdownCause::HostQuit));
             }
             let stop = self.next_stop(ic, limit);
             self.board.planned_deadline = self.board.next_deadline().unwrap_or(u64::MAX);
