@@ -99,16 +99,15 @@ impl IoThread {
     }
 
     fn add_serial(&mut self, input: Option<Box<dyn Read + Send>>) {
-        let io = self;
         if let Some(r) = input {
-            let tx = io._tx.clone();
+            let tx = self._tx.clone();
             // The reader blocks in read(); it is detached and ends with the process or
             // when its source closes.
             let spawned = std::thread::Builder::new()
                 .name("reprise-serial-in".into())
                 .spawn(move || read_loop(r, tx));
             if spawned.is_ok() {
-                io.live_sources += 1;
+                self.live_sources += 1;
             }
         }
     }

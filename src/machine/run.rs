@@ -7,7 +7,9 @@ use super::{snapshot, Machine, Outcome};
 use crate::host::HostInput;
 use reprise_jit::RunExit;
 use reprise_replay::clock::{idle_warp, SleepPolicy, AUTO_PERIOD_NS};
-use reprise_replay::{AsyncEvent, Checkpoint, ReplayError, ShutdownCause, StopKind, SyncKind};
+use reprise_replay::{
+    AsyncEvent, Checkpoint, PassThrough, ReplayError, ShutdownCause, StopKind, SyncKind,
+};
 use std::collections::VecDeque;
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -323,24 +325,27 @@ impl Machine {
             self.next_digest = next_multiple_after(ic, self.digest_interval);
         }
         if ic >= self.next_snapshot {
-            let cpu = &self.cpu;
-            let board = &mut self.board;
-            let state = board.state();
-            let virtio = board.virtio.state();
-            let has_virtio = virtio.blk.is_some() || virtio.rng.is_some();
             let clock = snapshot::ClockState {
-                shift: cpu.icount_shift(),
+                shift: self.cpu.icount_shift(),
                 auto_shift: self.auto_shift,
                 next_auto_ns: self.next_auto_ns,
             };
-            board.mode.snapshot(ic, &mut || {
+            // The mode lives on the board; lend it out so `take` can read the board.
+            // Only a recorder calls `take`: the state is captured when it is needed.
+            let mut mode = std::mem::replace(&mut self.board.mode, Box::new(PassThrough));
+            let (cpu, board) = (&self.cpu, &self.board);
+            let r = mode.snapshot(ic, &mut || {
+                let virtio = board.virtio.state();
+                let has_virtio = virtio.blk.is_some() || virtio.rng.is_some();
                 snapshot::take(
                     cpu,
-                    state.clone(),
+                    board.state(),
                     clock.clone(),
                     has_virtio.then_some(&virtio),
                 )
-            })?;
+            });
+            self.board.mode = mode;
+            r?;
             self.next_snapshot = match self.snapshot_interval {
                 Some(n) => next_multiple_after(ic, n),
                 None => u64::MAX,
