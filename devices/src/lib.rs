@@ -18,6 +18,7 @@ pub mod i8042;
 pub mod intc;
 pub mod ioapic;
 pub mod lapic;
+pub mod pci;
 pub mod pic;
 pub mod pit;
 pub mod rtc;

@@ -1,0 +1,6 @@
+//! PCI: the functions' side ([`PciFunction`]). The host bridge and configuration
+//! mechanism #1 come next.
+
+mod function;
+
+pub use function::{BarKind, PciFunction, PciIdentity};
