@@ -32,6 +32,39 @@ pub enum BarKind {
     Mem32 { size: u32 },
 }
 
+/// What a function may ask of the machine while it runs: inputs from and outputs to the
+/// outside world. The machine records every answer (and in replay answers from the log
+/// without consulting any host backend), so a function stays deterministic by using
+/// only this, its registers and the virtual time.
+pub trait FunctionHost {
+    /// Playback: `samples` are interleaved signed 16-bit stereo frames at `rate_hz`
+    /// that the function fetched for output. Returns how many whole frames the audio
+    /// output accepted (0 ..= samples.len() / 2); the rest stay the function's to
+    /// offer again.
+    fn audio_play(&mut self, samples: &[i16], rate_hz: u32) -> usize;
+
+    /// Capture: fills `samples` (interleaved signed 16-bit, `channels` per frame, at
+    /// `rate_hz`) from the audio input. Returns how many whole frames were written;
+    /// the function treats the rest as not yet available.
+    fn audio_capture(&mut self, samples: &mut [i16], channels: u8, rate_hz: u32) -> usize;
+}
+
+/// A host with no outside world: output accepted and dropped, input silent. For tests
+/// and for machines built without backends.
+#[derive(Debug, Default)]
+pub struct NullHost;
+
+impl FunctionHost for NullHost {
+    fn audio_play(&mut self, samples: &[i16], _rate_hz: u32) -> usize {
+        samples.len() / 2
+    }
+
+    fn audio_capture(&mut self, samples: &mut [i16], channels: u8, _rate_hz: u32) -> usize {
+        samples.fill(0);
+        samples.len() / usize::from(channels.max(1))
+    }
+}
+
 /// A PCI function behind the bus.
 pub trait PciFunction: Send {
     /// The identity registers (constant for the life of the function).
@@ -43,10 +76,24 @@ pub trait PciFunction: Send {
     /// A read of `data.len()` (1, 2 or 4) bytes at `offset` inside BAR `bar`. Only
     /// called while the matching decode (I/O or memory space) is enabled in the
     /// command register and the access falls inside the BAR's window.
-    fn bar_read(&mut self, bar: usize, offset: u64, data: &mut [u8], now_ns: u64);
+    fn bar_read(
+        &mut self,
+        bar: usize,
+        offset: u64,
+        data: &mut [u8],
+        now_ns: u64,
+        host: &mut dyn FunctionHost,
+    );
 
     /// A write of `data.len()` bytes at `offset` inside BAR `bar`.
-    fn bar_write(&mut self, bar: usize, offset: u64, data: &[u8], now_ns: u64);
+    fn bar_write(
+        &mut self,
+        bar: usize,
+        offset: u64,
+        data: &[u8],
+        now_ns: u64,
+        host: &mut dyn FunctionHost,
+    );
 
     /// A read of a device-specific configuration register (offsets 0x40..0x100;
     /// `data.len()` is 1, 2 or 4 and the access does not cross a dword). Default:
@@ -80,8 +127,8 @@ pub trait PciFunction: Send {
     }
 
     /// Runs whatever is due at `now_ns` (DMA at a sample clock, for instance).
-    fn advance(&mut self, now_ns: u64) {
-        let _ = now_ns;
+    fn advance(&mut self, now_ns: u64, host: &mut dyn FunctionHost) {
+        let _ = (now_ns, host);
     }
 
     /// A PCI reset (machine reset): back to power-on state.

@@ -3,4 +3,4 @@
 
 mod function;
 
-pub use function::{BarKind, PciFunction, PciIdentity};
+pub use function::{BarKind, FunctionHost, NullHost, PciFunction, PciIdentity};
