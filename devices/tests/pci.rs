@@ -450,7 +450,7 @@ fn add_function_rejects_bad_slots_and_bars() {
     assert!(e.contains("already holds 8086:7000"), "{e}");
     for bad in [
         BarKind::Io { size: 2 },
-        BarKind::Io { size: 512 },
+        BarKind::Io { size: 0x2_0000 },
         BarKind::Io { size: 48 },
         BarKind::Mem32 { size: 8 },
         BarKind::Mem32 { size: 0 },
