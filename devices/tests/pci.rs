@@ -584,3 +584,21 @@ fn garbage_port_and_memory_accesses_never_panic() {
     // Slot 0 still answers.
     assert_eq!(cfg_read(&mut p, 0, 0, 4), 0x1237_8086);
 }
+
+#[test]
+fn intc_drives_pic_inputs_and_ioapic_pins_separately() {
+    let mut i = reprise_devices::Intc::new();
+    i.set_pic_irq(11, true);
+    assert_eq!(i.pic().state().slave.lines, 1 << 3);
+    assert_eq!(i.ioapic().state().lines, 0);
+    i.set_ioapic_pin(11, true);
+    i.set_ioapic_pin(23, true);
+    assert_eq!(i.ioapic().state().lines, 1 << 11 | 1 << 23);
+    i.set_pic_irq(11, false);
+    assert_eq!(i.pic().state().slave.lines, 0);
+    assert_eq!(i.ioapic().state().lines, 1 << 11 | 1 << 23);
+    // Out of range: ignored.
+    i.set_pic_irq(16, true);
+    i.set_ioapic_pin(24, true);
+    assert_eq!(i.ioapic().state().lines, 1 << 11 | 1 << 23);
+}
