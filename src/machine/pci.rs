@@ -90,7 +90,7 @@ impl Board {
                 if !hit {
                     return None;
                 }
-                self.update_pci_irqs(now);
+                self.after_pci_access(now);
             }
         }
         Some(u32::from_le_bytes(b))
@@ -120,6 +120,10 @@ impl Board {
                 if !self.with_pci(icount, |p, h| p.io_write(port, data, now, h)) {
                     return None;
                 }
+                if self.after_pci_access(now) {
+                    return Some(BusAction::Stop);
+                }
+                return Some(self.after_write());
             }
         }
         self.update_pci_irqs(now);
@@ -134,7 +138,7 @@ impl Board {
         if !self.with_pci(icount, |p, h| p.mmio_read(addr, data, now, h)) {
             return None;
         }
-        self.update_pci_irqs(now);
+        self.after_pci_access(now);
         Some(u64::from_le_bytes(b))
     }
 
@@ -152,7 +156,9 @@ impl Board {
         if !self.with_pci(icount, |p, h| p.mmio_write(addr, data, now, h)) {
             return None;
         }
-        self.update_pci_irqs(now);
+        if self.after_pci_access(now) {
+            return Some(BusAction::Stop);
+        }
         Some(self.after_write())
     }
 
@@ -161,8 +167,19 @@ impl Board {
         if self.pci.next_deadline().is_some_and(|d| d <= now_ns) {
             let icount = self.icount_at(now_ns);
             self.with_pci(icount, |p, h| p.advance(now_ns, h));
-            self.update_pci_irqs(now_ns);
+            self.after_pci_access(now_ns);
         }
+    }
+
+    /// After a function ran: its interrupt lines, and the pages its DMA wrote join the
+    /// virtio devices' (the machine drops translated code on them before the CPU runs
+    /// on). Returns whether there were any (a write then stops the CPU).
+    fn after_pci_access(&mut self, now_ns: u64) -> bool {
+        self.update_pci_irqs(now_ns);
+        let pages = self.pci.take_dirty_pages();
+        let dirty = !pages.is_empty();
+        self.virtio.dirty_pages.extend(pages);
+        dirty
     }
 
     /// Drives I/O APIC pins 20-23 with PIRQ A-D and the 8259 inputs the route
@@ -201,6 +218,7 @@ mod tests {
         deadline: Option<u64>,
         advanced: Vec<u64>,
         reg: u8,
+        dirty: Vec<u64>,
     }
 
     /// INTA, an I/O BAR of 16 bytes and a memory BAR of 4 KiB that read back
@@ -249,6 +267,11 @@ mod tests {
             if off == 0 {
                 s.irq = d.first() == Some(&1);
             }
+            // Writing to offset 4 "DMAs" into the page it names.
+            if off == 4 {
+                s.dirty
+                    .push(u64::from(d.first().copied().unwrap_or(0)) << 12);
+            }
         }
         fn irq_level(&self) -> bool {
             self.0.lock().unwrap().irq
@@ -261,6 +284,9 @@ mod tests {
             s.advanced.push(now_ns);
             s.deadline = None;
             s.irq = true;
+        }
+        fn take_dirty_pages(&mut self) -> Vec<u64> {
+            std::mem::take(&mut self.0.lock().unwrap().dirty)
         }
         fn reset(&mut self) {}
         fn save_state(&self) -> Vec<u8> {
@@ -356,6 +382,17 @@ mod tests {
         assert!(!pic_line(&b, 5) && gsi(&b, 23));
         b.port_out(0xc000, 1, 0, 0);
         assert!(!gsi(&b, 23));
+    }
+
+    #[test]
+    fn dma_pages_reach_the_code_invalidation_list_and_stop_the_cpu() {
+        let (mut b, _) = board();
+        assert_eq!(b.port_out(0xc008, 1, 1, 0), BusAction::Continue);
+        assert!(b.virtio.dirty_pages.is_empty());
+        assert_eq!(b.port_out(0xc004, 1, 5, 0), BusAction::Stop);
+        assert_eq!(b.virtio.dirty_pages, vec![0x5000]);
+        assert_eq!(b.mmio_write(0xe000_0004, 4, 7, 0), BusAction::Stop);
+        assert_eq!(b.virtio.dirty_pages, vec![0x5000, 0x7000]);
     }
 
     #[test]

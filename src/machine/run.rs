@@ -174,6 +174,8 @@ impl Machine {
         let now = self.cpu.virtual_ns();
         if self.board.next_deadline().is_some_and(|d| d <= now) {
             self.board.advance(now);
+            // A device that ran may have written guest memory (PCI DMA).
+            self.sync_code();
         }
     }
 
