@@ -75,7 +75,8 @@ void test_main(u32 magic, u32 info) {
         if (id == 0xffffffffu) continue;
         count++;
         u32 cr = cfg_read32(slot, 0x08);
-        u8 hdr = cfg_read8(slot, 0x0e);
+        /* The layout only: QEMU's PIIX3 sets the multi-function bit (7), this bus's not. */
+        u8 hdr = cfg_read8(slot, 0x0e) & 0x7f;
         u32 irq = cfg_read32(slot, 0x3c);
         printf("00:%x.0 %x:%x class %x rev %x header %x pin %u line %u\n", slot, id & 0xffff,
                id >> 16, cr >> 8, cr & 0xff, hdr, (irq >> 8) & 0xff, irq & 0xff);
