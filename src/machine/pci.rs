@@ -5,7 +5,8 @@
 //!
 //! Functions get a [`FunctionHost`] for their outside-world answers from
 //! [`Board::with_pci`]; without audio that is [`NullHost`] (answers that never depend on
-//! the host, so nothing needs recording).
+//! the host, so nothing needs recording). A recording host borrows `self.mode` next to
+//! `self.pci` and leaves a failure in `self.error`: a BAR write then stops the CPU.
 
 use super::board::Board;
 use crate::layout;
@@ -173,13 +174,14 @@ impl Board {
 
     /// After a function ran: its interrupt lines, and the pages its DMA wrote join the
     /// virtio devices' (the machine drops translated code on them before the CPU runs
-    /// on). Returns whether there were any (a write then stops the CPU).
+    /// on). Returns whether the CPU must stop after a write: pages were written, or
+    /// the host failed (a record/replay error the host left in `self.error`).
     fn after_pci_access(&mut self, now_ns: u64) -> bool {
         self.update_pci_irqs(now_ns);
         let pages = self.pci.take_dirty_pages();
         let dirty = !pages.is_empty();
         self.virtio.dirty_pages.extend(pages);
-        dirty
+        dirty || self.error.is_some()
     }
 
     /// Drives I/O APIC pins 20-23 with PIRQ A-D and the 8259 inputs the route
