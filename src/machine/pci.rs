@@ -5,8 +5,7 @@
 //!
 //! Functions get a [`FunctionHost`] for their outside-world answers from
 //! [`Board::with_pci`]; without audio that is [`NullHost`] (answers that never depend on
-//! the host, so nothing needs recording). A recording host borrows `self.mode` next to
-//! `self.pci` and leaves a failure in `self.error`: a BAR write then stops the CPU.
+//! the host, so nothing needs recording).
 
 use super::board::Board;
 use crate::layout;

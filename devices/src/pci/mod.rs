@@ -394,13 +394,13 @@ impl Pci {
         Piix3::routes(r)
     }
 
-    /// The pages every function wrote by DMA since the last call.
+    /// Guest pages the functions wrote by DMA since the last call.
     pub fn take_dirty_pages(&mut self) -> Vec<u64> {
-        let mut v = Vec::new();
-        for s in self.slots.iter_mut().flatten() {
-            v.extend(s.f.take_dirty_pages());
-        }
-        v
+        self.slots
+            .iter_mut()
+            .flatten()
+            .flat_map(|s| s.f.take_dirty_pages())
+            .collect()
     }
 
     // ---- time -----------------------------------------------------------------------
