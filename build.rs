@@ -42,10 +42,10 @@ const MB_GUESTS: &[&str] = &[
     "apic_timer",
     "pit_timer",
     "rtc",
+    "pci_scan",
     "rr_inputs",
     "virtio_blk",
     "virtio_rng",
-    "pci_scan",
     // Guests for benches/ (system.rs, record.rs), not part of the test suite.
     "sys_bench",
     "tick_serial",
