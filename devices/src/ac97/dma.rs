@@ -117,8 +117,7 @@ impl<M: GuestMemory> Ac97<M> {
         let Some(b) = self.s.boxes.get_mut(i) else {
             return;
         };
-        let halted_at_end =
-            b.cr & CR_RPBM != 0 && b.sr & SR_CELV != 0 && b.sr & SR_FIFOE == 0;
+        let halted_at_end = b.cr & CR_RPBM != 0 && b.sr & SR_CELV != 0 && b.sr & SR_FIFOE == 0;
         if halted_at_end && b.lvi != b.civ {
             b.sr &= !(SR_DCH | SR_CELV);
             b.civ = (b.civ + 1) % BDL_ENTRIES;
@@ -244,8 +243,17 @@ impl<M: GuestMemory> Ac97<M> {
                 return;
             };
             let moved = moved.min(n);
+            let mut finished = false;
             if let Some(b) = self.s.boxes.get_mut(i) {
                 b.picb -= (moved * channels) as u16;
+                if usize::from(b.picb) < channels {
+                    // The last sample left: the buffer completes with it.
+                    b.picb = 0;
+                    finished = true;
+                }
+            }
+            if finished {
+                self.complete_buffer(i);
             }
             budget -= moved;
             if moved < n {
@@ -287,7 +295,10 @@ impl<M: GuestMemory> Ac97<M> {
         let len = (pcm.len() * 2) as u64;
         // Check the whole buffer first: the host is not asked for samples that could
         // not be stored.
-        if !self.mem.check_range(GuestAddress(addr), len as usize, Permissions::Write) {
+        if !self
+            .mem
+            .check_range(GuestAddress(addr), len as usize, Permissions::Write)
+        {
             return None;
         }
         let got = host

@@ -70,9 +70,7 @@ pub struct Mixer {
 
 impl Default for Mixer {
     fn default() -> Self {
-        let mut m = Mixer {
-            regs: vec![0; 64],
-        };
+        let mut m = Mixer { regs: vec![0; 64] };
         m.reset();
         m
     }
