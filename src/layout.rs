@@ -15,6 +15,8 @@
 //!
 //!   0xd000_0000 .. 0xd000_0200   virtio-mmio: virtio-blk (--drive), I/O APIC pin 16
 //!   0xd000_0200 .. 0xd000_0400   virtio-mmio: virtio-rng (--rng on), I/O APIC pin 17
+//!   0xe000_0000 .. 0xfec0_0000   PCI memory window: 32-bit memory BARs (assigned
+//!                                at machine build, as firmware does)
 //!   0xfec0_0000 .. 0xfec0_1000   I/O APIC (24 pins)
 //!   0xfee0_0000 .. 0xfee0_1000   local APIC (xAPIC MMIO window)
 //!
@@ -29,6 +31,10 @@
 //!   0x00f4 .. 0x00f8   isa-debug-exit: write v -> exit status (v << 1) | 1
 //!   0x03f8 .. 0x0400   COM1, 16550A UART
 //!   0x04d0 .. 0x04d2   PIC edge/level control registers (ELCR)
+//!   0x0cf8             PCI CONFIG_ADDRESS (dword accesses only)
+//!   0x0cf9             PIIX3 reset control (byte accesses; bit 2 = reset)
+//!   0x0cfc .. 0x0d00   PCI CONFIG_DATA (byte, word, dword)
+//!   0xc000 .. 0x1_0000 PCI I/O window: I/O BARs (assigned at machine build)
 //!   anything else      reads all ones, writes ignored
 //!
 //! ISA IRQ lines (PIC input n; I/O APIC pin n, except the PIT: pin 2, as on PCs and
@@ -37,11 +43,22 @@
 //!   1   i8042 keyboard
 //!   4   COM1
 //!   8   RTC
+//!   10  PCI PIRQA and PIRQB (as routed by firmware; the guest may re-route)
+//!   11  PCI PIRQC and PIRQD
+//!   12  i8042 mouse
 //!
 //! PCI-range I/O APIC pins (no 8259 input; level-triggered, active high — Linux's
 //! `virtio_mmio.device=0x200@0xd0000000:16` sets them up that way)
 //!   16  virtio-blk
 //!   17  virtio-rng
+//!   20  PCI PIRQA   (slot s, pin p (1 = INTA#) drives PIRQ (s + p - 1) % 4)
+//!   21  PCI PIRQB
+//!   22  PCI PIRQC
+//!   23  PCI PIRQD
+//!
+//! PCI bus 0 (configuration mechanism #1)
+//!   00:00.0  Intel 440FX host bridge (8086:1237)
+//!   00:01.0  Intel PIIX3 ISA bridge (8086:7000), PIRQ route registers 0x60..0x63
 //! ```
 //!
 //! The virtio windows sit below 4 GiB, above RAM: with a virtio device present,
@@ -70,6 +87,11 @@ pub const IDENTITY_MAP_END: u64 = 4 << 30;
 pub const VIRTIO_BLK_BASE: u64 = 0xd000_0000;
 pub const VIRTIO_RNG_BASE: u64 = 0xd000_0200;
 pub const VIRTIO_SIZE: u64 = reprise_devices::virtio::MMIO_SIZE;
+
+/// The PCI memory window: firmware places 32-bit memory BARs here. RAM must end
+/// below it when a function has a memory BAR (`check_ram_below`).
+pub const PCI_MEM_BASE: u64 = 0xe000_0000;
+pub const PCI_MEM_END: u64 = 0xfec0_0000;
 
 /// The I/O APIC's register window.
 pub const IOAPIC_BASE: u64 = 0xfec0_0000;
@@ -108,6 +130,13 @@ pub const DEBUG_EXIT_SIZE: u16 = reprise_devices::DebugExit::SIZE;
 /// COM1.
 pub const COM1_PORT: u16 = 0x3f8;
 pub const COM1_SIZE: u16 = 8;
+/// The PCI configuration ports: CONFIG_ADDRESS (0xcf8), the PIIX3 reset control
+/// register (0xcf9), CONFIG_DATA (0xcfc..0xd00).
+pub const PCI_CONFIG_PORT: u16 = 0xcf8;
+pub const PCI_CONFIG_SIZE: u16 = reprise_devices::pci::PORT_WINDOW;
+/// The PCI I/O window: firmware places I/O BARs from here to the top of I/O space.
+pub const PCI_IO_BASE: u16 = 0xc000;
+pub const PCI_IO_END: u32 = 0x1_0000;
 
 // ---- IRQ lines ---------------------------------------------------------------------
 
@@ -122,6 +151,11 @@ pub const PIT_IOAPIC_PIN: u8 = 2;
 /// I/O APIC pins of the virtio devices (above the ISA range: the 8259 never sees them).
 pub const VIRTIO_BLK_GSI: u8 = 16;
 pub const VIRTIO_RNG_GSI: u8 = 17;
+/// The I/O APIC pins PIRQ A-D drive (level, active high; no 8259 input of their own).
+pub const PCI_PIRQ_GSI: [u8; 4] = [20, 21, 22, 23];
+/// The ISA IRQs firmware routes PIRQ A-D to (PIIX3 route registers 0x60..0x63) and
+/// writes into the interrupt line register of the functions behind them.
+pub const PCI_PIRQ_IRQ: [u8; 4] = [10, 10, 11, 11];
 
 /// Linux's command-line words that describe the virtio devices present.
 pub fn virtio_cmdline(blk: bool, rng: bool) -> String {
@@ -151,11 +185,26 @@ pub fn check_ram(memory_mib: u64) -> Result<(), String> {
     Ok(())
 }
 
+/// Guest RAM must end at or below `limit` (the start of the device windows above it).
+pub fn check_ram_below(memory_mib: u64, limit: u64) -> Result<(), String> {
+    if memory_mib.saturating_mul(1 << 20) > limit {
+        return Err(format!(
+            "--memory {memory_mib} MiB would overlap the device windows at {limit:#x}; use at most {} MiB",
+            limit >> 20
+        ));
+    }
+    Ok(())
+}
+
 // The boot tables lie in the reserved area, below where guests are linked.
 const _: () = {
     assert!(BOOT_GDT < BOOT_PML4 && BOOT_PML4 < BOOT_PDPT);
     assert!(BOOT_PDPT + 0x1000 <= LOADER_RESERVED_END);
     assert!(LOADER_RESERVED_END <= GUEST_LINK_BASE);
+    // The PCI windows sit between the virtio windows and the I/O APIC.
+    assert!(VIRTIO_RNG_BASE + VIRTIO_SIZE <= PCI_MEM_BASE);
+    assert!(PCI_MEM_END <= IOAPIC_BASE);
+    assert!(PCI_CONFIG_PORT as u32 + PCI_CONFIG_SIZE as u32 <= PCI_IO_BASE as u32);
 };
 
 /// A device on the port bus.
@@ -171,6 +220,7 @@ pub enum PortDevice {
     DebugExit,
     Com1,
     Elcr,
+    PciConfig,
 }
 
 /// The port map in address order: (first port, size, device).
@@ -185,6 +235,7 @@ pub const PORT_MAP: &[(u16, u16, PortDevice)] = &[
     (DEBUG_EXIT_PORT, DEBUG_EXIT_SIZE, PortDevice::DebugExit),
     (COM1_PORT, COM1_SIZE, PortDevice::Com1),
     (ELCR_PORT, ELCR_SIZE, PortDevice::Elcr),
+    (PCI_CONFIG_PORT, PCI_CONFIG_SIZE, PortDevice::PciConfig),
 ];
 
 /// A device in the MMIO space above RAM.
@@ -271,6 +322,9 @@ mod tests {
         assert_eq!(port_device(0x3fd), Some((PortDevice::Com1, 5)));
         assert_eq!(port_device(0x3ff), Some((PortDevice::Com1, 7)));
         assert_eq!(port_device(0x400), None);
+        assert_eq!(port_device(0xcf8), Some((PortDevice::PciConfig, 0)));
+        assert_eq!(port_device(0xcff), Some((PortDevice::PciConfig, 7)));
+        assert_eq!(port_device(0xd00), None);
         assert_eq!(port_device(0), None);
         assert_eq!(port_device(0xffff), None);
     }

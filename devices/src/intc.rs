@@ -113,6 +113,22 @@ impl Intc {
         self.route(out);
     }
 
+    /// Drives 8259 input `irq` (0-15) alone, without the same-numbered I/O APIC pin:
+    /// a PCI interrupt routed to an ISA IRQ by the PIIX3 (its I/O APIC pin is one of
+    /// 16-23, driven with [`Intc::set_irq`]).
+    pub fn set_pic_irq(&mut self, irq: u8, level: bool) {
+        if irq < 16 {
+            self.pic.set_irq(irq, level);
+        }
+    }
+
+    /// Drives I/O APIC pin `pin` alone, without any 8259 input.
+    pub fn set_ioapic_pin(&mut self, pin: u8, level: bool) {
+        let mut out = Vec::new();
+        self.ioapic.set_pin(pin, level, &mut out);
+        self.route(out);
+    }
+
     /// A low-high pulse on an edge-triggered line (what a device that signals an
     /// event, like the PIT's OUT0 in rate-generator mode, does between two looks).
     pub fn pulse_irq(&mut self, irq: u8, now_ns: u64) {

@@ -6,8 +6,10 @@
 //! the CPU passes with each access with the clock parameters the machine keeps current
 //! ([`Board::set_clock`]).
 
+use super::pci::PciWiring;
 use super::virtio::Virtio;
 use crate::layout::{self, MmioDevice, PortDevice};
+use reprise_devices::pci::{Pci, PciState};
 use reprise_devices::{DebugExit, Intc, PicPort, Pit, Rtc, Uart, I8042};
 use reprise_jit::{Bus, BusAction};
 use reprise_replay::{Mode, ReplayError, SyncKind};
@@ -33,6 +35,9 @@ pub(super) struct Board {
     pub serial_backlog: VecDeque<u8>,
     /// The virtio-mmio devices.
     pub virtio: Virtio,
+    /// PCI bus 0 and its wiring to the interrupt controllers (src/machine/pci.rs).
+    pub pci: Pci,
+    pub pci_wiring: PciWiring,
     /// Set by a debug-exit write: (value, status).
     pub exit: Option<(u32, u64)>,
     /// The record/replay layer: every outside input the devices take passes here.
@@ -57,6 +62,7 @@ pub struct BoardState {
     pub i8042: reprise_devices::I8042State,
     pub rtc: reprise_devices::RtcState,
     pub serial_backlog: Vec<u8>,
+    pub pci: PciState,
 }
 
 impl Board {
@@ -65,9 +71,12 @@ impl Board {
         rtc: Rtc,
         mode: Box<dyn Mode + Send>,
         virtio: Virtio,
+        pci: Pci,
     ) -> Board {
-        Board {
+        let mut b = Board {
             virtio,
+            pci,
+            pci_wiring: PciWiring::default(),
             com1: Uart::new(serial_out),
             debug_exit: DebugExit::new(),
             intc: Intc::new(),
@@ -82,7 +91,9 @@ impl Board {
             planned_deadline: u64::MAX,
             shift: 0,
             bias: 0,
-        }
+        };
+        b.pci_init();
+        b
     }
 
     pub fn state(&self) -> BoardState {
@@ -93,22 +104,25 @@ impl Board {
             i8042: self.i8042.state(),
             rtc: self.rtc.state(),
             serial_backlog: self.serial_backlog.iter().copied().collect(),
+            pci: self.pci.state(),
         }
     }
 
     /// Restores device state (the serial writer stays).
-    pub fn restore(&mut self, s: &BoardState) -> Result<(), reprise_devices::UartError> {
+    pub fn restore(&mut self, s: &BoardState) -> Result<(), String> {
+        self.pci.restore(&s.pci)?;
         let out = std::mem::replace(
             &mut self.com1,
             Uart::new(Box::new(std::io::sink()) as Box<dyn Write + Send>),
         )
         .into_writer();
-        self.com1 = Uart::from_state(&s.com1, out)?;
+        self.com1 = Uart::from_state(&s.com1, out).map_err(|e| e.to_string())?;
         self.intc = Intc::from_state(&s.intc);
         self.pit = Pit::from_state(&s.pit);
         self.i8042 = I8042::from_state(&s.i8042);
         self.rtc = reprise_devices::Rtc::from_state(&s.rtc);
         self.serial_backlog = s.serial_backlog.iter().copied().collect();
+        self.pci_restored();
         Ok(())
     }
 
@@ -118,8 +132,13 @@ impl Board {
         self.bias = bias;
     }
 
-    fn ns(&self, icount: u64) -> u64 {
+    pub(super) fn ns(&self, icount: u64) -> u64 {
         (icount << self.shift).wrapping_add(self.bias)
+    }
+
+    /// The instruction count at virtual time `ns` (the inverse of [`Board::ns`]).
+    pub(super) fn icount_at(&self, ns: u64) -> u64 {
+        ns.wrapping_sub(self.bias) >> self.shift
     }
 
     /// The earliest virtual time at which a timer needs [`Board::advance`].
@@ -128,6 +147,7 @@ impl Board {
             self.pit.next_deadline(),
             self.intc.next_deadline(),
             self.rtc.next_deadline(),
+            self.pci.next_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -141,6 +161,7 @@ impl Board {
         self.intc.advance(now_ns);
         let rtc = self.rtc.advance(now_ns);
         self.intc.set_irq(layout::RTC_IRQ, rtc, now_ns);
+        self.pci_advance(now_ns);
     }
 
     /// Bytes received from the host for COM1: as many as fit go into its FIFO, the
@@ -188,7 +209,7 @@ impl Board {
 
     /// After a guest write to a device: stop the CPU if a timer now expires before the
     /// deadline the current run was planned with (a timer was armed or moved earlier).
-    fn after_write(&self) -> BusAction {
+    pub(super) fn after_write(&self) -> BusAction {
         if self.next_deadline().unwrap_or(u64::MAX) < self.planned_deadline {
             BusAction::Stop
         } else {
@@ -220,6 +241,8 @@ impl Board {
                 v
             }
             PortDevice::DebugExit => self.debug_exit.read(off, 1) as u8,
+            // Answered whole by `pci_port_in` before the byte split.
+            PortDevice::PciConfig => 0xff,
             PortDevice::Com1 => {
                 let v = self.com1.read(off as u8);
                 if off == 0 {
@@ -255,7 +278,7 @@ impl Board {
                 self.rtc.write(off, value, now);
                 self.update_rtc_irq(now);
             }
-            PortDevice::DebugExit => {}
+            PortDevice::DebugExit | PortDevice::PciConfig => {}
             PortDevice::Com1 => {
                 // A host output error loses the byte; the guest cannot tell.
                 let _ = self.com1.write(off as u8, value);
@@ -279,6 +302,9 @@ impl Bus for Board {
         if let Some((PortDevice::DebugExit, off)) = layout::port_device(port) {
             return self.debug_exit.read(off, size);
         }
+        if let Some(v) = self.pci_port_in(port, size, icount) {
+            return v;
+        }
         // Wider accesses read consecutive byte ports, as on the ISA bus.
         let mut v = 0u32;
         for k in 0..size.min(4) as u16 {
@@ -294,6 +320,9 @@ impl Bus for Board {
             let v = ((status >> 1) & 0xffff_ffff) as u32;
             self.exit = Some((v, status));
             return BusAction::Stop;
+        }
+        if let Some(a) = self.pci_port_out(port, size, value, icount) {
+            return a;
         }
         for k in 0..size.min(4) as u16 {
             self.write_byte(port.wrapping_add(k), (value >> (8 * k)) as u8, now);
@@ -321,7 +350,9 @@ impl Bus for Board {
                 self.virtio.rng_read(off, &mut b[..n]);
                 u64::from_le_bytes(b)
             }
-            None => reprise_jit::flags::size_mask(size),
+            None => self
+                .pci_mmio_read(addr, size, icount)
+                .unwrap_or_else(|| reprise_jit::flags::size_mask(size)),
         }
     }
 
@@ -348,7 +379,11 @@ impl Bus for Board {
                     return BusAction::Stop;
                 }
             }
-            None => {}
+            None => {
+                if let Some(a) = self.pci_mmio_write(addr, size, value, icount) {
+                    return a;
+                }
+            }
         }
         // Device DMA wrote guest memory: stop so the machine drops translated code
         // before the next instruction runs.

@@ -7,6 +7,7 @@ mod board;
 mod boot;
 mod console;
 mod outcome;
+pub mod pci;
 mod run;
 mod snapshot;
 pub mod virtio;
@@ -192,6 +193,10 @@ impl Machine {
         };
         let devs =
             virtio::Virtio::new(cfg.virtio.clone(), mem, disk).map_err(MachineError::Devices)?;
+        let mut pci = pci::chipset();
+        // Functions are added here (`pci.add_function(slot, Box::new(..))`), before
+        // the firmware assigns their BARs.
+        pci::firmware(&mut pci, cfg.memory_mib).map_err(MachineError::Devices)?;
         let boot = boot::load_kernel(kernel, &cfg.boot, &mut ram)?;
         let mut cpu_cfg = CpuConfig {
             tier: cfg.tier,
@@ -213,7 +218,7 @@ impl Machine {
         };
         let mut m = Machine {
             cpu,
-            board: Board::new(serial_out, rtc, mode, devs),
+            board: Board::new(serial_out, rtc, mode, devs, pci),
             io,
             host_queue: VecDeque::new(),
             entry: boot.entry(),
