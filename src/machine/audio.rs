@@ -152,3 +152,34 @@ impl FunctionHost for RecordedHost<'_> {
         bytes.len() / (2 * ch)
     }
 }
+
+/// Adds the AC'97 function to the bus when the machine has one (`mem`: guest RAM as
+/// its DMA sees it).
+pub fn add_ac97(
+    pci: &mut reprise_devices::pci::Pci,
+    present: bool,
+    mem: Option<&super::virtio::Mem>,
+) -> Result<(), String> {
+    if !present {
+        return Ok(());
+    }
+    let mem = mem.ok_or("the AC'97 needs guest RAM described for DMA")?;
+    pci.add_function(
+        AC97_SLOT,
+        Box::new(reprise_devices::ac97::Ac97::new(mem.clone())),
+    )
+}
+
+impl super::Machine {
+    /// Gives the sound card its host side: opened backends (run, record) or a file to
+    /// re-render the output into (replay). Without one, output is dropped and input is
+    /// silent; in replay nothing is asked of it either way.
+    pub fn attach_audio(&mut self, side: AudioSide) {
+        self.board.audio = side;
+    }
+
+    /// Patches the audio output files' headers.
+    pub fn flush_audio(&mut self) {
+        self.board.audio.flush();
+    }
+}
