@@ -46,9 +46,7 @@ pub struct AudioSpec {
 
 #[derive(Debug, thiserror::Error)]
 pub enum AudioError {
-    #[error(
-        "bad --audio `{0}`: expected ac97[,out=wav:PATH|null][,in=wav:PATH|silence] ({1})"
-    )]
+    #[error("bad --audio `{0}`: expected ac97[,out=wav:PATH|null][,in=wav:PATH|silence] ({1})")]
     Spec(String, String),
     #[error("cannot create audio output {path}: {err}")]
     Create { path: PathBuf, err: String },
@@ -131,12 +129,11 @@ fn wav_spec(rate: u32) -> hound::WavSpec {
 impl WavOut {
     /// Creates (truncates) `path` as an empty 48 kHz stereo WAV file.
     pub fn create(path: &Path) -> Result<WavOut, AudioError> {
-        let w = hound::WavWriter::create(path, wav_spec(48_000)).map_err(|e| {
-            AudioError::Create {
+        let w =
+            hound::WavWriter::create(path, wav_spec(48_000)).map_err(|e| AudioError::Create {
                 path: path.to_path_buf(),
                 err: e.to_string(),
-            }
-        })?;
+            })?;
         Ok(WavOut {
             path: path.to_path_buf(),
             writer: Some(w),
