@@ -79,7 +79,11 @@ impl Board {
             error: &mut self.error,
             icount,
         };
-        f(&mut self.pci, &mut host)
+        let r = f(&mut self.pci, &mut host);
+        // DMA wrote guest memory: translated code there is dropped before the CPU
+        // runs on (`after_write` stops the CPU while pages are pending).
+        self.virtio.dirty_pages.extend(self.pci.take_dirty_pages());
+        r
     }
 
     /// A port read the PCI bus answers: the configuration ports, or an I/O BAR at a

@@ -174,6 +174,8 @@ impl Machine {
         let now = self.cpu.virtual_ns();
         if self.board.next_deadline().is_some_and(|d| d <= now) {
             self.board.advance(now);
+            // Device DMA in a timer step (AC'97 capture) may have written code pages.
+            self.sync_code();
         }
     }
 

@@ -182,6 +182,10 @@ impl<M: GuestMemory + Send> PciFunction for Ac97<M> {
         bincode::serde::encode_to_vec(&self.s, bincode::config::standard()).unwrap_or_default()
     }
 
+    fn take_dirty_pages(&mut self) -> Vec<u64> {
+        Ac97::take_dirty_pages(self)
+    }
+
     fn restore_state(&mut self, bytes: &[u8]) -> Result<(), String> {
         let (s, used): (Ac97State, usize) =
             bincode::serde::decode_from_slice(bytes, bincode::config::standard())

@@ -141,4 +141,10 @@ pub trait PciFunction: Send {
     /// Restores what [`PciFunction::save_state`] produced; a corrupt or foreign
     /// blob is an error that says so, never a panic.
     fn restore_state(&mut self, bytes: &[u8]) -> Result<(), String>;
+
+    /// Guest page addresses (4 KiB aligned) the function wrote by DMA since the last
+    /// call: the machine drops translated code on them. Default: none.
+    fn take_dirty_pages(&mut self) -> Vec<u64> {
+        Vec::new()
+    }
 }

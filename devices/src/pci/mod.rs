@@ -391,6 +391,15 @@ impl Pci {
         Piix3::routes(r)
     }
 
+    /// Guest pages the functions wrote by DMA since the last call.
+    pub fn take_dirty_pages(&mut self) -> Vec<u64> {
+        self.slots
+            .iter_mut()
+            .flatten()
+            .flat_map(|s| s.f.take_dirty_pages())
+            .collect()
+    }
+
     // ---- time -----------------------------------------------------------------------
 
     /// The earliest virtual time at which a function needs [`Pci::advance`].
