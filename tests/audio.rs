@@ -355,3 +355,43 @@ fn bad_audio_options_are_refused() {
     let e = replay_with(&log, TierArg::Interp, Some(s.path("x.wav"))).unwrap_err();
     assert!(e.contains("had no sound card"), "{e}");
 }
+
+#[test]
+fn capture_over_translated_code_runs_the_new_code() {
+    let s = Scratch::new("audio-code");
+    let input = s.path("code.wav");
+    // `mov eax, 2; ret` and a pad byte, as four 16-bit samples, then the usual ramp.
+    let mut samples: Vec<i16> = vec![0x02b8, 0x0000, -0x3d00, 0x0000];
+    samples.extend((0..4800i32).map(|k| (k * 37) as i16));
+    let mut w = hound::WavWriter::create(
+        &input,
+        hound::WavSpec {
+            channels: 2,
+            sample_rate: 48000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        },
+    )
+    .unwrap();
+    for &x in &samples {
+        w.write_sample(x).unwrap();
+    }
+    w.finalize().unwrap();
+    for tier in [TierArg::Interp, TierArg::Tiered] {
+        let mut m = machine(Some(spec(None, Some(&input))));
+        m.tier = tier;
+        let out = SharedBuffer::default();
+        let r = run_kernel(
+            &kernel_args("ac97_tone", Some("code")),
+            &m,
+            Box::new(out.clone()),
+        )
+        .expect("run");
+        let serial = out.text();
+        assert_eq!(r.outcome, PASS, "{serial}");
+        assert!(
+            serial.contains("PASS ac97_tone: code captured over translated code runs"),
+            "{tier:?}: {serial}"
+        );
+    }
+}
