@@ -73,6 +73,12 @@ impl Ac97State {
                     b.civ, b.lvi, b.piv
                 ));
             }
+            if b.acc >= 200 {
+                return Err(format!(
+                    "AC'97 state: box {i} has a sample-clock remainder of {} (at most 199)",
+                    b.acc
+                ));
+            }
             if b.loaded && b.picb > b.bd_len {
                 return Err(format!(
                     "AC'97 state: box {i} has {} samples left of a {}-sample buffer",
