@@ -46,6 +46,7 @@ const MB_GUESTS: &[&str] = &[
     "virtio_blk",
     "virtio_rng",
     "ac97_tone",
+    "pci_scan",
     // Guests for benches/ (system.rs, record.rs), not part of the test suite.
     "sys_bench",
     "tick_serial",

@@ -63,6 +63,8 @@
 //!
 //! The virtio windows sit below 4 GiB, above RAM: with a virtio device present,
 //! `--memory` must end at or below 0xd000_0000 (`check_ram`; RAM has no hole yet).
+//! PCI memory BARs sit in the PCI memory window: with one present, RAM must end at or
+//! below 0xe000_0000 (`check_ram_below`, checked when the firmware has placed them).
 
 use reprise_jit::boot;
 
@@ -325,6 +327,9 @@ mod tests {
         assert_eq!(port_device(0xcf8), Some((PortDevice::PciConfig, 0)));
         assert_eq!(port_device(0xcff), Some((PortDevice::PciConfig, 7)));
         assert_eq!(port_device(0xd00), None);
+        assert!(check_ram_below(3584, PCI_MEM_BASE).is_ok());
+        let e = check_ram_below(3585, PCI_MEM_BASE).unwrap_err();
+        assert!(e.contains("0xe0000000") && e.contains("3584 MiB"), "{e}");
         assert_eq!(port_device(0), None);
         assert_eq!(port_device(0xffff), None);
     }

@@ -213,9 +213,7 @@ impl Board {
     /// After a guest write to a device: stop the CPU if a timer now expires before the
     /// deadline the current run was planned with (a timer was armed or moved earlier).
     pub(super) fn after_write(&self) -> BusAction {
-        if self.next_deadline().unwrap_or(u64::MAX) < self.planned_deadline
-            || !self.virtio.dirty_pages.is_empty()
-        {
+        if self.next_deadline().unwrap_or(u64::MAX) < self.planned_deadline {
             BusAction::Stop
         } else {
             BusAction::Continue

@@ -174,7 +174,7 @@ impl Machine {
         let now = self.cpu.virtual_ns();
         if self.board.next_deadline().is_some_and(|d| d <= now) {
             self.board.advance(now);
-            // Device DMA in a timer step (AC'97 capture) may have written code pages.
+            // A device that ran may have written guest memory (PCI DMA).
             self.sync_code();
         }
     }

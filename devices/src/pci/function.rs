@@ -121,6 +121,14 @@ pub trait PciFunction: Send {
         let _ = enabled;
     }
 
+    /// Guest-physical addresses of the 4 KiB pages the function wrote by DMA since the
+    /// last call (as `VirtioBlk::take_dirty_pages`): DMA does not pass the CPU's MMU,
+    /// so the machine drops translated code on them. Default: none (a function that
+    /// never writes guest memory).
+    fn take_dirty_pages(&mut self) -> Vec<u64> {
+        Vec::new()
+    }
+
     /// The earliest virtual time at which the function needs [`PciFunction::advance`].
     fn next_deadline(&self) -> Option<u64> {
         None
@@ -141,10 +149,4 @@ pub trait PciFunction: Send {
     /// Restores what [`PciFunction::save_state`] produced; a corrupt or foreign
     /// blob is an error that says so, never a panic.
     fn restore_state(&mut self, bytes: &[u8]) -> Result<(), String>;
-
-    /// Guest page addresses (4 KiB aligned) the function wrote by DMA since the last
-    /// call: the machine drops translated code on them. Default: none.
-    fn take_dirty_pages(&mut self) -> Vec<u64> {
-        Vec::new()
-    }
 }
