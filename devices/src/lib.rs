@@ -13,6 +13,7 @@
 //! Each device's state can be captured as a plain serde-serializable struct
 //! (`state()` / `from_state()`), which is what snapshots will store.
 
+pub mod ac97;
 pub mod debug_exit;
 pub mod i8042;
 pub mod intc;

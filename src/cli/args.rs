@@ -104,6 +104,11 @@ pub struct MachineArgs {
     #[arg(long, value_name = "on|off", default_value = "off", value_parser = parse_on_off,
           action = clap::ArgAction::Set)]
     pub rng: bool,
+    /// An AC'97 sound card on PCI: ac97[,out=wav:PATH|null][,in=wav:PATH|silence]
+    /// (default out=null, in=silence). Output timing and input are recorded; replay
+    /// needs neither file.
+    #[arg(long, value_name = "ac97[,out=wav:PATH|null][,in=wav:PATH|silence]")]
+    pub audio: Option<crate::host::AudioSpec>,
 }
 
 /// `--icount-shift`: a fixed shift or `auto`.
@@ -157,6 +162,7 @@ impl Default for MachineArgs {
             jit_thread: true,
             drive: None,
             rng: false,
+            audio: None,
         }
     }
 }
@@ -176,6 +182,7 @@ impl MachineArgs {
             } else {
                 SleepPolicy::Off
             },
+            ac97: self.audio.is_some(),
             ..MachineConfig::default()
         }
     }

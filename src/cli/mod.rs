@@ -83,6 +83,10 @@ pub struct ReplayArgs {
     /// Show a progress bar (default: when stderr is a terminal).
     #[arg(long, value_name = "on|off", value_parser = args::parse_on_off)]
     pub progress: Option<bool>,
+    /// Re-render the recorded run's AC'97 output into this WAV file (the frames the
+    /// log says the output accepted).
+    #[arg(long, value_name = "PATH")]
+    pub audio_out: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -35,6 +35,8 @@ pub struct RecordedRun {
     pub drive: Option<DriveSpec>,
     /// `--rng on`.
     pub rng: bool,
+    /// `--audio` (the backends are host-side: replay opens neither file).
+    pub audio: Option<crate::host::AudioSpec>,
 }
 
 impl RecordedRun {
@@ -81,6 +83,7 @@ impl RecordedRun {
             digest_interval: self.digest_interval,
             snapshot_interval: self.snapshot_interval,
             virtio: crate::machine::virtio::VirtioConfig::default(),
+            ac97: self.audio.is_some(),
         }
     }
 }
@@ -104,6 +107,21 @@ fn virtio_config(
         None => None,
     };
     Ok(VirtioConfig { blk, rng })
+}
+
+/// Opens the sound card's backends for a live run (a missing input WAV is an error
+/// here, before the guest starts).
+fn open_audio(
+    spec: Option<&crate::host::AudioSpec>,
+) -> Result<crate::machine::audio::AudioSide, String> {
+    let backend = spec
+        .map(crate::host::AudioBackend::open)
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    Ok(crate::machine::audio::AudioSide {
+        backend,
+        render: None,
+    })
 }
 
 /// What GET_ID answers for the disk.
@@ -176,10 +194,12 @@ pub fn run_kernel(
         io,
         restore: None,
     };
+    let audio = open_audio(m.audio.as_ref())?;
     let mut cfg = m.config(boot);
     cfg.virtio = virtio;
-    let machine =
+    let mut machine =
         Machine::with_host(&cfg, &kernel, serial.output, host).map_err(|e| e.to_string())?;
+    machine.attach_audio(audio);
     Ok(execute(machine, m.icount_limit))
 }
 
@@ -204,8 +224,10 @@ pub fn record_kernel(
         snapshot_interval: a.snapshot_interval,
         drive: a.machine.drive.clone(),
         rng: a.machine.rng,
+        audio: a.machine.audio.clone(),
     };
     let virtio = virtio_config(rec.drive.as_ref(), rec.rng, None)?;
+    let audio = open_audio(rec.audio.as_ref())?;
     let kernel = read_kernel(&a.kernel.kernel)?;
     let boot = boot_options(&a.kernel, &kernel, None)?;
     let images = rec
@@ -249,8 +271,9 @@ pub fn record_kernel(
     cfg.virtio = virtio;
     cfg.digest_interval = rec.digest_interval;
     cfg.snapshot_interval = rec.snapshot_interval;
-    let machine =
+    let mut machine =
         Machine::with_host(&cfg, &kernel, serial.output, host).map_err(|e| e.to_string())?;
+    machine.attach_audio(audio);
     Ok(execute(machine, a.machine.icount_limit))
 }
 
@@ -286,7 +309,21 @@ pub fn replay_log(
         mode: Box::new(player),
         restore: snapshot,
     };
+    let render = match (&a.audio_out, rec.audio.is_some()) {
+        (Some(p), true) => Some(crate::host::audio::WavOut::create(p).map_err(|e| e.to_string())?),
+        (Some(_), false) => {
+            return Err(format!(
+                "--audio-out: the run in {} had no sound card (record with --audio ac97)",
+                a.log.display()
+            ))
+        }
+        (None, _) => None,
+    };
     let mut machine = Machine::with_host(&cfg, &kernel, out, host).map_err(|e| e.to_string())?;
+    machine.attach_audio(crate::machine::audio::AudioSide {
+        backend: None,
+        render,
+    });
     if let Some(mut p) = progress {
         machine.set_progress(Box::new(move |ic| p(ic, total)));
     }

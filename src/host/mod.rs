@@ -3,11 +3,13 @@
 //! reaches the machine as [`HostInput`] messages over a channel, and the vCPU thread
 //! applies them at checkpoints (where record/replay logs them).
 
+pub mod audio;
 pub mod disk;
 pub mod iothread;
 pub mod quit;
 pub mod serial;
 
+pub use audio::{AudioBackend, AudioIn, AudioOut, AudioSpec};
 pub use disk::{DiskClient, DiskJob, DriveSpec, WritePolicy};
 pub use iothread::{HostInput, IoThread};
 pub use serial::{SerialBackend, SerialBackendError};

@@ -38,6 +38,8 @@ pub(super) struct Board {
     /// PCI bus 0 and its wiring to the interrupt controllers (src/machine/pci.rs).
     pub pci: Pci,
     pub pci_wiring: PciWiring,
+    /// The sound card's host side (src/machine/audio.rs).
+    pub audio: super::audio::AudioSide,
     /// Set by a debug-exit write: (value, status).
     pub exit: Option<(u32, u64)>,
     /// The record/replay layer: every outside input the devices take passes here.
@@ -77,6 +79,7 @@ impl Board {
             virtio,
             pci,
             pci_wiring: PciWiring::default(),
+            audio: super::audio::AudioSide::default(),
             com1: Uart::new(serial_out),
             debug_exit: DebugExit::new(),
             intc: Intc::new(),

@@ -3,6 +3,7 @@
 //! CPU from one stop to the next — timer deadlines, replay events, digests, snapshots —
 //! and turns why it stopped into an [`Outcome`] with a message and an exit status.
 
+pub mod audio;
 mod board;
 mod boot;
 mod console;
@@ -56,6 +57,9 @@ pub struct MachineConfig {
     pub snapshot_interval: Option<u64>,
     /// The virtio-mmio devices present.
     pub virtio: virtio::VirtioConfig,
+    /// An AC'97 sound card on PCI (its host backends are attached with
+    /// [`Machine::attach_audio`]).
+    pub ac97: bool,
 }
 
 impl Default for MachineConfig {
@@ -72,6 +76,7 @@ impl Default for MachineConfig {
             digest_interval: DEFAULT_DIGEST_INTERVAL,
             snapshot_interval: None,
             virtio: virtio::VirtioConfig::default(),
+            ac97: false,
         }
     }
 }
@@ -173,11 +178,11 @@ impl Machine {
             restore,
         } = host;
         let disk = io.disk_client();
-        if cfg.virtio.blk.is_some() || cfg.virtio.rng {
+        if cfg.virtio.blk.is_some() || cfg.virtio.rng || cfg.ac97 {
             layout::check_ram(cfg.memory_mib).map_err(MachineError::Devices)?;
         }
         let mut ram = GuestRam::new(cfg.memory_mib)?;
-        let mem = if cfg.virtio.blk.is_some() || cfg.virtio.rng {
+        let mem = if cfg.virtio.blk.is_some() || cfg.virtio.rng || cfg.ac97 {
             let len = usize::try_from(ram.len())
                 .map_err(|_| MachineError::Devices("guest RAM too large".into()))?;
             // SAFETY: the pointer and length describe the RAM mapping, which moves into
@@ -191,9 +196,10 @@ impl Machine {
         } else {
             None
         };
+        let mut pci = pci::chipset();
+        audio::add_ac97(&mut pci, cfg.ac97, mem.as_ref()).map_err(MachineError::Devices)?;
         let devs =
             virtio::Virtio::new(cfg.virtio.clone(), mem, disk).map_err(MachineError::Devices)?;
-        let mut pci = pci::chipset();
         // Functions are added here (`pci.add_function(slot, Box::new(..))`), before
         // the firmware assigns their BARs.
         pci::firmware(&mut pci, cfg.memory_mib).map_err(MachineError::Devices)?;

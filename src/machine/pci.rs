@@ -4,12 +4,14 @@
 //! and to the 8259 inputs the PIIX3's route registers name.
 //!
 //! Functions get a [`FunctionHost`] for their outside-world answers from
-//! [`Board::with_pci`]; without audio that is [`NullHost`] (answers that never depend on
-//! the host, so nothing needs recording).
+//! [`Board::with_pci`]: the recorded host of src/machine/audio.rs (every answer passes
+//! the record/replay mode; a machine without a sound card never asks it). The host
+//! borrows `self.mode` next to `self.pci` and leaves a failure in `self.error`: a BAR
+//! write then stops the CPU.
 
 use super::board::Board;
 use crate::layout;
-use reprise_devices::pci::{FirmwareConfig, FunctionHost, NullHost, Pci};
+use reprise_devices::pci::{FirmwareConfig, FunctionHost, Pci};
 use reprise_devices::PicPort;
 use reprise_jit::BusAction;
 
@@ -70,10 +72,16 @@ impl Board {
     /// Runs `f` on the bus with the host its functions answer through.
     pub(super) fn with_pci<R>(
         &mut self,
-        _icount: u64,
+        icount: u64,
         f: impl FnOnce(&mut Pci, &mut dyn FunctionHost) -> R,
     ) -> R {
-        f(&mut self.pci, &mut NullHost)
+        let mut host = super::audio::RecordedHost {
+            mode: self.mode.as_mut(),
+            audio: &mut self.audio,
+            error: &mut self.error,
+            icount,
+        };
+        f(&mut self.pci, &mut host)
     }
 
     /// A port read the PCI bus answers: the configuration ports, or an I/O BAR at a

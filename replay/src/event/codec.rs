@@ -13,6 +13,8 @@
 //! | 14 | async input event | varint device, varint kind, varint code, zigzag value |
 //! | 15 | async deferred work | varint device, varint token |
 //! | 20–25 | sync input (host clock, real-time clock, RDRAND, RDSEED, device RNG, char write) | the raw bytes (the whole payload) |
+//! | 26 | sync: audio frames accepted by the output | u32le frame count |
+//! | 27 | sync: audio input captured | interleaved i16le samples (the whole payload) |
 //! | 30 | checkpoint | u8 thread (0 vCPU, 1 io), u8 checkpoint (see below), varint value |
 //! | 40 | digest | u64le registers digest, u64le RAM digest |
 //! | 41 | snapshot reference | varint chunk number, varint byte offset of the chunk |
@@ -36,6 +38,8 @@ fn sync_kind_number(s: SyncKind) -> u64 {
         SyncKind::RdSeed => k::SYNC_RDSEED,
         SyncKind::DeviceRng => k::SYNC_DEVICE_RNG,
         SyncKind::CharWrite => k::SYNC_CHAR_WRITE,
+        SyncKind::AudioPlayed => k::SYNC_AUDIO_PLAYED,
+        SyncKind::AudioCaptured => k::SYNC_AUDIO_CAPTURED,
     }
 }
 
@@ -245,7 +249,7 @@ pub fn decode(kind: u64, payload: &[u8]) -> Result<Event, DecodeError> {
             device: u32_field(&mut d)?,
             token: d.varint()?,
         }),
-        k::SYNC_HOST_CLOCK..=k::SYNC_CHAR_WRITE => {
+        k::SYNC_HOST_CLOCK..=k::SYNC_AUDIO_CAPTURED => {
             let kind = SyncKind::ALL
                 .into_iter()
                 .find(|s| sync_kind_number(*s) == kind)

@@ -18,6 +18,8 @@ pub const SYNC_RDRAND: u64 = 22;
 pub const SYNC_RDSEED: u64 = 23;
 pub const SYNC_DEVICE_RNG: u64 = 24;
 pub const SYNC_CHAR_WRITE: u64 = 25;
+pub const SYNC_AUDIO_PLAYED: u64 = 26;
+pub const SYNC_AUDIO_CAPTURED: u64 = 27;
 
 pub const CHECKPOINT: u64 = 30;
 

@@ -72,16 +72,24 @@ pub enum SyncKind {
     DeviceRng,
     /// The result of writing characters to a host backend (bytes accepted, i64 LE).
     CharWrite,
+    /// How many frames an audio output accepted of those a sound device offered
+    /// (u32 LE): the output's pace as the guest sees it.
+    AudioPlayed,
+    /// Interleaved signed 16-bit LE samples an audio input captured for a sound device
+    /// (whole frames; fewer than asked when the input had no more).
+    AudioCaptured,
 }
 
 impl SyncKind {
-    pub const ALL: [SyncKind; 6] = [
+    pub const ALL: [SyncKind; 8] = [
         SyncKind::HostClock,
         SyncKind::RealTimeClock,
         SyncKind::RdRand,
         SyncKind::RdSeed,
         SyncKind::DeviceRng,
         SyncKind::CharWrite,
+        SyncKind::AudioPlayed,
+        SyncKind::AudioCaptured,
     ];
 }
 
@@ -212,6 +220,8 @@ pub fn sync_name(k: SyncKind) -> &'static str {
         SyncKind::RdSeed => "rdseed",
         SyncKind::DeviceRng => "device_rng",
         SyncKind::CharWrite => "char_write",
+        SyncKind::AudioPlayed => "audio_played",
+        SyncKind::AudioCaptured => "audio_captured",
     }
 }
 
