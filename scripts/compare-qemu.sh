@@ -9,10 +9,10 @@
 #   --no-install   do not install QEMU with apt-get when qemu-system-x86_64 is missing
 #   --timeout S    per-run time limit (default 60)
 #   --keep DIR     keep each run's serial output and stderr in DIR
-#   GUEST...       a subset of: elf32_hello mb_info ring3_syscall page_fault apic_timer pit_timer rtc
+#   GUEST...       a subset of: elf32_hello mb_info ring3_syscall page_fault apic_timer pit_timer rtc pci_scan
 set -u
 
-ALL_GUESTS="elf32_hello mb_info ring3_syscall page_fault apic_timer pit_timer rtc"
+ALL_GUESTS="elf32_hello mb_info ring3_syscall page_fault apic_timer pit_timer rtc pci_scan"
 INSTALL=1
 TIMEOUT=60
 KEEP=""
@@ -102,6 +102,8 @@ for g in $GUESTS; do
         rargs=(--append "mbtest=ok second=2" --module "$MODULE,modarg=7")
         qargs=(-append "mbtest=ok second=2" -initrd "$MODULE modarg=7")
     fi
+    # QEMU's default VGA and NIC would show up in the PCI scan; reprise has neither.
+    if [ "$g" = pci_scan ]; then qargs=(-vga none -nic none); fi
     timeout "$TIMEOUT" qemu-system-x86_64 -accel tcg -m "$MEMORY" -display none \
         -monitor none -no-reboot -serial "file:$WORK/$g.qemu.raw" \
         -device isa-debug-exit,iobase=0xf4,iosize=4 -kernel "$k" "${qargs[@]}" \
