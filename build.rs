@@ -45,6 +45,9 @@ const MB_GUESTS: &[&str] = &[
     "rr_inputs",
     "virtio_blk",
     "virtio_rng",
+    "kbd_echo",
+    "reset_count",
+    "disk_bench",
     // Guests for benches/ (system.rs, record.rs), not part of the test suite.
     "sys_bench",
     "tick_serial",

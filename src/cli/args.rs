@@ -104,6 +104,12 @@ pub struct MachineArgs {
     #[arg(long, value_name = "on|off", default_value = "off", value_parser = parse_on_off,
           action = clap::ArgAction::Set)]
     pub rng: bool,
+    /// Key strokes for the PS/2 keyboard: the text read from unix:PATH, tcp:HOST:PORT
+    /// or file:PATH is typed (a press and a release per character, Shift for capitals
+    /// and symbols; `\{F1}`, `\{Up}` … for named keys). Recorded; replay does not
+    /// open it.
+    #[arg(long, value_name = "unix:PATH|tcp:HOST:PORT|file:PATH")]
+    pub keyboard: Option<crate::host::KeyboardSource>,
 }
 
 /// `--icount-shift`: a fixed shift or `auto`.
@@ -157,6 +163,7 @@ impl Default for MachineArgs {
             jit_thread: true,
             drive: None,
             rng: false,
+            keyboard: None,
         }
     }
 }

@@ -35,6 +35,8 @@ pub struct RecordedRun {
     pub drive: Option<DriveSpec>,
     /// `--rng on`.
     pub rng: bool,
+    /// `--keyboard` (not opened in replay: the keys come from the log).
+    pub keyboard: Option<crate::host::KeyboardSource>,
 }
 
 impl RecordedRun {
@@ -122,6 +124,17 @@ fn start_disk(
     io.add_disk(disk, crate::machine::virtio::BLK_DEVICE)
 }
 
+/// Opens `--keyboard` and starts its reader on `io` (run and record only).
+fn start_keyboard(
+    source: Option<&crate::host::KeyboardSource>,
+    io: &mut IoThread,
+) -> Result<(), String> {
+    if let Some(k) = source {
+        io.add_keyboard(k.open().map_err(|e| e.to_string())?);
+    }
+    Ok(())
+}
+
 /// How a run went.
 pub struct RunResult {
     pub outcome: Outcome,
@@ -170,6 +183,7 @@ pub fn run_kernel(
         .open(stdio_out, !m.no_stdin)
         .map_err(|e| e.to_string())?;
     let mut io = IoThread::new(PassThrough.io_side(), serial.input);
+    start_keyboard(m.keyboard.as_ref(), &mut io)?;
     start_disk(m.drive.as_ref(), WritePolicy::WriteThrough, &mut io)?;
     let host = Host {
         mode: Box::new(PassThrough),
@@ -204,6 +218,7 @@ pub fn record_kernel(
         snapshot_interval: a.snapshot_interval,
         drive: a.machine.drive.clone(),
         rng: a.machine.rng,
+        keyboard: a.machine.keyboard.clone(),
     };
     let virtio = virtio_config(rec.drive.as_ref(), rec.rng, None)?;
     let kernel = read_kernel(&a.kernel.kernel)?;
@@ -238,6 +253,7 @@ pub fn record_kernel(
         .open(stdio_out, !a.machine.no_stdin)
         .map_err(|e| e.to_string())?;
     let mut io = IoThread::new(recorder.io_side(), serial.input);
+    start_keyboard(rec.keyboard.as_ref(), &mut io)?;
     // Record never modifies the image: the guest's writes stay in an overlay.
     start_disk(rec.drive.as_ref(), WritePolicy::Overlay, &mut io)?;
     let host = Host {

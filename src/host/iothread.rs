@@ -26,6 +26,11 @@ pub enum HostInput {
         status: u8,
         data: Vec<u8>,
     },
+    /// A key of the `--keyboard` source went down (`value` 1) or up (0); `code` is a
+    /// Linux `KEY_*` number.
+    Key { code: u16, value: i32 },
+    /// The keyboard source ended.
+    KeyboardClosed,
 }
 
 /// A request from the vCPU thread to the iothread: reach checkpoint `.0` and answer
@@ -112,6 +117,18 @@ impl IoThread {
         }
     }
 
+    /// Starts a reader thread turning the text of `input` into key events
+    /// ([`HostInput::Key`]); see [`super::keyboard`].
+    pub fn add_keyboard(&mut self, input: Box<dyn Read + Send>) {
+        let tx = self._tx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("reprise-kbd-in".into())
+            .spawn(move || super::keyboard::read_loop(input, tx));
+        if spawned.is_ok() {
+            self.live_sources += 1;
+        }
+    }
+
     /// Starts an I/O worker thread serving `disk` for virtio-blk device `device`; its
     /// completions arrive as [`HostInput::Block`]. The machine takes the worker's
     /// client with [`IoThread::disk_client`].
@@ -161,7 +178,7 @@ impl IoThread {
 
     fn note(&mut self, m: &HostInput) {
         match m {
-            HostInput::SerialClosed => {
+            HostInput::SerialClosed | HostInput::KeyboardClosed => {
                 self.live_sources = self.live_sources.saturating_sub(1);
             }
             HostInput::Block { .. } => {
@@ -171,7 +188,7 @@ impl IoThread {
                         Some(n.saturating_sub(1))
                     });
             }
-            HostInput::Serial(_) => {}
+            HostInput::Serial(_) | HostInput::Key { .. } => {}
         }
     }
 }

@@ -175,6 +175,12 @@ impl Board {
         }
     }
 
+    /// A host key event for the PS/2 keyboard (dropped when the keyboard is off).
+    pub fn key_event(&mut self, code: u16, pressed: bool, now_ns: u64) {
+        self.i8042.key_event(code, pressed);
+        self.update_i8042_irqs(now_ns);
+    }
+
     fn update_i8042_irqs(&mut self, now_ns: u64) {
         let (k, m) = (self.i8042.irq1(), self.i8042.irq12());
         self.intc.set_irq(layout::KBD_IRQ, k, now_ns);
@@ -210,6 +216,12 @@ impl Board {
             PortDevice::Pit => self.pit.read(off, now),
             PortDevice::I8042Data | PortDevice::I8042Cmd => {
                 let v = self.i8042.read(i8042_offset(dev));
+                if dev == PortDevice::I8042Data {
+                    // Each byte is its own interrupt: the line drops when the byte is
+                    // read and rises again for the next one (edge-triggered IRQ 1).
+                    self.intc.set_irq(layout::KBD_IRQ, false, now);
+                    self.intc.set_irq(layout::MOUSE_IRQ, false, now);
+                }
                 self.update_i8042_irqs(now);
                 v
             }

@@ -262,11 +262,12 @@ impl Machine {
         while let Some(m) = self.io.try_recv() {
             self.host_queue.push_back(m);
         }
-        if self
-            .host_queue
-            .iter()
-            .any(|m| matches!(m, HostInput::Serial(_) | HostInput::Block { .. }))
-        {
+        if self.host_queue.iter().any(|m| {
+            matches!(
+                m,
+                HostInput::Serial(_) | HostInput::Block { .. } | HostInput::Key { .. }
+            )
+        }) {
             let q = &mut self.host_queue;
             let events = self
                 .board
@@ -293,6 +294,12 @@ impl Machine {
                     self.board.virtio.block_complete(request, status, &data);
                     self.board.update_virtio_irqs(now);
                 }
+                AsyncEvent::Input {
+                    device: crate::host::keyboard::KEYBOARD_DEVICE,
+                    kind: crate::host::keyboard::EV_KEY,
+                    code,
+                    value,
+                } => self.board.key_event(code, value != 0, now),
                 // No device of this machine consumes the other kinds yet.
                 _ => {}
             }
@@ -471,7 +478,15 @@ fn next_event(q: &mut VecDeque<HostInput>) -> Option<AsyncEvent> {
                     data,
                 })
             }
-            HostInput::SerialClosed => {}
+            HostInput::Key { code, value } => {
+                return Some(AsyncEvent::Input {
+                    device: crate::host::keyboard::KEYBOARD_DEVICE,
+                    kind: crate::host::keyboard::EV_KEY,
+                    code,
+                    value,
+                })
+            }
+            HostInput::SerialClosed | HostInput::KeyboardClosed => {}
         }
     }
     None
