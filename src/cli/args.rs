@@ -110,6 +110,10 @@ pub struct MachineArgs {
     /// open it.
     #[arg(long, value_name = "unix:PATH|tcp:HOST:PORT|file:PATH")]
     pub keyboard: Option<crate::host::KeyboardSource>,
+    /// Stop (status 12) when the guest asks for a reset, instead of resetting the
+    /// machine and booting the kernel again (as QEMU's -no-reboot).
+    #[arg(long)]
+    pub no_reboot: bool,
 }
 
 /// `--icount-shift`: a fixed shift or `auto`.
@@ -164,6 +168,7 @@ impl Default for MachineArgs {
             drive: None,
             rng: false,
             keyboard: None,
+            no_reboot: false,
         }
     }
 }
@@ -183,6 +188,7 @@ impl MachineArgs {
             } else {
                 SleepPolicy::Off
             },
+            no_reboot: self.no_reboot,
             ..MachineConfig::default()
         }
     }

@@ -37,6 +37,8 @@ pub struct RecordedRun {
     pub rng: bool,
     /// `--keyboard` (not opened in replay: the keys come from the log).
     pub keyboard: Option<crate::host::KeyboardSource>,
+    /// `--no-reboot`.
+    pub no_reboot: bool,
 }
 
 impl RecordedRun {
@@ -83,6 +85,7 @@ impl RecordedRun {
             digest_interval: self.digest_interval,
             snapshot_interval: self.snapshot_interval,
             virtio: crate::machine::virtio::VirtioConfig::default(),
+            no_reboot: self.no_reboot,
         }
     }
 }
@@ -219,6 +222,7 @@ pub fn record_kernel(
         drive: a.machine.drive.clone(),
         rng: a.machine.rng,
         keyboard: a.machine.keyboard.clone(),
+        no_reboot: a.machine.no_reboot,
     };
     let virtio = virtio_config(rec.drive.as_ref(), rec.rng, None)?;
     let kernel = read_kernel(&a.kernel.kernel)?;

@@ -7,6 +7,7 @@ mod board;
 mod boot;
 mod console;
 mod outcome;
+mod reset;
 mod run;
 mod snapshot;
 pub mod virtio;
@@ -55,6 +56,9 @@ pub struct MachineConfig {
     pub snapshot_interval: Option<u64>,
     /// The virtio-mmio devices present.
     pub virtio: virtio::VirtioConfig,
+    /// A reset requested by the guest stops the machine (status 12) instead of
+    /// rebooting it (QEMU's `-no-reboot`).
+    pub no_reboot: bool,
 }
 
 impl Default for MachineConfig {
@@ -71,6 +75,7 @@ impl Default for MachineConfig {
             digest_interval: DEFAULT_DIGEST_INTERVAL,
             snapshot_interval: None,
             virtio: virtio::VirtioConfig::default(),
+            no_reboot: false,
         }
     }
 }
@@ -146,6 +151,13 @@ pub struct Machine {
     finish_report: Option<FinishReport>,
     /// Set (by a Ctrl-C handler) to stop at the next stop of the vCPU loop.
     quit: Option<&'static std::sync::atomic::AtomicBool>,
+    /// The kernel and boot options as loaded at start, for a reset to boot again.
+    kernel: Vec<u8>,
+    boot_opts: BootOptions,
+    /// Stop on a guest reset instead of rebooting.
+    no_reboot: bool,
+    /// Resets so far.
+    resets: u64,
 }
 
 impl Machine {
@@ -239,6 +251,10 @@ impl Machine {
             last_progress: Instant::now(),
             finish_report: None,
             quit: None,
+            kernel: kernel.to_vec(),
+            boot_opts: cfg.boot.clone(),
+            no_reboot: cfg.no_reboot,
+            resets: 0,
         };
         if let Some(s) = restore {
             m.restore(&s)?;

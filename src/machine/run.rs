@@ -118,8 +118,25 @@ impl Machine {
                 RunExit::IcountLimit => {}
                 RunExit::BusStop => {
                     if std::mem::take(&mut self.board.reset_requested) {
-                        let rip = self.cpu.state().rip;
-                        return Ok((Outcome::ResetRequested { rip }, ShutdownCause::GuestReset));
+                        if self.no_reboot {
+                            let rip = self.cpu.state().rip;
+                            return Ok((
+                                Outcome::ResetRequested { rip },
+                                ShutdownCause::GuestReset,
+                            ));
+                        }
+                        match self.reset() {
+                            Ok(()) => continue,
+                            Err(super::MachineError::Replay(e)) => return Err(e),
+                            Err(e) => {
+                                return Ok((
+                                    Outcome::ResetFailed {
+                                        message: e.to_string(),
+                                    },
+                                    ShutdownCause::Error,
+                                ))
+                            }
+                        }
                     }
                     if let Some(e) = self.board.error.take() {
                         return Err(e);

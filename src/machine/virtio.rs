@@ -162,6 +162,25 @@ impl Virtio {
         Ok(())
     }
 
+    /// A machine reset: the devices are built anew from their configuration. The
+    /// block device's request numbers go on from where they were, so a completion of
+    /// a request issued before the reset matches nothing and is ignored.
+    pub fn reset(&mut self) -> Result<(), String> {
+        let next_id = self.blk.as_ref().map(|d| d.state().next_id);
+        self.build(&VirtioState::default(), false)?;
+        if let (Some(n), Some(blk)) = (next_id, self.blk.as_ref()) {
+            let mut s = blk.state();
+            s.next_id = n;
+            let state = VirtioState {
+                blk: Some(s),
+                rng: self.rng.as_ref().map(|d| d.state()),
+            };
+            self.build(&state, true)?;
+        }
+        self.code_dirty = true;
+        Ok(())
+    }
+
     pub fn blk_read(&self, off: u64, data: &mut [u8]) {
         if let Some(d) = self.blk.as_ref() {
             d.mmio_read(off, data);
