@@ -48,6 +48,7 @@ const MB_GUESTS: &[&str] = &[
     "kbd_echo",
     "reset_count",
     "disk_bench",
+    "virtio_drives",
     // Guests for benches/ (system.rs, record.rs), not part of the test suite.
     "sys_bench",
     "tick_serial",

@@ -96,10 +96,11 @@ pub struct MachineArgs {
           action = clap::ArgAction::Set)]
     pub jit_thread: bool,
     /// A virtio-blk disk on a raw image file: file=PATH[,format=raw][,readonly=on].
-    /// `run` writes the guest's writes through to the file; `record` and `replay` never
-    /// modify it (writes stay in memory).
+    /// Repeatable, up to 4 drives (0 at 0xd0000000 pin 16; 1-3 at 0xd0000600,
+    /// 0xd0000800, 0xd0000a00 sharing pin 19). `run` writes the guest's writes through
+    /// to the file; `record` and `replay` never modify it (writes stay in memory).
     #[arg(long, value_name = "file=PATH[,format=raw][,readonly=on]")]
-    pub drive: Option<crate::host::DriveSpec>,
+    pub drive: Vec<crate::host::DriveSpec>,
     /// A virtio-rng device (its bytes come from the host and are recorded).
     #[arg(long, value_name = "on|off", default_value = "off", value_parser = parse_on_off,
           action = clap::ArgAction::Set)]
@@ -165,7 +166,7 @@ impl Default for MachineArgs {
             serial: SerialBackend::Stdio,
             no_stdin: false,
             jit_thread: true,
-            drive: None,
+            drive: Vec::new(),
             rng: false,
             keyboard: None,
             no_reboot: false,

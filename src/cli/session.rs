@@ -31,8 +31,8 @@ pub struct RecordedRun {
     pub sleep: bool,
     pub digest_interval: u64,
     pub snapshot_interval: Option<u64>,
-    /// `--drive` (its image is among the log's images, by hash).
-    pub drive: Option<DriveSpec>,
+    /// `--drive`s in order (their images are among the log's images, by hash).
+    pub drive: Vec<DriveSpec>,
     /// `--rng on`.
     pub rng: bool,
     /// `--keyboard` (not opened in replay: the keys come from the log).
@@ -57,7 +57,7 @@ impl RecordedRun {
         for (f, _) in self.kernel_args().module_specs() {
             v.push(self.cwd.join(f));
         }
-        if let Some(d) = &self.drive {
+        for d in &self.drive {
             v.push(self.cwd.join(&d.file));
         }
         v
@@ -93,38 +93,41 @@ impl RecordedRun {
 /// The virtio devices for `--drive` / `--rng`: checks the image (a clear error before
 /// the guest starts) and takes the disk's capacity from it.
 fn virtio_config(
-    drive: Option<&DriveSpec>,
+    drives: &[DriveSpec],
     rng: bool,
     dir: Option<&Path>,
 ) -> Result<VirtioConfig, String> {
-    let blk = match drive {
-        Some(d) => {
-            let path = dir.map_or_else(|| d.file.clone(), |dir| dir.join(&d.file));
-            let sectors = image_sectors(&path)?;
-            let mut c = BlkConfig::new(sectors);
-            c.read_only = d.read_only;
-            c.serial = DISK_SERIAL.to_vec();
-            Some(c)
-        }
-        None => None,
-    };
+    if drives.len() > crate::layout::MAX_DRIVES {
+        return Err(format!(
+            "{} --drive options given; the machine has room for {} drives",
+            drives.len(),
+            crate::layout::MAX_DRIVES
+        ));
+    }
+    let mut blk = Vec::with_capacity(drives.len());
+    for (i, d) in drives.iter().enumerate() {
+        let path = dir.map_or_else(|| d.file.clone(), |dir| dir.join(&d.file));
+        let sectors = image_sectors(&path)?;
+        let mut c = BlkConfig::new(sectors);
+        c.read_only = d.read_only;
+        c.serial = disk_serial(i);
+        blk.push(c);
+    }
     Ok(VirtioConfig { blk, rng })
 }
 
-/// What GET_ID answers for the disk.
-pub const DISK_SERIAL: &[u8] = b"reprise-disk0";
+/// What GET_ID answers for drive `i`: "reprise-disk<i>".
+pub fn disk_serial(i: usize) -> Vec<u8> {
+    format!("reprise-disk{i}").into_bytes()
+}
 
 /// Opens the image for the disk I/O worker and starts it on `io`.
-fn start_disk(
-    drive: Option<&DriveSpec>,
-    policy: WritePolicy,
-    io: &mut IoThread,
-) -> Result<(), String> {
-    let Some(d) = drive else {
-        return Ok(());
-    };
-    let disk = Disk::open(d, policy)?;
-    io.add_disk(disk, crate::machine::virtio::BLK_DEVICE)
+fn start_disk(drives: &[DriveSpec], policy: WritePolicy, io: &mut IoThread) -> Result<(), String> {
+    for d in drives {
+        // Each drive has its own image and, in record, its own overlay.
+        io.add_disk(Disk::open(d, policy)?)?;
+    }
+    Ok(())
 }
 
 /// Opens `--keyboard` and starts its reader on `io` (run and record only).
@@ -180,14 +183,14 @@ pub fn run_kernel(
 ) -> Result<RunResult, String> {
     let kernel = read_kernel(&k.kernel)?;
     let boot = boot_options(k, &kernel, None)?;
-    let virtio = virtio_config(m.drive.as_ref(), m.rng, None)?;
+    let virtio = virtio_config(&m.drive, m.rng, None)?;
     let serial = m
         .serial
         .open(stdio_out, !m.no_stdin)
         .map_err(|e| e.to_string())?;
     let mut io = IoThread::new(PassThrough.io_side(), serial.input);
     start_keyboard(m.keyboard.as_ref(), &mut io)?;
-    start_disk(m.drive.as_ref(), WritePolicy::WriteThrough, &mut io)?;
+    start_disk(&m.drive, WritePolicy::WriteThrough, &mut io)?;
     let host = Host {
         mode: Box::new(PassThrough),
         io,
@@ -224,7 +227,7 @@ pub fn record_kernel(
         keyboard: a.machine.keyboard.clone(),
         no_reboot: a.machine.no_reboot,
     };
-    let virtio = virtio_config(rec.drive.as_ref(), rec.rng, None)?;
+    let virtio = virtio_config(&rec.drive, rec.rng, None)?;
     let kernel = read_kernel(&a.kernel.kernel)?;
     let boot = boot_options(&a.kernel, &kernel, None)?;
     let images = rec
@@ -259,7 +262,7 @@ pub fn record_kernel(
     let mut io = IoThread::new(recorder.io_side(), serial.input);
     start_keyboard(rec.keyboard.as_ref(), &mut io)?;
     // Record never modifies the image: the guest's writes stay in an overlay.
-    start_disk(rec.drive.as_ref(), WritePolicy::Overlay, &mut io)?;
+    start_disk(&rec.drive, WritePolicy::Overlay, &mut io)?;
     let host = Host {
         io,
         mode: Box::new(recorder),
@@ -300,7 +303,7 @@ pub fn replay_log(
     let mut cfg = rec.config(a.tier, a.jit_thread, boot);
     // The image's hash was verified above; its data is never read in replay (block
     // completions come from the log), only its size.
-    cfg.virtio = virtio_config(rec.drive.as_ref(), rec.rng, Some(&rec.cwd))?;
+    cfg.virtio = virtio_config(&rec.drive, rec.rng, Some(&rec.cwd))?;
     let host = Host {
         io: IoThread::new(player.io_side(), None),
         mode: Box::new(player),

@@ -47,8 +47,8 @@ pub struct IoThread {
     ctl: Sender<CheckpointRequest>,
     /// Disk requests sent to an I/O worker and not answered yet.
     disk_pending: Arc<AtomicUsize>,
-    /// The disk I/O worker, if one was started.
-    disk: Option<super::disk::DiskClient>,
+    /// The disk I/O workers started, by drive.
+    disks: Vec<super::disk::DiskClient>,
 }
 
 /// Nanoseconds of host real time since `t0` (what warp start records).
@@ -87,7 +87,7 @@ impl IoThread {
             live_sources: 0,
             ctl,
             disk_pending: Arc::new(AtomicUsize::new(0)),
-            disk: None,
+            disks: Vec::new(),
         };
         io.add_serial(serial_input);
         io
@@ -129,19 +129,22 @@ impl IoThread {
         }
     }
 
-    /// Starts an I/O worker thread serving `disk` for virtio-blk device `device`; its
-    /// completions arrive as [`HostInput::Block`]. The machine takes the worker's
-    /// client with [`IoThread::disk_client`].
-    pub fn add_disk(&mut self, disk: super::disk::Disk, device: u32) -> Result<(), String> {
+    /// Starts an I/O worker thread serving `disk` for the next drive (device 0, 1, …
+    /// in the order of the calls); its completions arrive as [`HostInput::Block`]
+    /// with that device number. The machine takes the workers' clients with
+    /// [`IoThread::disk_clients`].
+    pub fn add_disk(&mut self, disk: super::disk::Disk) -> Result<(), String> {
+        let device = u32::try_from(self.disks.len()).unwrap_or(u32::MAX);
         let c =
             super::disk::spawn_worker(disk, device, self._tx.clone(), self.disk_pending.clone())?;
-        self.disk = Some(c);
+        self.disks.push(c);
         Ok(())
     }
 
-    /// Where the machine sends disk requests (`None`: no worker, as in replay).
-    pub fn disk_client(&self) -> Option<super::disk::DiskClient> {
-        self.disk.clone()
+    /// Where the machine sends each drive's requests (empty: no workers, as in
+    /// replay).
+    pub fn disk_clients(&self) -> Vec<super::disk::DiskClient> {
+        self.disks.clone()
     }
 
     /// True while some source may still deliver input (a reader, or a disk request

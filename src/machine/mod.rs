@@ -183,12 +183,13 @@ impl Machine {
             io,
             restore,
         } = host;
-        let disk = io.disk_client();
-        if cfg.virtio.blk.is_some() || cfg.virtio.rng {
+        let disk = io.disk_clients();
+        let any_virtio = !cfg.virtio.blk.is_empty() || cfg.virtio.rng;
+        if any_virtio {
             layout::check_ram(cfg.memory_mib).map_err(MachineError::Devices)?;
         }
         let mut ram = GuestRam::new(cfg.memory_mib)?;
-        let mem = if cfg.virtio.blk.is_some() || cfg.virtio.rng {
+        let mem = if any_virtio {
             let len = usize::try_from(ram.len())
                 .map_err(|_| MachineError::Devices("guest RAM too large".into()))?;
             // SAFETY: the pointer and length describe the RAM mapping, which moves into

@@ -303,12 +303,15 @@ impl Machine {
             match ev {
                 AsyncEvent::SerialInput { bytes, .. } => self.board.serial_input(&bytes, now),
                 AsyncEvent::BlockComplete {
-                    device: super::virtio::BLK_DEVICE,
+                    device,
                     request,
                     status,
                     data,
                 } => {
-                    self.board.virtio.block_complete(request, status, &data);
+                    let drive = usize::try_from(device).unwrap_or(usize::MAX);
+                    self.board
+                        .virtio
+                        .block_complete(drive, request, status, &data);
                     self.board.update_virtio_irqs(now);
                 }
                 AsyncEvent::Input {
@@ -360,7 +363,7 @@ impl Machine {
             let (cpu, board) = (&self.cpu, &self.board);
             let r = mode.snapshot(ic, &mut || {
                 let virtio = board.virtio.state();
-                let has_virtio = virtio.blk.is_some() || virtio.rng.is_some();
+                let has_virtio = !virtio.blk.is_empty() || virtio.rng.is_some();
                 snapshot::take(
                     cpu,
                     board.state(),
