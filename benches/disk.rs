@@ -148,7 +148,7 @@ fn main() {
     let r = replay_log(&ra, Box::new(out.clone()), None).expect("replay");
     let replayed = check("replay", r, out.text(), t.elapsed());
     assert_eq!(
-        replayed.instructions, rec_digest,
+        replayed.instructions, recorded_instructions,
         "replay retired a different count"
     );
     results.push(replayed);

@@ -152,3 +152,34 @@ fn five_drives_are_refused() {
     let e = run(machine(&imgs)).err().expect("refused");
     assert!(e.contains("room for 4"), "{e}");
 }
+
+#[test]
+fn disk_bench_records_and_replays_on_a_small_image() {
+    let s = Scratch::new("drives-bench");
+    let img = s.path("bench.img");
+    let bytes: Vec<u8> = (0..256u32 << 10).map(|i| (i * 31 >> 3) as u8).collect();
+    std::fs::write(&img, &bytes).unwrap();
+    let log = s.path("bench.log");
+    let out = SharedBuffer::default();
+    let a = RecordArgs {
+        log: log.clone(),
+        snapshot_interval: None,
+        digest_interval: 100_000,
+        kernel: kernel_args("disk_bench", None),
+        machine: machine(std::slice::from_ref(&img)),
+    };
+    let rec = to_run(record_kernel(&a, Box::new(out.clone())).expect("record"), out.text());
+    assert_eq!(rec.outcome, PASS, "{}", rec.serial);
+    for p in ["seq_read", "seq_write", "rand_read", "rand_write"] {
+        assert!(
+            rec.serial.contains(&format!("disk_bench: {p} ")),
+            "{p}: {}",
+            rec.serial
+        );
+    }
+    assert!(rec.serial.contains("disk_bench: 64 blocks of 4 KiB"), "{}", rec.serial);
+    assert!(rec.serial.contains("disk_bench: 0 errors"), "{}", rec.serial);
+    assert_eq!(std::fs::read(&img).unwrap(), bytes, "record left the image alone");
+    let rep = replay(&log, TierArg::Tiered, None);
+    rec.assert_same(&rep, "replay");
+}
