@@ -149,7 +149,7 @@ fn five_drives_are_refused() {
     for (n, p) in imgs.iter().enumerate() {
         make_image(p, n);
     }
-    let e = run(machine(&imgs)).err().expect("refused");
+    let e = run(machine(&imgs)).expect_err("refused");
     assert!(e.contains("room for 4"), "{e}");
 }
 
@@ -157,7 +157,7 @@ fn five_drives_are_refused() {
 fn disk_bench_records_and_replays_on_a_small_image() {
     let s = Scratch::new("drives-bench");
     let img = s.path("bench.img");
-    let bytes: Vec<u8> = (0..256u32 << 10).map(|i| (i * 31 >> 3) as u8).collect();
+    let bytes: Vec<u8> = (0..256u32 << 10).map(|i| ((i * 31) >> 3) as u8).collect();
     std::fs::write(&img, &bytes).unwrap();
     let log = s.path("bench.log");
     let out = SharedBuffer::default();
@@ -168,7 +168,10 @@ fn disk_bench_records_and_replays_on_a_small_image() {
         kernel: kernel_args("disk_bench", None),
         machine: machine(std::slice::from_ref(&img)),
     };
-    let rec = to_run(record_kernel(&a, Box::new(out.clone())).expect("record"), out.text());
+    let rec = to_run(
+        record_kernel(&a, Box::new(out.clone())).expect("record"),
+        out.text(),
+    );
     assert_eq!(rec.outcome, PASS, "{}", rec.serial);
     for p in ["seq_read", "seq_write", "rand_read", "rand_write"] {
         assert!(
@@ -177,9 +180,21 @@ fn disk_bench_records_and_replays_on_a_small_image() {
             rec.serial
         );
     }
-    assert!(rec.serial.contains("disk_bench: 64 blocks of 4 KiB"), "{}", rec.serial);
-    assert!(rec.serial.contains("disk_bench: 0 errors"), "{}", rec.serial);
-    assert_eq!(std::fs::read(&img).unwrap(), bytes, "record left the image alone");
+    assert!(
+        rec.serial.contains("disk_bench: 64 blocks of 4 KiB"),
+        "{}",
+        rec.serial
+    );
+    assert!(
+        rec.serial.contains("disk_bench: 0 errors"),
+        "{}",
+        rec.serial
+    );
+    assert_eq!(
+        std::fs::read(&img).unwrap(),
+        bytes,
+        "record left the image alone"
+    );
     let rep = replay(&log, TierArg::Tiered, None);
     rec.assert_same(&rep, "replay");
 }
