@@ -158,3 +158,21 @@ fn an_absent_peer_is_refused_before_the_guest_starts() {
     .expect("refused");
     assert!(e.contains("none.sock") && e.contains("listening"), "{e}");
 }
+
+#[test]
+fn tcp_keys_record_and_replay() {
+    let s = Scratch::new("kbd-tcp");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let peer = std::thread::spawn(move || {
+        let (mut c, _) = listener.accept().expect("accept");
+        c.write_all(b"tcp says hi.").unwrap();
+    });
+    let log = s.path("kbd.log");
+    let rec = record(&log, machine(KeyboardSource::Tcp(addr), TierArg::Interp));
+    peer.join().unwrap();
+    assert_eq!(rec.outcome, PASS, "{}", rec.serial);
+    assert!(rec.serial.contains("tcp says hi."), "{}", rec.serial);
+    let rep = replay(&log, TierArg::Interp, None);
+    rec.assert_same(&rep, "replay");
+}

@@ -151,6 +151,10 @@ fn garbage_never_panics_and_the_queue_stays_bounded() {
         if x.is_multiple_of(97) {
             k.key_input(&[x as u8; 40]);
         }
+        if x.is_multiple_of(13) {
+            k.key_event((x >> 3) as u16 % 130, x & 1 != 0);
+        }
+        assert!(k.state().kbd_buffer.len() <= 4096);
         assert!(k.state().queue.len() <= 256);
     }
 }
