@@ -47,6 +47,10 @@ const MB_GUESTS: &[&str] = &[
     "virtio_blk",
     "virtio_rng",
     "ac97_tone",
+    "kbd_echo",
+    "reset_count",
+    "disk_bench",
+    "virtio_drives",
     // Guests for benches/ (system.rs, record.rs), not part of the test suite.
     "sys_bench",
     "tick_serial",

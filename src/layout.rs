@@ -13,8 +13,11 @@
 //!   RAM end     .. 4 GiB         identity-mapped but not RAM: reads float high,
 //!                                executing there stops the machine
 //!
-//!   0xd000_0000 .. 0xd000_0200   virtio-mmio: virtio-blk (--drive), I/O APIC pin 16
+//!   0xd000_0000 .. 0xd000_0200   virtio-mmio: virtio-blk, drive 0 (--drive), I/O APIC pin 16
 //!   0xd000_0200 .. 0xd000_0400   virtio-mmio: virtio-rng (--rng on), I/O APIC pin 17
+//!   0xd000_0600 .. 0xd000_0800   virtio-mmio: virtio-blk, drive 1, I/O APIC pin 19
+//!   0xd000_0800 .. 0xd000_0a00   virtio-mmio: virtio-blk, drive 2, I/O APIC pin 19
+//!   0xd000_0a00 .. 0xd000_0c00   virtio-mmio: virtio-blk, drive 3, I/O APIC pin 19
 //!   0xe000_0000 .. 0xfec0_0000   PCI memory window: 32-bit memory BARs (assigned
 //!                                at machine build, as firmware does)
 //!   0xfec0_0000 .. 0xfec0_1000   I/O APIC (24 pins)
@@ -49,8 +52,10 @@
 //!
 //! PCI-range I/O APIC pins (no 8259 input; level-triggered, active high — Linux's
 //! `virtio_mmio.device=0x200@0xd0000000:16` sets them up that way)
-//!   16  virtio-blk
+//!   16  virtio-blk, drive 0
 //!   17  virtio-rng
+//!   19  virtio-blk, drives 1-3 (shared: the OR of their lines; Linux's virtio_mmio
+//!       requests its interrupt shared)
 //!   20  PCI PIRQA   (slot s, pin p (1 = INTA#) drives PIRQ (s + p - 1) % 4)
 //!   21  PCI PIRQB
 //!   22  PCI PIRQC
@@ -88,6 +93,11 @@ pub const IDENTITY_MAP_END: u64 = 4 << 30;
 /// virtio-mmio windows (`reprise_devices::virtio::MMIO_SIZE` bytes each).
 pub const VIRTIO_BLK_BASE: u64 = 0xd000_0000;
 pub const VIRTIO_RNG_BASE: u64 = 0xd000_0200;
+/// virtio-blk windows by drive number (`--drive` in the order given).
+pub const VIRTIO_BLK_BASES: [u64; MAX_DRIVES] =
+    [VIRTIO_BLK_BASE, 0xd000_0600, 0xd000_0800, 0xd000_0a00];
+/// At most this many `--drive`s.
+pub const MAX_DRIVES: usize = 4;
 pub const VIRTIO_SIZE: u64 = reprise_devices::virtio::MMIO_SIZE;
 
 /// The PCI memory window: firmware places 32-bit memory BARs here. RAM must end
@@ -153,24 +163,41 @@ pub const PIT_IOAPIC_PIN: u8 = 2;
 /// I/O APIC pins of the virtio devices (above the ISA range: the 8259 never sees them).
 pub const VIRTIO_BLK_GSI: u8 = 16;
 pub const VIRTIO_RNG_GSI: u8 = 17;
+/// The pin drives 1-3 share.
+pub const VIRTIO_BLK_SHARED_GSI: u8 = 19;
 /// The I/O APIC pins PIRQ A-D drive (level, active high; no 8259 input of their own).
 pub const PCI_PIRQ_GSI: [u8; 4] = [20, 21, 22, 23];
 /// The ISA IRQs firmware routes PIRQ A-D to (PIIX3 route registers 0x60..0x63) and
 /// writes into the interrupt line register of the functions behind them.
 pub const PCI_PIRQ_IRQ: [u8; 4] = [10, 10, 11, 11];
 
-/// Linux's command-line words that describe the virtio devices present.
-pub fn virtio_cmdline(blk: bool, rng: bool) -> String {
+/// The I/O APIC pin of drive `i`.
+pub fn virtio_blk_gsi(i: usize) -> u8 {
+    if i == 0 {
+        VIRTIO_BLK_GSI
+    } else {
+        VIRTIO_BLK_SHARED_GSI
+    }
+}
+
+/// Linux's command-line words that describe the virtio devices present: `drives`
+/// virtio-blk devices and virtio-rng if `rng`, in address order.
+pub fn virtio_cmdline(drives: usize, rng: bool) -> String {
+    let dev = |base: u64, gsi: u8| format!("virtio_mmio.device={VIRTIO_SIZE:#x}@{base:#x}:{gsi}");
     let mut v = Vec::new();
-    if blk {
-        v.push(format!(
-            "virtio_mmio.device={VIRTIO_SIZE:#x}@{VIRTIO_BLK_BASE:#x}:{VIRTIO_BLK_GSI}"
-        ));
+    if drives > 0 {
+        v.push(dev(VIRTIO_BLK_BASE, VIRTIO_BLK_GSI));
     }
     if rng {
-        v.push(format!(
-            "virtio_mmio.device={VIRTIO_SIZE:#x}@{VIRTIO_RNG_BASE:#x}:{VIRTIO_RNG_GSI}"
-        ));
+        v.push(dev(VIRTIO_RNG_BASE, VIRTIO_RNG_GSI));
+    }
+    for (i, &base) in VIRTIO_BLK_BASES
+        .iter()
+        .enumerate()
+        .take(drives.min(MAX_DRIVES))
+        .skip(1)
+    {
+        v.push(dev(base, virtio_blk_gsi(i)));
     }
     v.join(" ")
 }
@@ -243,7 +270,8 @@ pub const PORT_MAP: &[(u16, u16, PortDevice)] = &[
 /// A device in the MMIO space above RAM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MmioDevice {
-    VirtioBlk,
+    /// virtio-blk, drive n.
+    VirtioBlk(u8),
     VirtioRng,
     IoApic,
     Lapic,
@@ -251,8 +279,11 @@ pub enum MmioDevice {
 
 /// The MMIO map in address order: (base, size, device).
 pub const MMIO_MAP: &[(u64, u64, MmioDevice)] = &[
-    (VIRTIO_BLK_BASE, VIRTIO_SIZE, MmioDevice::VirtioBlk),
+    (VIRTIO_BLK_BASE, VIRTIO_SIZE, MmioDevice::VirtioBlk(0)),
     (VIRTIO_RNG_BASE, VIRTIO_SIZE, MmioDevice::VirtioRng),
+    (0xd000_0600, VIRTIO_SIZE, MmioDevice::VirtioBlk(1)),
+    (0xd000_0800, VIRTIO_SIZE, MmioDevice::VirtioBlk(2)),
+    (0xd000_0a00, VIRTIO_SIZE, MmioDevice::VirtioBlk(3)),
     (IOAPIC_BASE, IOAPIC_SIZE, MmioDevice::IoApic),
     (LAPIC_BASE, LAPIC_SIZE, MmioDevice::Lapic),
 ];
@@ -295,16 +326,37 @@ mod tests {
         assert_eq!(mmio_device(0x1000), None);
         assert_eq!(
             mmio_device(0xd000_0070),
-            Some((MmioDevice::VirtioBlk, 0x70))
+            Some((MmioDevice::VirtioBlk(0), 0x70))
         );
         assert_eq!(mmio_device(0xd000_0200), Some((MmioDevice::VirtioRng, 0)));
         assert_eq!(mmio_device(0xd000_0400), None);
         assert!(check_ram(DEFAULT_MEMORY_MIB).is_ok());
         assert!(check_ram(4096).is_err());
         assert_eq!(
-            virtio_cmdline(true, true),
+            virtio_cmdline(1, true),
             "virtio_mmio.device=0x200@0xd0000000:16 virtio_mmio.device=0x200@0xd0000200:17"
         );
+        assert_eq!(
+            virtio_cmdline(3, false),
+            "virtio_mmio.device=0x200@0xd0000000:16 virtio_mmio.device=0x200@0xd0000600:19 \
+             virtio_mmio.device=0x200@0xd0000800:19"
+        );
+        assert_eq!(
+            mmio_device(0xd000_0a04),
+            Some((MmioDevice::VirtioBlk(3), 4))
+        );
+        for (i, &b) in VIRTIO_BLK_BASES.iter().enumerate() {
+            assert_eq!(mmio_device(b), Some((MmioDevice::VirtioBlk(i as u8), 0)));
+        }
+        // The map is in address order and windows do not overlap.
+        for w in MMIO_MAP.windows(2) {
+            assert!(
+                w[0].0 + w[0].1 <= w[1].0,
+                "{:#x} overlaps {:#x}",
+                w[0].0,
+                w[1].0
+            );
+        }
     }
 
     #[test]

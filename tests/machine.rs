@@ -242,7 +242,11 @@ fn an_interrupt_storm_keeps_making_progress_and_exits() {
 #[test]
 fn keyboard_controller_reset_stops_the_machine_with_a_message() {
     for tier in TIERS {
-        let r = run_guest("kbd_reset", tier);
+        // --no-reboot: the reset request stops the machine (without it the machine
+        // reboots, and this guest would reset forever; tests/reset.rs has reboots).
+        let mut cfg = common::config(tier);
+        cfg.no_reboot = true;
+        let r = common::run_image(&common::guest("kbd_reset"), &cfg, Some(common::GUEST_LIMIT));
         assert!(
             matches!(r.outcome, Outcome::ResetRequested { .. }),
             "{tier:?}: {:?}",

@@ -37,7 +37,10 @@ fn machine(drive: Option<PathBuf>, read_only: bool, rng: bool) -> MachineArgs {
         tier: TierArg::Interp,
         serial: SerialBackend::Stdio,
         jit_thread: false,
-        drive: drive.map(|file| DriveSpec { file, read_only }),
+        drive: drive
+            .map(|file| DriveSpec { file, read_only })
+            .into_iter()
+            .collect(),
         rng,
         ..MachineArgs::default()
     }
@@ -256,10 +259,10 @@ fn drive_option_parses_and_explains_mistakes() {
     };
     assert_eq!(
         a.machine.drive,
-        Some(DriveSpec {
+        vec![DriveSpec {
             file: PathBuf::from("d.img"),
             read_only: true
-        })
+        }]
     );
     assert!(a.machine.rng);
     for (spec, says) in [

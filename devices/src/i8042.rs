@@ -13,6 +13,8 @@
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
+pub mod scancode;
+
 /// Status register bits.
 pub mod status {
     /// Output buffer full: a byte waits at the data port.
@@ -50,6 +52,9 @@ const RESEND: u8 = 0xfe;
 /// The longest reply queue kept (host input beyond it is dropped, as a full keyboard
 /// buffer would).
 const MAX_QUEUE: usize = 256;
+/// The keyboard's own buffer of scan-code bytes for host keys (a key event that does
+/// not fit is dropped, as an overrun keyboard drops keys).
+const KBD_BUFFER: usize = 4096;
 
 /// Where a byte in the output queue comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,6 +101,9 @@ pub struct I8042State {
     pub aux_sample_rate: u8,
     pub aux_resolution: u8,
     pub reset_requested: bool,
+    /// Scan-code bytes the keyboard has made for host key events and not yet sent to
+    /// the controller (it sends the next byte when the controller's output is empty).
+    pub kbd_buffer: Vec<u8>,
 }
 
 /// The PS/2 controller.
@@ -103,6 +111,7 @@ pub struct I8042State {
 pub struct I8042 {
     s: I8042State,
     queue: VecDeque<(Source, u8)>,
+    kbd_buffer: VecDeque<u8>,
 }
 
 impl Default for I8042 {
@@ -134,14 +143,17 @@ impl I8042 {
                 aux_sample_rate: 100,
                 aux_resolution: 2,
                 reset_requested: false,
+                kbd_buffer: Vec::new(),
             },
             queue: VecDeque::new(),
+            kbd_buffer: VecDeque::new(),
         }
     }
 
     pub fn state(&self) -> I8042State {
         let mut s = self.s.clone();
         s.queue = self.queue.iter().copied().collect();
+        s.kbd_buffer = self.kbd_buffer.iter().copied().collect();
         s
     }
 
@@ -149,13 +161,23 @@ impl I8042 {
         let mut s = state.clone();
         let mut queue: VecDeque<_> = std::mem::take(&mut s.queue).into();
         queue.truncate(MAX_QUEUE);
-        I8042 { s, queue }
+        let mut kbd_buffer: VecDeque<_> = std::mem::take(&mut s.kbd_buffer).into();
+        kbd_buffer.truncate(KBD_BUFFER);
+        I8042 {
+            s,
+            queue,
+            kbd_buffer,
+        }
     }
 
     /// Reads the data port (offset 0) or the status register (offset 4).
     pub fn read(&mut self, offset: u16) -> u8 {
         match offset {
-            DATA => self.queue.pop_front().map_or(0, |(_, b)| b),
+            DATA => {
+                let v = self.queue.pop_front().map_or(0, |(_, b)| b);
+                self.feed_keyboard();
+                v
+            }
             STATUS => self.status(),
             _ => 0xff,
         }
@@ -219,6 +241,45 @@ impl I8042 {
         n
     }
 
+    /// A key of the host's keyboard (`code` a Linux `KEY_*` number) went down
+    /// (`pressed`) or up. The keyboard makes its scan code in the set the guest
+    /// selected (set 2 by default, which the controller translates to set 1 while its
+    /// translate bit is on — so the guest reads set 1, as on PCs; set 3 is answered
+    /// with set-2 codes) and queues it in its own buffer; the bytes go to the
+    /// controller one at a time, each when the previous one was read. Returns false
+    /// when the key is dropped: a key without a scan code here, a keyboard that is
+    /// not scanning (command 0xF5), or a full keyboard buffer. While the controller
+    /// has the keyboard port disabled (0xAD) the bytes wait in the keyboard.
+    pub fn key_event(&mut self, code: u16, pressed: bool) -> bool {
+        // A keyboard whose port the controller disabled keeps its keys until the
+        // port is enabled again; one told to stop scanning drops them.
+        if !self.s.kbd_scanning {
+            return false;
+        }
+        let Some(k) = scancode::lookup(code) else {
+            return false;
+        };
+        let xlate = self.s.config & config::XLATE != 0;
+        let set1 = self.s.kbd_scancode_set == 1 || xlate;
+        let bytes = scancode::bytes(k, pressed, set1);
+        if self.kbd_buffer.len() + bytes.len() > KBD_BUFFER {
+            return false;
+        }
+        self.kbd_buffer.extend(bytes);
+        self.feed_keyboard();
+        true
+    }
+
+    /// Moves the keyboard's next byte to the controller's output when it is empty.
+    fn feed_keyboard(&mut self) {
+        if !self.queue.is_empty() || self.s.config & config::KBD_DISABLED != 0 {
+            return;
+        }
+        if let Some(b) = self.kbd_buffer.pop_front() {
+            self.queue.push_back((Source::Keyboard, b));
+        }
+    }
+
     /// True once after the guest pulsed the reset line (the machine resets or stops).
     pub fn take_reset_request(&mut self) -> bool {
         std::mem::take(&mut self.s.reset_requested)
@@ -252,7 +313,10 @@ impl I8042 {
                 self.push(Source::Controller, 0x55);
             }
             0xad => self.s.config |= config::KBD_DISABLED,
-            0xae => self.s.config &= !config::KBD_DISABLED,
+            0xae => {
+                self.s.config &= !config::KBD_DISABLED;
+                self.feed_keyboard();
+            }
             // Input port: keyboard not inhibited, colour display.
             0xc0 => self.push(Source::Controller, 0xa0),
             0xd0 => self.push(Source::Controller, self.s.output_port),
@@ -268,7 +332,10 @@ impl I8042 {
 
     fn data_write(&mut self, v: u8) {
         match std::mem::replace(&mut self.s.pending, Pending::None) {
-            Pending::Config => self.s.config = v,
+            Pending::Config => {
+                self.s.config = v;
+                self.feed_keyboard();
+            }
             Pending::OutputPort => {
                 self.s.output_port = v;
                 if v & 1 == 0 {
@@ -316,6 +383,7 @@ impl I8042 {
                 self.s.kbd_scanning = true;
                 self.s.kbd_scancode_set = 2;
                 self.s.kbd_leds = 0;
+                self.kbd_buffer.clear();
                 self.push(k, ACK);
                 self.push(k, BAT_OK);
             }

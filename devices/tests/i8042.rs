@@ -151,6 +151,70 @@ fn garbage_never_panics_and_the_queue_stays_bounded() {
         if x.is_multiple_of(97) {
             k.key_input(&[x as u8; 40]);
         }
+        if x.is_multiple_of(13) {
+            k.key_event((x >> 3) as u16 % 130, x & 1 != 0);
+        }
+        assert!(k.state().kbd_buffer.len() <= 4096);
         assert!(k.state().queue.len() <= 256);
     }
+}
+
+#[test]
+fn host_key_events_come_one_byte_at_a_time_in_the_selected_set() {
+    let mut k = I8042::new();
+    // Translation on (the default): set 1, release = code | 0x80.
+    assert!(k.key_event(30, true)); // KEY_A
+    assert!(k.key_event(30, false));
+    assert!(k.key_event(103, true)); // KEY_UP, extended
+    assert_eq!(k.state().queue.len(), 1, "one byte waits at the data port");
+    assert!(k.irq1());
+    assert_eq!(drain(&mut k), [0x1e, 0x9e, 0xe0, 0x48]);
+    // Translation off: the keyboard's own set 2, release = 0xF0 then the code.
+    cmd(&mut k, 0x60);
+    k.write(DATA, config::KBD_INT | config::SYS);
+    k.key_event(30, true);
+    k.key_event(30, false);
+    assert_eq!(drain(&mut k), [0x1c, 0xf0, 0x1c]);
+    // Unknown keys are refused.
+    assert!(!k.key_event(0, true));
+    assert!(!k.key_event(500, true));
+}
+
+#[test]
+fn keys_wait_while_the_port_is_disabled_and_drop_when_not_scanning() {
+    let mut k = I8042::new();
+    cmd(&mut k, 0xad);
+    assert!(k.key_event(16, true));
+    assert_eq!(k.read(STATUS) & status::OBF, 0, "held in the keyboard");
+    cmd(&mut k, 0x20);
+    assert_eq!(drain(&mut k).len(), 1, "only the configuration byte");
+    cmd(&mut k, 0xae);
+    assert_eq!(drain(&mut k), [0x10]);
+    k.write(DATA, 0xf5);
+    assert_eq!(drain(&mut k), [0xfa]);
+    assert!(!k.key_event(16, true), "not scanning: dropped");
+    // A keyboard reset empties its buffer.
+    k.write(DATA, 0xf4);
+    drain(&mut k);
+    cmd(&mut k, 0xad);
+    k.key_event(16, true);
+    k.write(DATA, 0xff);
+    assert_eq!(drain(&mut k), [0xfa, 0xaa]);
+}
+
+#[test]
+fn state_round_trips_with_keys_in_the_keyboard_buffer() {
+    let mut k = I8042::new();
+    for c in [30u16, 48, 46] {
+        k.key_event(c, true);
+        k.key_event(c, false);
+    }
+    let s = k.state();
+    assert_eq!(s.queue.len() + s.kbd_buffer.len(), 6);
+    let bytes = bincode::serde::encode_to_vec(&s, bincode::config::standard()).unwrap();
+    let (back, _): (reprise_devices::I8042State, _) =
+        bincode::serde::decode_from_slice(&bytes, bincode::config::standard()).unwrap();
+    let mut k2 = I8042::from_state(&back);
+    assert_eq!(k2.state(), s);
+    assert_eq!(drain(&mut k2), drain(&mut k));
 }

@@ -96,10 +96,11 @@ pub struct MachineArgs {
           action = clap::ArgAction::Set)]
     pub jit_thread: bool,
     /// A virtio-blk disk on a raw image file: file=PATH[,format=raw][,readonly=on].
-    /// `run` writes the guest's writes through to the file; `record` and `replay` never
-    /// modify it (writes stay in memory).
+    /// Repeatable, up to 4 drives (0 at 0xd0000000 pin 16; 1-3 at 0xd0000600,
+    /// 0xd0000800, 0xd0000a00 sharing pin 19). `run` writes the guest's writes through
+    /// to the file; `record` and `replay` never modify it (writes stay in memory).
     #[arg(long, value_name = "file=PATH[,format=raw][,readonly=on]")]
-    pub drive: Option<crate::host::DriveSpec>,
+    pub drive: Vec<crate::host::DriveSpec>,
     /// A virtio-rng device (its bytes come from the host and are recorded).
     #[arg(long, value_name = "on|off", default_value = "off", value_parser = parse_on_off,
           action = clap::ArgAction::Set)]
@@ -109,6 +110,16 @@ pub struct MachineArgs {
     /// needs neither file.
     #[arg(long, value_name = "ac97[,out=wav:PATH|null][,in=wav:PATH|silence]")]
     pub audio: Option<crate::host::AudioSpec>,
+    /// Key strokes for the PS/2 keyboard: the text read from unix:PATH, tcp:HOST:PORT
+    /// or file:PATH is typed (a press and a release per character, Shift for capitals
+    /// and symbols; `\{F1}`, `\{Up}` … for named keys). Recorded; replay does not
+    /// open it.
+    #[arg(long, value_name = "unix:PATH|tcp:HOST:PORT|file:PATH")]
+    pub keyboard: Option<crate::host::KeyboardSource>,
+    /// Stop (status 12) when the guest asks for a reset, instead of resetting the
+    /// machine and booting the kernel again (as QEMU's -no-reboot).
+    #[arg(long)]
+    pub no_reboot: bool,
 }
 
 /// `--icount-shift`: a fixed shift or `auto`.
@@ -160,9 +171,11 @@ impl Default for MachineArgs {
             serial: SerialBackend::Stdio,
             no_stdin: false,
             jit_thread: true,
-            drive: None,
+            drive: Vec::new(),
             rng: false,
             audio: None,
+            keyboard: None,
+            no_reboot: false,
         }
     }
 }
@@ -183,6 +196,7 @@ impl MachineArgs {
                 SleepPolicy::Off
             },
             ac97: self.audio.is_some(),
+            no_reboot: self.no_reboot,
             ..MachineConfig::default()
         }
     }

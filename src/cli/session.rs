@@ -31,12 +31,16 @@ pub struct RecordedRun {
     pub sleep: bool,
     pub digest_interval: u64,
     pub snapshot_interval: Option<u64>,
-    /// `--drive` (its image is among the log's images, by hash).
-    pub drive: Option<DriveSpec>,
+    /// `--drive`s in order (their images are among the log's images, by hash).
+    pub drive: Vec<DriveSpec>,
     /// `--rng on`.
     pub rng: bool,
     /// `--audio` (the backends are host-side: replay opens neither file).
     pub audio: Option<crate::host::AudioSpec>,
+    /// `--keyboard` (not opened in replay: the keys come from the log).
+    pub keyboard: Option<crate::host::KeyboardSource>,
+    /// `--no-reboot`.
+    pub no_reboot: bool,
 }
 
 impl RecordedRun {
@@ -55,7 +59,7 @@ impl RecordedRun {
         for (f, _) in self.kernel_args().module_specs() {
             v.push(self.cwd.join(f));
         }
-        if let Some(d) = &self.drive {
+        for d in &self.drive {
             v.push(self.cwd.join(&d.file));
         }
         v
@@ -84,6 +88,7 @@ impl RecordedRun {
             snapshot_interval: self.snapshot_interval,
             virtio: crate::machine::virtio::VirtioConfig::default(),
             ac97: self.audio.is_some(),
+            no_reboot: self.no_reboot,
         }
     }
 }
@@ -91,21 +96,26 @@ impl RecordedRun {
 /// The virtio devices for `--drive` / `--rng`: checks the image (a clear error before
 /// the guest starts) and takes the disk's capacity from it.
 fn virtio_config(
-    drive: Option<&DriveSpec>,
+    drives: &[DriveSpec],
     rng: bool,
     dir: Option<&Path>,
 ) -> Result<VirtioConfig, String> {
-    let blk = match drive {
-        Some(d) => {
-            let path = dir.map_or_else(|| d.file.clone(), |dir| dir.join(&d.file));
-            let sectors = image_sectors(&path)?;
-            let mut c = BlkConfig::new(sectors);
-            c.read_only = d.read_only;
-            c.serial = DISK_SERIAL.to_vec();
-            Some(c)
-        }
-        None => None,
-    };
+    if drives.len() > crate::layout::MAX_DRIVES {
+        return Err(format!(
+            "{} --drive options given; the machine has room for {} drives",
+            drives.len(),
+            crate::layout::MAX_DRIVES
+        ));
+    }
+    let mut blk = Vec::with_capacity(drives.len());
+    for (i, d) in drives.iter().enumerate() {
+        let path = dir.map_or_else(|| d.file.clone(), |dir| dir.join(&d.file));
+        let sectors = image_sectors(&path)?;
+        let mut c = BlkConfig::new(sectors);
+        c.read_only = d.read_only;
+        c.serial = disk_serial(i);
+        blk.push(c);
+    }
     Ok(VirtioConfig { blk, rng })
 }
 
@@ -124,20 +134,29 @@ fn open_audio(
     })
 }
 
-/// What GET_ID answers for the disk.
-pub const DISK_SERIAL: &[u8] = b"reprise-disk0";
+/// What GET_ID answers for drive `i`: "reprise-disk<i>".
+pub fn disk_serial(i: usize) -> Vec<u8> {
+    format!("reprise-disk{i}").into_bytes()
+}
 
 /// Opens the image for the disk I/O worker and starts it on `io`.
-fn start_disk(
-    drive: Option<&DriveSpec>,
-    policy: WritePolicy,
+fn start_disk(drives: &[DriveSpec], policy: WritePolicy, io: &mut IoThread) -> Result<(), String> {
+    for d in drives {
+        // Each drive has its own image and, in record, its own overlay.
+        io.add_disk(Disk::open(d, policy)?)?;
+    }
+    Ok(())
+}
+
+/// Opens `--keyboard` and starts its reader on `io` (run and record only).
+fn start_keyboard(
+    source: Option<&crate::host::KeyboardSource>,
     io: &mut IoThread,
 ) -> Result<(), String> {
-    let Some(d) = drive else {
-        return Ok(());
-    };
-    let disk = Disk::open(d, policy)?;
-    io.add_disk(disk, crate::machine::virtio::BLK_DEVICE)
+    if let Some(k) = source {
+        io.add_keyboard(k.open().map_err(|e| e.to_string())?);
+    }
+    Ok(())
 }
 
 /// How a run went.
@@ -182,13 +201,14 @@ pub fn run_kernel(
 ) -> Result<RunResult, String> {
     let kernel = read_kernel(&k.kernel)?;
     let boot = boot_options(k, &kernel, None)?;
-    let virtio = virtio_config(m.drive.as_ref(), m.rng, None)?;
+    let virtio = virtio_config(&m.drive, m.rng, None)?;
     let serial = m
         .serial
         .open(stdio_out, !m.no_stdin)
         .map_err(|e| e.to_string())?;
     let mut io = IoThread::new(PassThrough.io_side(), serial.input);
-    start_disk(m.drive.as_ref(), WritePolicy::WriteThrough, &mut io)?;
+    start_keyboard(m.keyboard.as_ref(), &mut io)?;
+    start_disk(&m.drive, WritePolicy::WriteThrough, &mut io)?;
     let host = Host {
         mode: Box::new(PassThrough),
         io,
@@ -225,8 +245,10 @@ pub fn record_kernel(
         drive: a.machine.drive.clone(),
         rng: a.machine.rng,
         audio: a.machine.audio.clone(),
+        keyboard: a.machine.keyboard.clone(),
+        no_reboot: a.machine.no_reboot,
     };
-    let virtio = virtio_config(rec.drive.as_ref(), rec.rng, None)?;
+    let virtio = virtio_config(&rec.drive, rec.rng, None)?;
     let audio = open_audio(rec.audio.as_ref())?;
     let kernel = read_kernel(&a.kernel.kernel)?;
     let boot = boot_options(&a.kernel, &kernel, None)?;
@@ -260,8 +282,9 @@ pub fn record_kernel(
         .open(stdio_out, !a.machine.no_stdin)
         .map_err(|e| e.to_string())?;
     let mut io = IoThread::new(recorder.io_side(), serial.input);
+    start_keyboard(rec.keyboard.as_ref(), &mut io)?;
     // Record never modifies the image: the guest's writes stay in an overlay.
-    start_disk(rec.drive.as_ref(), WritePolicy::Overlay, &mut io)?;
+    start_disk(&rec.drive, WritePolicy::Overlay, &mut io)?;
     let host = Host {
         io,
         mode: Box::new(recorder),
@@ -303,7 +326,7 @@ pub fn replay_log(
     let mut cfg = rec.config(a.tier, a.jit_thread, boot);
     // The image's hash was verified above; its data is never read in replay (block
     // completions come from the log), only its size.
-    cfg.virtio = virtio_config(rec.drive.as_ref(), rec.rng, Some(&rec.cwd))?;
+    cfg.virtio = virtio_config(&rec.drive, rec.rng, Some(&rec.cwd))?;
     let host = Host {
         io: IoThread::new(player.io_side(), None),
         mode: Box::new(player),

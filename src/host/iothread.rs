@@ -26,6 +26,11 @@ pub enum HostInput {
         status: u8,
         data: Vec<u8>,
     },
+    /// A key of the `--keyboard` source went down (`value` 1) or up (0); `code` is a
+    /// Linux `KEY_*` number.
+    Key { code: u16, value: i32 },
+    /// The keyboard source ended.
+    KeyboardClosed,
 }
 
 /// A request from the vCPU thread to the iothread: reach checkpoint `.0` and answer
@@ -42,8 +47,8 @@ pub struct IoThread {
     ctl: Sender<CheckpointRequest>,
     /// Disk requests sent to an I/O worker and not answered yet.
     disk_pending: Arc<AtomicUsize>,
-    /// The disk I/O worker, if one was started.
-    disk: Option<super::disk::DiskClient>,
+    /// The disk I/O workers started, by drive.
+    disks: Vec<super::disk::DiskClient>,
 }
 
 /// Nanoseconds of host real time since `t0` (what warp start records).
@@ -82,7 +87,7 @@ impl IoThread {
             live_sources: 0,
             ctl,
             disk_pending: Arc::new(AtomicUsize::new(0)),
-            disk: None,
+            disks: Vec::new(),
         };
         io.add_serial(serial_input);
         io
@@ -112,19 +117,34 @@ impl IoThread {
         }
     }
 
-    /// Starts an I/O worker thread serving `disk` for virtio-blk device `device`; its
-    /// completions arrive as [`HostInput::Block`]. The machine takes the worker's
-    /// client with [`IoThread::disk_client`].
-    pub fn add_disk(&mut self, disk: super::disk::Disk, device: u32) -> Result<(), String> {
+    /// Starts a reader thread turning the text of `input` into key events
+    /// ([`HostInput::Key`]); see [`super::keyboard`].
+    pub fn add_keyboard(&mut self, input: Box<dyn Read + Send>) {
+        let tx = self._tx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("reprise-kbd-in".into())
+            .spawn(move || super::keyboard::read_loop(input, tx));
+        if spawned.is_ok() {
+            self.live_sources += 1;
+        }
+    }
+
+    /// Starts an I/O worker thread serving `disk` for the next drive (device 0, 1, …
+    /// in the order of the calls); its completions arrive as [`HostInput::Block`]
+    /// with that device number. The machine takes the workers' clients with
+    /// [`IoThread::disk_clients`].
+    pub fn add_disk(&mut self, disk: super::disk::Disk) -> Result<(), String> {
+        let device = u32::try_from(self.disks.len()).unwrap_or(u32::MAX);
         let c =
             super::disk::spawn_worker(disk, device, self._tx.clone(), self.disk_pending.clone())?;
-        self.disk = Some(c);
+        self.disks.push(c);
         Ok(())
     }
 
-    /// Where the machine sends disk requests (`None`: no worker, as in replay).
-    pub fn disk_client(&self) -> Option<super::disk::DiskClient> {
-        self.disk.clone()
+    /// Where the machine sends each drive's requests (empty: no workers, as in
+    /// replay).
+    pub fn disk_clients(&self) -> Vec<super::disk::DiskClient> {
+        self.disks.clone()
     }
 
     /// True while some source may still deliver input (a reader, or a disk request
@@ -161,7 +181,7 @@ impl IoThread {
 
     fn note(&mut self, m: &HostInput) {
         match m {
-            HostInput::SerialClosed => {
+            HostInput::SerialClosed | HostInput::KeyboardClosed => {
                 self.live_sources = self.live_sources.saturating_sub(1);
             }
             HostInput::Block { .. } => {
@@ -171,7 +191,7 @@ impl IoThread {
                         Some(n.saturating_sub(1))
                     });
             }
-            HostInput::Serial(_) => {}
+            HostInput::Serial(_) | HostInput::Key { .. } => {}
         }
     }
 }

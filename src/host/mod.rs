@@ -6,10 +6,12 @@
 pub mod audio;
 pub mod disk;
 pub mod iothread;
+pub mod keyboard;
 pub mod quit;
 pub mod serial;
 
 pub use audio::{AudioBackend, AudioIn, AudioOut, AudioSpec};
 pub use disk::{DiskClient, DiskJob, DriveSpec, WritePolicy};
 pub use iothread::{HostInput, IoThread};
+pub use keyboard::KeyboardSource;
 pub use serial::{SerialBackend, SerialBackendError};

@@ -191,12 +191,21 @@ impl Board {
 
     /// Sets the virtio devices' I/O APIC pins from their interrupt status.
     pub fn update_virtio_irqs(&mut self, now_ns: u64) {
-        if let Some(l) = self.virtio.blk_irq() {
+        if let Some(l) = self.virtio.blk_irq(0) {
             self.intc.set_irq(layout::VIRTIO_BLK_GSI, l, now_ns);
+        }
+        if let Some(l) = self.virtio.blk_shared_irq() {
+            self.intc.set_irq(layout::VIRTIO_BLK_SHARED_GSI, l, now_ns);
         }
         if let Some(l) = self.virtio.rng_irq() {
             self.intc.set_irq(layout::VIRTIO_RNG_GSI, l, now_ns);
         }
+    }
+
+    /// A host key event for the PS/2 keyboard (dropped when the keyboard is off).
+    pub fn key_event(&mut self, code: u16, pressed: bool, now_ns: u64) {
+        self.i8042.key_event(code, pressed);
+        self.update_i8042_irqs(now_ns);
     }
 
     fn update_i8042_irqs(&mut self, now_ns: u64) {
@@ -236,6 +245,12 @@ impl Board {
             PortDevice::Pit => self.pit.read(off, now),
             PortDevice::I8042Data | PortDevice::I8042Cmd => {
                 let v = self.i8042.read(i8042_offset(dev));
+                if dev == PortDevice::I8042Data {
+                    // Each byte is its own interrupt: the line drops when the byte is
+                    // read and rises again for the next one (edge-triggered IRQ 1).
+                    self.intc.set_irq(layout::KBD_IRQ, false, now);
+                    self.intc.set_irq(layout::MOUSE_IRQ, false, now);
+                }
                 self.update_i8042_irqs(now);
                 v
             }
@@ -343,10 +358,10 @@ impl Bus for Board {
         match layout::mmio_device(addr) {
             Some((MmioDevice::Lapic, off)) => self.intc.lapic_mmio_read(off, size, now),
             Some((MmioDevice::IoApic, off)) => self.intc.ioapic_mmio_read(off, size, now),
-            Some((MmioDevice::VirtioBlk, off)) => {
+            Some((MmioDevice::VirtioBlk(i), off)) => {
                 let mut b = [0u8; 8];
                 let n = (size as usize).clamp(1, 8);
-                self.virtio.blk_read(off, &mut b[..n]);
+                self.virtio.blk_read(usize::from(i), off, &mut b[..n]);
                 u64::from_le_bytes(b)
             }
             Some((MmioDevice::VirtioRng, off)) => {
@@ -366,10 +381,10 @@ impl Bus for Board {
         match layout::mmio_device(addr) {
             Some((MmioDevice::Lapic, off)) => self.intc.lapic_mmio_write(off, size, value, now),
             Some((MmioDevice::IoApic, off)) => self.intc.ioapic_mmio_write(off, size, value, now),
-            Some((MmioDevice::VirtioBlk, off)) => {
+            Some((MmioDevice::VirtioBlk(i), off)) => {
                 let b = value.to_le_bytes();
                 let n = (size as usize).clamp(1, 8);
-                self.virtio.blk_write(off, &b[..n]);
+                self.virtio.blk_write(usize::from(i), off, &b[..n]);
                 self.update_virtio_irqs(now);
             }
             Some((MmioDevice::VirtioRng, off)) => {

@@ -9,6 +9,7 @@ mod boot;
 mod console;
 mod outcome;
 pub mod pci;
+mod reset;
 mod run;
 mod snapshot;
 pub mod virtio;
@@ -60,6 +61,9 @@ pub struct MachineConfig {
     /// An AC'97 sound card on PCI (its host backends are attached with
     /// [`Machine::attach_audio`]).
     pub ac97: bool,
+    /// A reset requested by the guest stops the machine (status 12) instead of
+    /// rebooting it (QEMU's `-no-reboot`).
+    pub no_reboot: bool,
 }
 
 impl Default for MachineConfig {
@@ -77,6 +81,7 @@ impl Default for MachineConfig {
             snapshot_interval: None,
             virtio: virtio::VirtioConfig::default(),
             ac97: false,
+            no_reboot: false,
         }
     }
 }
@@ -152,6 +157,13 @@ pub struct Machine {
     finish_report: Option<FinishReport>,
     /// Set (by a Ctrl-C handler) to stop at the next stop of the vCPU loop.
     quit: Option<&'static std::sync::atomic::AtomicBool>,
+    /// The kernel and boot options as loaded at start, for a reset to boot again.
+    kernel: Vec<u8>,
+    boot_opts: BootOptions,
+    /// Stop on a guest reset instead of rebooting.
+    no_reboot: bool,
+    /// Resets so far.
+    resets: u64,
 }
 
 impl Machine {
@@ -177,12 +189,13 @@ impl Machine {
             io,
             restore,
         } = host;
-        let disk = io.disk_client();
-        if cfg.virtio.blk.is_some() || cfg.virtio.rng || cfg.ac97 {
+        let disk = io.disk_clients();
+        let any_virtio = !cfg.virtio.blk.is_empty() || cfg.virtio.rng || cfg.ac97;
+        if any_virtio {
             layout::check_ram(cfg.memory_mib).map_err(MachineError::Devices)?;
         }
         let mut ram = GuestRam::new(cfg.memory_mib)?;
-        let mem = if cfg.virtio.blk.is_some() || cfg.virtio.rng || cfg.ac97 {
+        let mem = if any_virtio {
             let len = usize::try_from(ram.len())
                 .map_err(|_| MachineError::Devices("guest RAM too large".into()))?;
             // SAFETY: the pointer and length describe the RAM mapping, which moves into
@@ -250,6 +263,10 @@ impl Machine {
             last_progress: Instant::now(),
             finish_report: None,
             quit: None,
+            kernel: kernel.to_vec(),
+            boot_opts: cfg.boot.clone(),
+            no_reboot: cfg.no_reboot,
+            resets: 0,
         };
         if let Some(s) = restore {
             m.restore(&s)?;

@@ -20,8 +20,8 @@ pub mod status {
     /// a log that could not be written as the run went (a log that cannot be created
     /// at all is a configuration error, status 2).
     pub const REPLAY: i32 = 10;
-    /// The guest asked for a reset (keyboard controller reset line); reprise stops
-    /// rather than rebooting.
+    /// The guest asked for a reset (keyboard controller reset line) and reprise was
+    /// told not to reboot (`--no-reboot`), or the machine could not boot again.
     pub const RESET: i32 = 12;
     /// Stopped by the user (Ctrl-C), as shells report a SIGINT death.
     pub const QUIT: i32 = 130;
@@ -64,6 +64,10 @@ pub enum Outcome {
     ResetRequested {
         rip: u64,
     },
+    /// The guest asked for a reset and the machine could not boot again.
+    ResetFailed {
+        message: String,
+    },
     /// Replay reached the point where the recording stopped without the guest ending
     /// it (an instruction limit or the user quitting while recording).
     RecordingEnd {
@@ -86,7 +90,7 @@ impl Outcome {
             Outcome::TripleFault { .. } => status::TRIPLE_FAULT,
             Outcome::ExecOutsideRam { .. } => status::EXEC_OUTSIDE_RAM,
             Outcome::RecordingEnd { .. } => 0,
-            Outcome::ResetRequested { .. } => status::RESET,
+            Outcome::ResetRequested { .. } | Outcome::ResetFailed { .. } => status::RESET,
             Outcome::HostQuit { .. } => status::QUIT,
             Outcome::Replay { .. } => status::REPLAY,
         }
@@ -103,7 +107,10 @@ impl Outcome {
                 format!("stopped by the user (Ctrl-C) at instruction {icount}")
             }
             Outcome::ResetRequested { rip } => format!(
-                "guest requested a reset through the keyboard controller (RIP {rip:#x}); reprise stops instead of rebooting"
+                "guest requested a reset (keyboard controller 0xFE or PIIX reset control 0xcf9) (RIP {rip:#x}); reprise stops instead of rebooting (--no-reboot)"
+            ),
+            Outcome::ResetFailed { ref message } => format!(
+                "guest requested a reset, and the machine could not boot again: {message}"
             ),
             Outcome::DebugExit { value, status } => format!(
                 "guest wrote {value:#x} to the debug-exit port {:#x}: exit status {}",

@@ -118,8 +118,25 @@ impl Machine {
                 RunExit::IcountLimit => {}
                 RunExit::BusStop => {
                     if std::mem::take(&mut self.board.reset_requested) {
-                        let rip = self.cpu.state().rip;
-                        return Ok((Outcome::ResetRequested { rip }, ShutdownCause::GuestReset));
+                        if self.no_reboot {
+                            let rip = self.cpu.state().rip;
+                            return Ok((
+                                Outcome::ResetRequested { rip },
+                                ShutdownCause::GuestReset,
+                            ));
+                        }
+                        match self.reset() {
+                            Ok(()) => continue,
+                            Err(super::MachineError::Replay(e)) => return Err(e),
+                            Err(e) => {
+                                return Ok((
+                                    Outcome::ResetFailed {
+                                        message: e.to_string(),
+                                    },
+                                    ShutdownCause::Error,
+                                ))
+                            }
+                        }
                     }
                     if let Some(e) = self.board.error.take() {
                         return Err(e);
@@ -264,11 +281,12 @@ impl Machine {
         while let Some(m) = self.io.try_recv() {
             self.host_queue.push_back(m);
         }
-        if self
-            .host_queue
-            .iter()
-            .any(|m| matches!(m, HostInput::Serial(_) | HostInput::Block { .. }))
-        {
+        if self.host_queue.iter().any(|m| {
+            matches!(
+                m,
+                HostInput::Serial(_) | HostInput::Block { .. } | HostInput::Key { .. }
+            )
+        }) {
             let q = &mut self.host_queue;
             let events = self
                 .board
@@ -287,14 +305,23 @@ impl Machine {
             match ev {
                 AsyncEvent::SerialInput { bytes, .. } => self.board.serial_input(&bytes, now),
                 AsyncEvent::BlockComplete {
-                    device: super::virtio::BLK_DEVICE,
+                    device,
                     request,
                     status,
                     data,
                 } => {
-                    self.board.virtio.block_complete(request, status, &data);
+                    let drive = usize::try_from(device).unwrap_or(usize::MAX);
+                    self.board
+                        .virtio
+                        .block_complete(drive, request, status, &data);
                     self.board.update_virtio_irqs(now);
                 }
+                AsyncEvent::Input {
+                    device: crate::host::keyboard::KEYBOARD_DEVICE,
+                    kind: crate::host::keyboard::EV_KEY,
+                    code,
+                    value,
+                } => self.board.key_event(code, value != 0, now),
                 // No device of this machine consumes the other kinds yet.
                 _ => {}
             }
@@ -338,7 +365,7 @@ impl Machine {
             let (cpu, board) = (&self.cpu, &self.board);
             let r = mode.snapshot(ic, &mut || {
                 let virtio = board.virtio.state();
-                let has_virtio = virtio.blk.is_some() || virtio.rng.is_some();
+                let has_virtio = !virtio.blk.is_empty() || virtio.rng.is_some();
                 snapshot::take(
                     cpu,
                     board.state(),
@@ -473,7 +500,15 @@ fn next_event(q: &mut VecDeque<HostInput>) -> Option<AsyncEvent> {
                     data,
                 })
             }
-            HostInput::SerialClosed => {}
+            HostInput::Key { code, value } => {
+                return Some(AsyncEvent::Input {
+                    device: crate::host::keyboard::KEYBOARD_DEVICE,
+                    kind: crate::host::keyboard::EV_KEY,
+                    code,
+                    value,
+                })
+            }
+            HostInput::SerialClosed | HostInput::KeyboardClosed => {}
         }
     }
     None

@@ -70,8 +70,9 @@ pub unsafe fn guest_memory(ptr: *mut u8, len: usize) -> Result<Mem, String> {
 /// What virtio devices the machine has.
 #[derive(Clone, Debug, Default)]
 pub struct VirtioConfig {
-    /// virtio-blk with this configuration (capacity from the image).
-    pub blk: Option<BlkConfig>,
+    /// virtio-blk devices (drive 0, 1, …) with these configurations (capacity from
+    /// the image); at most `layout::MAX_DRIVES`.
+    pub blk: Vec<BlkConfig>,
     /// virtio-rng present.
     pub rng: bool,
 }
@@ -79,16 +80,17 @@ pub struct VirtioConfig {
 /// The devices' guest-visible state, for snapshots.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct VirtioState {
-    pub blk: Option<VirtioBlkState>,
+    pub blk: Vec<VirtioBlkState>,
     pub rng: Option<VirtioRngState>,
 }
 
 #[derive(Default)]
 pub struct Virtio {
-    pub blk: Option<Blk>,
+    /// Drive i's device.
+    pub blk: Vec<Blk>,
     pub rng: Option<Rng>,
-    /// The disk I/O worker (run, record); `None` in replay.
-    pub disk: Option<DiskClient>,
+    /// The disk I/O workers by drive (run, record); empty in replay.
+    pub disk: Vec<DiskClient>,
     config: VirtioConfig,
     mem: Option<Mem>,
     /// All translated code must be dropped before the CPU runs on (after a restore).
@@ -98,15 +100,22 @@ pub struct Virtio {
     pub dirty_pages: Vec<u64>,
 }
 
-/// The device number of virtio-blk in `BlockComplete` events.
+/// The device number of drive 0 in `BlockComplete` events (drive i is device i).
 pub const BLK_DEVICE: u32 = 0;
 
 impl Virtio {
     pub fn new(
         config: VirtioConfig,
         mem: Option<Mem>,
-        disk: Option<DiskClient>,
+        disk: Vec<DiskClient>,
     ) -> Result<Virtio, String> {
+        if config.blk.len() > crate::layout::MAX_DRIVES {
+            return Err(format!(
+                "{} drives given; the machine has room for {}",
+                config.blk.len(),
+                crate::layout::MAX_DRIVES
+            ));
+        }
         let mut v = Virtio {
             config,
             mem,
@@ -122,15 +131,22 @@ impl Virtio {
             return Ok(());
         };
         let err = |e: reprise_devices::virtio::VirtioError| e.to_string();
-        self.blk = match (&self.config.blk, &state.blk, from_state) {
-            (Some(c), Some(s), true) => {
-                Some(Blk::from_state(c.clone(), mem.clone(), Outbox(Vec::new()), s).map_err(err)?)
-            }
-            (Some(c), _, _) => {
-                Some(Blk::new(c.clone(), mem.clone(), Outbox(Vec::new())).map_err(err)?)
-            }
-            (None, _, _) => None,
-        };
+        if from_state && state.blk.len() != self.config.blk.len() {
+            return Err(format!(
+                "the snapshot has {} virtio-blk devices, the machine {}",
+                state.blk.len(),
+                self.config.blk.len()
+            ));
+        }
+        let mut blk = Vec::with_capacity(self.config.blk.len());
+        for (i, c) in self.config.blk.iter().enumerate() {
+            let d = match state.blk.get(i).filter(|_| from_state) {
+                Some(s) => Blk::from_state(c.clone(), mem.clone(), Outbox(Vec::new()), s),
+                None => Blk::new(c.clone(), mem.clone(), Outbox(Vec::new())),
+            };
+            blk.push(d.map_err(err)?);
+        }
+        self.blk = blk;
         self.rng = match (self.config.rng, &state.rng, from_state) {
             (true, Some(s), true) => {
                 Some(Rng::from_state(mem, Outbox(Vec::new()), s).map_err(err)?)
@@ -143,7 +159,7 @@ impl Virtio {
 
     pub fn state(&self) -> VirtioState {
         VirtioState {
-            blk: self.blk.as_ref().map(|d| d.state()),
+            blk: self.blk.iter().map(|d| d.state()).collect(),
             rng: self.rng.as_ref().map(|d| d.state()),
         }
     }
@@ -153,7 +169,7 @@ impl Virtio {
     /// from the log.
     pub fn restore(&mut self, state: &VirtioState) -> Result<(), String> {
         self.build(state, true)?;
-        if let (Some(blk), Some(disk)) = (self.blk.as_ref(), self.disk.as_ref()) {
+        for (blk, disk) in self.blk.iter().zip(&self.disk) {
             for r in blk.in_flight_requests() {
                 disk.send(job(r));
             }
@@ -162,8 +178,23 @@ impl Virtio {
         Ok(())
     }
 
-    pub fn blk_read(&self, off: u64, data: &mut [u8]) {
-        if let Some(d) = self.blk.as_ref() {
+    /// A machine reset: the devices are built anew from their configuration. The
+    /// block device's request numbers go on from where they were, so a completion of
+    /// a request issued before the reset matches nothing and is ignored.
+    pub fn reset(&mut self) -> Result<(), String> {
+        let next_ids: Vec<u64> = self.blk.iter().map(|d| d.state().next_id).collect();
+        self.build(&VirtioState::default(), false)?;
+        let mut state = self.state();
+        for (s, n) in state.blk.iter_mut().zip(next_ids) {
+            s.next_id = n;
+        }
+        self.build(&state, true)?;
+        self.code_dirty = true;
+        Ok(())
+    }
+
+    pub fn blk_read(&self, drive: usize, off: u64, data: &mut [u8]) {
+        if let Some(d) = self.blk.get(drive) {
             d.mmio_read(off, data);
         }
     }
@@ -176,13 +207,13 @@ impl Virtio {
 
     /// A guest write to virtio-blk's window: the device runs, new requests go to the
     /// disk worker (or nowhere, in replay).
-    pub fn blk_write(&mut self, off: u64, data: &[u8]) {
-        let Some(d) = self.blk.as_mut() else {
+    pub fn blk_write(&mut self, drive: usize, off: u64, data: &[u8]) {
+        let Some(d) = self.blk.get_mut(drive) else {
             return;
         };
         d.mmio_write(off, data);
         let reqs = std::mem::take(&mut d.backend_mut().0);
-        if let Some(disk) = self.disk.as_ref() {
+        if let Some(disk) = self.disk.get(drive) {
             for r in reqs {
                 disk.send(job(r));
             }
@@ -224,8 +255,8 @@ impl Virtio {
 
     /// A block completion applied at a checkpoint. A completion that matches no
     /// request in flight (dropped by a device reset) is ignored, as the device says.
-    pub fn block_complete(&mut self, request: u64, status: u8, data: &[u8]) {
-        let Some(d) = self.blk.as_mut() else {
+    pub fn block_complete(&mut self, drive: usize, request: u64, status: u8, data: &[u8]) {
+        let Some(d) = self.blk.get_mut(drive) else {
             return;
         };
         let status = match status {
@@ -238,7 +269,7 @@ impl Virtio {
     }
 
     fn note_dirty(&mut self) {
-        if let Some(d) = self.blk.as_mut() {
+        for d in self.blk.iter_mut() {
             self.dirty_pages.extend(d.take_dirty_pages());
         }
         if let Some(d) = self.rng.as_mut() {
@@ -246,8 +277,15 @@ impl Virtio {
         }
     }
 
-    pub fn blk_irq(&self) -> Option<bool> {
-        self.blk.as_ref().map(|d| d.irq_level())
+    /// Drive i's interrupt line.
+    pub fn blk_irq(&self, drive: usize) -> Option<bool> {
+        self.blk.get(drive).map(|d| d.irq_level())
+    }
+
+    /// The shared pin of drives 1-3: the OR of their lines (`None` without them).
+    pub fn blk_shared_irq(&self) -> Option<bool> {
+        let rest = self.blk.get(1..).filter(|r| !r.is_empty())?;
+        Some(rest.iter().any(|d| d.irq_level()))
     }
 
     pub fn rng_irq(&self) -> Option<bool> {
