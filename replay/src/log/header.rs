@@ -6,7 +6,9 @@ use crate::codec::{put_bytes, put_varint, Dec, DecodeError};
 use crate::image::{ImageId, ImageRecord};
 
 pub const MAGIC: [u8; 8] = *b"RPRSLOG\0";
-pub const FORMAT_VERSION: u16 = 1;
+/// 2: the recorded run gained drives, audio, keyboard, netdev and no-reboot; snapshots
+/// carry the PCI bus. Version-1 logs are refused with a message naming both versions.
+pub const FORMAT_VERSION: u16 = 2;
 /// magic (8) + version (2) + body length (4) + body crc32 (4).
 pub const PREFIX_LEN: usize = 18;
 /// A header body larger than this is refused (the machine configuration is small).
