@@ -15,6 +15,7 @@
 //!
 //!   0xd000_0000 .. 0xd000_0200   virtio-mmio: virtio-blk (--drive), I/O APIC pin 16
 //!   0xd000_0200 .. 0xd000_0400   virtio-mmio: virtio-rng (--rng on), I/O APIC pin 17
+//!   0xd000_0400 .. 0xd000_0600   virtio-mmio: virtio-net (--netdev), I/O APIC pin 18
 //!   0xfec0_0000 .. 0xfec0_1000   I/O APIC (24 pins)
 //!   0xfee0_0000 .. 0xfee0_1000   local APIC (xAPIC MMIO window)
 //!
@@ -42,6 +43,7 @@
 //! `virtio_mmio.device=0x200@0xd0000000:16` sets them up that way)
 //!   16  virtio-blk
 //!   17  virtio-rng
+//!   18  virtio-net
 //! ```
 //!
 //! The virtio windows sit below 4 GiB, above RAM: with a virtio device present,
@@ -69,6 +71,7 @@ pub const IDENTITY_MAP_END: u64 = 4 << 30;
 /// virtio-mmio windows (`reprise_devices::virtio::MMIO_SIZE` bytes each).
 pub const VIRTIO_BLK_BASE: u64 = 0xd000_0000;
 pub const VIRTIO_RNG_BASE: u64 = 0xd000_0200;
+pub const VIRTIO_NET_BASE: u64 = 0xd000_0400;
 pub const VIRTIO_SIZE: u64 = reprise_devices::virtio::MMIO_SIZE;
 
 /// The I/O APIC's register window.
@@ -122,9 +125,10 @@ pub const PIT_IOAPIC_PIN: u8 = 2;
 /// I/O APIC pins of the virtio devices (above the ISA range: the 8259 never sees them).
 pub const VIRTIO_BLK_GSI: u8 = 16;
 pub const VIRTIO_RNG_GSI: u8 = 17;
+pub const VIRTIO_NET_GSI: u8 = 18;
 
 /// Linux's command-line words that describe the virtio devices present.
-pub fn virtio_cmdline(blk: bool, rng: bool) -> String {
+pub fn virtio_cmdline(blk: bool, rng: bool, net: bool) -> String {
     let mut v = Vec::new();
     if blk {
         v.push(format!(
@@ -134,6 +138,11 @@ pub fn virtio_cmdline(blk: bool, rng: bool) -> String {
     if rng {
         v.push(format!(
             "virtio_mmio.device={VIRTIO_SIZE:#x}@{VIRTIO_RNG_BASE:#x}:{VIRTIO_RNG_GSI}"
+        ));
+    }
+    if net {
+        v.push(format!(
+            "virtio_mmio.device={VIRTIO_SIZE:#x}@{VIRTIO_NET_BASE:#x}:{VIRTIO_NET_GSI}"
         ));
     }
     v.join(" ")
@@ -192,6 +201,7 @@ pub const PORT_MAP: &[(u16, u16, PortDevice)] = &[
 pub enum MmioDevice {
     VirtioBlk,
     VirtioRng,
+    VirtioNet,
     IoApic,
     Lapic,
 }
@@ -200,6 +210,7 @@ pub enum MmioDevice {
 pub const MMIO_MAP: &[(u64, u64, MmioDevice)] = &[
     (VIRTIO_BLK_BASE, VIRTIO_SIZE, MmioDevice::VirtioBlk),
     (VIRTIO_RNG_BASE, VIRTIO_SIZE, MmioDevice::VirtioRng),
+    (VIRTIO_NET_BASE, VIRTIO_SIZE, MmioDevice::VirtioNet),
     (IOAPIC_BASE, IOAPIC_SIZE, MmioDevice::IoApic),
     (LAPIC_BASE, LAPIC_SIZE, MmioDevice::Lapic),
 ];
@@ -245,12 +256,17 @@ mod tests {
             Some((MmioDevice::VirtioBlk, 0x70))
         );
         assert_eq!(mmio_device(0xd000_0200), Some((MmioDevice::VirtioRng, 0)));
-        assert_eq!(mmio_device(0xd000_0400), None);
+        assert_eq!(mmio_device(0xd000_0400), Some((MmioDevice::VirtioNet, 0)));
+        assert_eq!(mmio_device(0xd000_0600), None);
         assert!(check_ram(DEFAULT_MEMORY_MIB).is_ok());
         assert!(check_ram(4096).is_err());
         assert_eq!(
-            virtio_cmdline(true, true),
+            virtio_cmdline(true, true, false),
             "virtio_mmio.device=0x200@0xd0000000:16 virtio_mmio.device=0x200@0xd0000200:17"
+        );
+        assert_eq!(
+            virtio_cmdline(false, false, true),
+            "virtio_mmio.device=0x200@0xd0000400:18"
         );
     }
 

@@ -103,7 +103,11 @@ fn virtio_config(
         }
         None => None,
     };
-    Ok(VirtioConfig { blk, rng })
+    Ok(VirtioConfig {
+        blk,
+        rng,
+        net: None,
+    })
 }
 
 /// What GET_ID answers for the disk.

@@ -26,6 +26,8 @@ pub enum HostInput {
         status: u8,
         data: Vec<u8>,
     },
+    /// A frame from the network backend of virtio-net device `device`.
+    Net { device: u32, frame: Vec<u8> },
 }
 
 /// A request from the vCPU thread to the iothread: reach checkpoint `.0` and answer
@@ -44,6 +46,9 @@ pub struct IoThread {
     disk_pending: Arc<AtomicUsize>,
     /// The disk I/O worker, if one was started.
     disk: Option<super::disk::DiskClient>,
+    /// The network backend's threads (stopped and joined when the iothread goes).
+    net: Option<super::net::NetHandle>,
+    net_client: Option<super::net::NetClient>,
 }
 
 /// Nanoseconds of host real time since `t0` (what warp start records).
@@ -83,6 +88,8 @@ impl IoThread {
             ctl,
             disk_pending: Arc::new(AtomicUsize::new(0)),
             disk: None,
+            net: None,
+            net_client: None,
         };
         io.add_serial(serial_input);
         io
@@ -120,6 +127,25 @@ impl IoThread {
             super::disk::spawn_worker(disk, device, self._tx.clone(), self.disk_pending.clone())?;
         self.disk = Some(c);
         Ok(())
+    }
+
+    /// Opens network backend `spec` for virtio-net device `device`; its frames arrive
+    /// as [`HostInput::Net`]. Returns where the machine sends the guest's frames.
+    pub fn add_net(
+        &mut self,
+        spec: &super::net::NetdevSpec,
+        device: u32,
+    ) -> Result<super::net::NetClient, String> {
+        let (client, handle) = super::net::open(spec, device, self._tx.clone())?;
+        self.net = Some(handle);
+        self.net_client = Some(client.clone());
+        self.live_sources += 1;
+        Ok(client)
+    }
+
+    /// Where the machine sends the guest's frames (`None`: no backend, as in replay).
+    pub fn net_client(&self) -> Option<super::net::NetClient> {
+        self.net_client.clone()
     }
 
     /// Where the machine sends disk requests (`None`: no worker, as in replay).
@@ -171,7 +197,7 @@ impl IoThread {
                         Some(n.saturating_sub(1))
                     });
             }
-            HostInput::Serial(_) => {}
+            HostInput::Serial(_) | HostInput::Net { .. } => {}
         }
     }
 }

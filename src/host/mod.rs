@@ -5,9 +5,11 @@
 
 pub mod disk;
 pub mod iothread;
+pub mod net;
 pub mod quit;
 pub mod serial;
 
 pub use disk::{DiskClient, DiskJob, DriveSpec, WritePolicy};
 pub use iothread::{HostInput, IoThread};
+pub use net::{NetClient, NetdevSpec};
 pub use serial::{SerialBackend, SerialBackendError};

@@ -173,6 +173,9 @@ impl Board {
         if let Some(l) = self.virtio.rng_irq() {
             self.intc.set_irq(layout::VIRTIO_RNG_GSI, l, now_ns);
         }
+        if let Some(l) = self.virtio.net_irq() {
+            self.intc.set_irq(layout::VIRTIO_NET_GSI, l, now_ns);
+        }
     }
 
     fn update_i8042_irqs(&mut self, now_ns: u64) {
@@ -321,6 +324,12 @@ impl Bus for Board {
                 self.virtio.rng_read(off, &mut b[..n]);
                 u64::from_le_bytes(b)
             }
+            Some((MmioDevice::VirtioNet, off)) => {
+                let mut b = [0u8; 8];
+                let n = (size as usize).clamp(1, 8);
+                self.virtio.net_read(off, &mut b[..n]);
+                u64::from_le_bytes(b)
+            }
             None => reprise_jit::flags::size_mask(size),
         }
     }
@@ -347,6 +356,12 @@ impl Bus for Board {
                     self.error = Some(e);
                     return BusAction::Stop;
                 }
+            }
+            Some((MmioDevice::VirtioNet, off)) => {
+                let b = value.to_le_bytes();
+                let n = (size as usize).clamp(1, 8);
+                self.virtio.net_write(off, &b[..n], now);
+                self.update_virtio_irqs(now);
             }
             None => {}
         }

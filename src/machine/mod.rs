@@ -7,6 +7,7 @@ mod board;
 mod boot;
 mod console;
 mod outcome;
+pub mod net;
 mod run;
 mod snapshot;
 pub mod virtio;
@@ -172,11 +173,12 @@ impl Machine {
             restore,
         } = host;
         let disk = io.disk_client();
-        if cfg.virtio.blk.is_some() || cfg.virtio.rng {
+        let net_client = io.net_client();
+        if cfg.virtio.any() {
             layout::check_ram(cfg.memory_mib).map_err(MachineError::Devices)?;
         }
         let mut ram = GuestRam::new(cfg.memory_mib)?;
-        let mem = if cfg.virtio.blk.is_some() || cfg.virtio.rng {
+        let mem = if cfg.virtio.any() {
             let len = usize::try_from(ram.len())
                 .map_err(|_| MachineError::Devices("guest RAM too large".into()))?;
             // SAFETY: the pointer and length describe the RAM mapping, which moves into
@@ -190,8 +192,9 @@ impl Machine {
         } else {
             None
         };
-        let devs =
+        let mut devs =
             virtio::Virtio::new(cfg.virtio.clone(), mem, disk).map_err(MachineError::Devices)?;
+        devs.net_host.client = net_client;
         let boot = boot::load_kernel(kernel, &cfg.boot, &mut ram)?;
         let mut cpu_cfg = CpuConfig {
             tier: cfg.tier,

@@ -265,7 +265,12 @@ impl Machine {
         if self
             .host_queue
             .iter()
-            .any(|m| matches!(m, HostInput::Serial(_) | HostInput::Block { .. }))
+            .any(|m| {
+                matches!(
+                    m,
+                    HostInput::Serial(_) | HostInput::Block { .. } | HostInput::Net { .. }
+                )
+            })
         {
             let q = &mut self.host_queue;
             let events = self
@@ -291,6 +296,13 @@ impl Machine {
                     data,
                 } => {
                     self.board.virtio.block_complete(request, status, &data);
+                    self.board.update_virtio_irqs(now);
+                }
+                AsyncEvent::NetFrame {
+                    device: super::net::NET_DEVICE,
+                    frame,
+                } => {
+                    self.board.virtio.net_receive(frame, now);
                     self.board.update_virtio_irqs(now);
                 }
                 // No device of this machine consumes the other kinds yet.
@@ -336,7 +348,8 @@ impl Machine {
             let (cpu, board) = (&self.cpu, &self.board);
             let r = mode.snapshot(ic, &mut || {
                 let virtio = board.virtio.state();
-                let has_virtio = virtio.blk.is_some() || virtio.rng.is_some();
+                let has_virtio =
+                    virtio.blk.is_some() || virtio.rng.is_some() || virtio.net.is_some();
                 snapshot::take(
                     cpu,
                     board.state(),
@@ -470,6 +483,9 @@ fn next_event(q: &mut VecDeque<HostInput>) -> Option<AsyncEvent> {
                     status,
                     data,
                 })
+            }
+            HostInput::Net { device, frame } => {
+                return Some(AsyncEvent::NetFrame { device, frame })
             }
             HostInput::SerialClosed => {}
         }

@@ -74,6 +74,15 @@ pub struct VirtioConfig {
     pub blk: Option<BlkConfig>,
     /// virtio-rng present.
     pub rng: bool,
+    /// virtio-net with this configuration (see `super::net`).
+    pub net: Option<super::net::NetSetup>,
+}
+
+impl VirtioConfig {
+    /// Whether any virtio device is present.
+    pub fn any(&self) -> bool {
+        self.blk.is_some() || self.rng || self.net.is_some()
+    }
 }
 
 /// The devices' guest-visible state, for snapshots.
@@ -81,12 +90,16 @@ pub struct VirtioConfig {
 pub struct VirtioState {
     pub blk: Option<VirtioBlkState>,
     pub rng: Option<VirtioRngState>,
+    pub net: Option<reprise_devices::virtio::VirtioNetState>,
 }
 
 #[derive(Default)]
 pub struct Virtio {
     pub blk: Option<Blk>,
     pub rng: Option<Rng>,
+    pub net: Option<super::net::NetDev>,
+    /// virtio-net's backend client and capture file.
+    pub net_host: super::net::NetHost,
     /// The disk I/O worker (run, record); `None` in replay.
     pub disk: Option<DiskClient>,
     config: VirtioConfig,
@@ -114,6 +127,7 @@ impl Virtio {
             ..Virtio::default()
         };
         v.build(&VirtioState::default(), false)?;
+        v.net_host.pcap = super::net::open_pcap(v.config.net.as_ref())?;
         Ok(v)
     }
 
@@ -133,11 +147,12 @@ impl Virtio {
         };
         self.rng = match (self.config.rng, &state.rng, from_state) {
             (true, Some(s), true) => {
-                Some(Rng::from_state(mem, Outbox(Vec::new()), s).map_err(err)?)
+                Some(Rng::from_state(mem.clone(), Outbox(Vec::new()), s).map_err(err)?)
             }
-            (true, _, _) => Some(Rng::new(mem, Outbox(Vec::new())).map_err(err)?),
+            (true, _, _) => Some(Rng::new(mem.clone(), Outbox(Vec::new())).map_err(err)?),
             (false, _, _) => None,
         };
+        self.net = super::net::build(self.config.net.as_ref(), state.net.as_ref(), from_state, mem)?;
         Ok(())
     }
 
@@ -145,6 +160,7 @@ impl Virtio {
         VirtioState {
             blk: self.blk.as_ref().map(|d| d.state()),
             rng: self.rng.as_ref().map(|d| d.state()),
+            net: self.net.as_ref().map(|d| d.state()),
         }
     }
 
@@ -242,6 +258,9 @@ impl Virtio {
             self.dirty_pages.extend(d.take_dirty_pages());
         }
         if let Some(d) = self.rng.as_mut() {
+            self.dirty_pages.extend(d.take_dirty_pages());
+        }
+        if let Some(d) = self.net.as_mut() {
             self.dirty_pages.extend(d.take_dirty_pages());
         }
     }
