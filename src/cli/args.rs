@@ -104,6 +104,15 @@ pub struct MachineArgs {
     #[arg(long, value_name = "on|off", default_value = "off", value_parser = parse_on_off,
           action = clap::ArgAction::Set)]
     pub rng: bool,
+    /// A virtio-net card and its host backend: udp,local=ADDR:PORT,remote=ADDR:PORT
+    /// (one frame per datagram), user[,hostfwd=tcp::HOSTPORT-:GUESTPORT] (libslirp; the
+    /// host's loopback is 10.0.2.2) or tap,ifname=NAME.
+    #[arg(long, value_name = "udp,...|user[,...]|tap,ifname=NAME")]
+    pub netdev: Option<crate::host::NetdevSpec>,
+    /// Write every frame virtio-net sends and receives to FILE (pcap, virtual-clock
+    /// timestamps).
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
 }
 
 /// `--icount-shift`: a fixed shift or `auto`.
@@ -157,6 +166,8 @@ impl Default for MachineArgs {
             jit_thread: true,
             drive: None,
             rng: false,
+            netdev: None,
+            pcap: None,
         }
     }
 }

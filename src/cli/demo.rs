@@ -64,6 +64,7 @@ fn record_and_replay(dir: &Path) -> Result<i32, String> {
             tier: TierArg::Tiered,
             jit_thread: true,
             progress: Some(false),
+            pcap: None,
         },
         Box::new(replayed_out.clone()),
         None,

@@ -83,6 +83,9 @@ pub struct ReplayArgs {
     /// Show a progress bar (default: when stderr is a terminal).
     #[arg(long, value_name = "on|off", value_parser = args::parse_on_off)]
     pub progress: Option<bool>,
+    /// Write the replayed network traffic to FILE (pcap; the same file every replay).
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -35,6 +35,8 @@ pub struct RecordedRun {
     pub drive: Option<DriveSpec>,
     /// `--rng on`.
     pub rng: bool,
+    /// `--netdev` (the backend is not opened in replay; only its presence matters).
+    pub netdev: Option<crate::host::NetdevSpec>,
 }
 
 impl RecordedRun {
@@ -126,6 +128,15 @@ fn start_disk(
     io.add_disk(disk, crate::machine::virtio::BLK_DEVICE)
 }
 
+/// Opens the network backend on `io` (before the guest starts: a port in use or a
+/// missing libslirp is reported here).
+fn start_net(netdev: Option<&crate::host::NetdevSpec>, io: &mut IoThread) -> Result<(), String> {
+    if let Some(n) = netdev {
+        io.add_net(n, crate::machine::net::NET_DEVICE)?;
+    }
+    Ok(())
+}
+
 /// How a run went.
 pub struct RunResult {
     pub outcome: Outcome,
@@ -175,6 +186,8 @@ pub fn run_kernel(
         .map_err(|e| e.to_string())?;
     let mut io = IoThread::new(PassThrough.io_side(), serial.input);
     start_disk(m.drive.as_ref(), WritePolicy::WriteThrough, &mut io)?;
+    let net = crate::machine::net::setup(m.netdev.as_ref(), m.pcap.as_deref())?;
+    start_net(m.netdev.as_ref(), &mut io)?;
     let host = Host {
         mode: Box::new(PassThrough),
         io,
@@ -182,6 +195,7 @@ pub fn run_kernel(
     };
     let mut cfg = m.config(boot);
     cfg.virtio = virtio;
+    cfg.virtio.net = net;
     let machine =
         Machine::with_host(&cfg, &kernel, serial.output, host).map_err(|e| e.to_string())?;
     Ok(execute(machine, m.icount_limit))
@@ -208,6 +222,7 @@ pub fn record_kernel(
         snapshot_interval: a.snapshot_interval,
         drive: a.machine.drive.clone(),
         rng: a.machine.rng,
+        netdev: a.machine.netdev.clone(),
     };
     let virtio = virtio_config(rec.drive.as_ref(), rec.rng, None)?;
     let kernel = read_kernel(&a.kernel.kernel)?;
@@ -244,6 +259,8 @@ pub fn record_kernel(
     let mut io = IoThread::new(recorder.io_side(), serial.input);
     // Record never modifies the image: the guest's writes stay in an overlay.
     start_disk(rec.drive.as_ref(), WritePolicy::Overlay, &mut io)?;
+    let net = crate::machine::net::setup(rec.netdev.as_ref(), a.machine.pcap.as_deref())?;
+    start_net(rec.netdev.as_ref(), &mut io)?;
     let host = Host {
         io,
         mode: Box::new(recorder),
@@ -251,6 +268,7 @@ pub fn record_kernel(
     };
     let mut cfg = a.machine.config(boot);
     cfg.virtio = virtio;
+    cfg.virtio.net = net;
     cfg.digest_interval = rec.digest_interval;
     cfg.snapshot_interval = rec.snapshot_interval;
     let machine =
@@ -285,6 +303,9 @@ pub fn replay_log(
     // The image's hash was verified above; its data is never read in replay (block
     // completions come from the log), only its size.
     cfg.virtio = virtio_config(rec.drive.as_ref(), rec.rng, Some(&rec.cwd))?;
+    // The network backend is never opened in replay: received frames come from the
+    // log, transmitted ones go only to --pcap.
+    cfg.virtio.net = crate::machine::net::setup(rec.netdev.as_ref(), a.pcap.as_deref())?;
     let host = Host {
         io: IoThread::new(player.io_side(), None),
         mode: Box::new(player),

@@ -110,3 +110,21 @@ impl Virtio {
         self.net.as_ref().map(|d| d.irq_level())
     }
 }
+
+/// The virtio-net setup for `--netdev` / `--pcap` (`None` without a netdev).
+pub fn setup(
+    netdev: Option<&crate::host::NetdevSpec>,
+    pcap: Option<&std::path::Path>,
+) -> Result<Option<NetSetup>, String> {
+    match (netdev, pcap) {
+        (None, Some(p)) => Err(format!(
+            "--pcap {} captures virtio-net's traffic: it needs --netdev",
+            p.display()
+        )),
+        (None, None) => Ok(None),
+        (Some(_), p) => Ok(Some(NetSetup {
+            device: NetConfig::default(),
+            pcap: p.map(|p| p.to_path_buf()),
+        })),
+    }
+}

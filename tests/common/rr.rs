@@ -286,6 +286,7 @@ pub fn try_replay(log: &Path, tier: TierArg, seek: Option<u64>) -> Result<Run, S
         tier,
         jit_thread: false,
         progress: Some(false),
+        pcap: None,
     };
     let r = replay_log(&args, Box::new(out.clone()), None)?;
     Ok(Run::new(r, out.text()))
