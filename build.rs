@@ -45,6 +45,7 @@ const MB_GUESTS: &[&str] = &[
     "rr_inputs",
     "virtio_blk",
     "virtio_rng",
+    "virtio_net",
     // Guests for benches/ (system.rs, record.rs), not part of the test suite.
     "sys_bench",
     "tick_serial",
