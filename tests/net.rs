@@ -8,8 +8,7 @@ mod common;
 
 use common::rr::{kernel_args, Scratch};
 use reprise::cli::{
-    record_kernel, replay_log, run_kernel, MachineArgs, RecordArgs, ReplayArgs, RunResult,
-    TierArg,
+    record_kernel, replay_log, run_kernel, MachineArgs, RecordArgs, ReplayArgs, RunResult, TierArg,
 };
 use reprise::host::{NetdevSpec, SerialBackend};
 use reprise::{Outcome, SharedBuffer};
@@ -177,9 +176,21 @@ fn read_pcap(path: &Path) -> Vec<(u64, Vec<u8>)> {
     let b = std::fs::read(path).expect("pcap file");
     assert!(b.len() >= 24, "global header");
     assert_eq!(u32::from_le_bytes(b[0..4].try_into().unwrap()), 0xa1b2_c3d4);
-    assert_eq!(u16::from_le_bytes(b[4..6].try_into().unwrap()), 2, "version major");
-    assert_eq!(u16::from_le_bytes(b[6..8].try_into().unwrap()), 4, "version minor");
-    assert_eq!(u32::from_le_bytes(b[20..24].try_into().unwrap()), 1, "Ethernet");
+    assert_eq!(
+        u16::from_le_bytes(b[4..6].try_into().unwrap()),
+        2,
+        "version major"
+    );
+    assert_eq!(
+        u16::from_le_bytes(b[6..8].try_into().unwrap()),
+        4,
+        "version minor"
+    );
+    assert_eq!(
+        u32::from_le_bytes(b[20..24].try_into().unwrap()),
+        1,
+        "Ethernet"
+    );
     let mut at = 24;
     let mut out = Vec::new();
     while at < b.len() {
@@ -274,8 +285,12 @@ fn bad_guest_input_is_survived_and_replays() {
     let s = Scratch::new("net-bad");
     let log = s.path("bad.log");
     let peer = Peer::start();
-    let rec = record("bad", &log, machine(Some(udp(free_port(), peer.addr)), None))
-        .expect("record");
+    let rec = record(
+        "bad",
+        &log,
+        machine(Some(udp(free_port(), peer.addr)), None),
+    )
+    .expect("record");
     assert_eq!(rec.outcome, PASS, "{}", rec.serial);
     assert!(
         rec.serial.contains("PASS virtio_net (8 checks, 0 failed)"),

@@ -129,10 +129,7 @@ fn new_dev(mem: &Mem) -> Net {
 fn bring_up(dev: &mut Net) {
     dev.wr(reg::STATUS, 0);
     dev.wr(reg::STATUS, status::ACKNOWLEDGE | status::DRIVER);
-    write_driver_features(
-        dev,
-        features::MAC | features::STATUS | feature::VERSION_1,
-    );
+    write_driver_features(dev, features::MAC | features::STATUS | feature::VERSION_1);
     let s = status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK;
     dev.wr(reg::STATUS, s);
     assert_eq!(dev.rd(reg::STATUS), s, "features accepted");
@@ -172,7 +169,11 @@ fn identity_features_and_config_space() {
         f,
         features::MAC | features::STATUS | feature::RING_INDIRECT_DESC | feature::VERSION_1
     );
-    assert_eq!(f & (features::MRG_RXBUF | features::CTRL_VQ | 1), 0, "no offloads");
+    assert_eq!(
+        f & (features::MRG_RXBUF | features::CTRL_VQ | 1),
+        0,
+        "no offloads"
+    );
     let mut mac = [0u8; 6];
     dev.read_bytes(reg::CONFIG, &mut mac);
     assert_eq!(mac, NetConfig::default().mac);
@@ -288,11 +289,18 @@ fn receive_fills_a_buffer_with_header_and_frame() {
     want[10] = 1; // num_buffers
     want.extend(&f);
     assert_eq!(got, want);
-    assert_eq!(read(&mem, BUF + 0x400 + 304, 1), vec![0xee], "nothing past the frame");
+    assert_eq!(
+        read(&mem, BUF + 0x400 + 304, 1),
+        vec![0xee],
+        "nothing past the frame"
+    );
     assert!(dev.irq_level());
     assert_eq!(dev.stats().rx_frames, 1);
     let pages = dev.take_dirty_pages();
-    assert!(pages.contains(&BUF) && pages.contains(&RINGS[0].2), "{pages:x?}");
+    assert!(
+        pages.contains(&BUF) && pages.contains(&RINGS[0].2),
+        "{pages:x?}"
+    );
 }
 
 #[test]

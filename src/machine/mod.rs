@@ -6,8 +6,8 @@
 mod board;
 mod boot;
 mod console;
-mod outcome;
 pub mod net;
+mod outcome;
 mod run;
 mod snapshot;
 pub mod virtio;

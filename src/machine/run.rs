@@ -262,16 +262,12 @@ impl Machine {
         while let Some(m) = self.io.try_recv() {
             self.host_queue.push_back(m);
         }
-        if self
-            .host_queue
-            .iter()
-            .any(|m| {
-                matches!(
-                    m,
-                    HostInput::Serial(_) | HostInput::Block { .. } | HostInput::Net { .. }
-                )
-            })
-        {
+        if self.host_queue.iter().any(|m| {
+            matches!(
+                m,
+                HostInput::Serial(_) | HostInput::Block { .. } | HostInput::Net { .. }
+            )
+        }) {
             let q = &mut self.host_queue;
             let events = self
                 .board

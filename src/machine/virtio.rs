@@ -152,7 +152,12 @@ impl Virtio {
             (true, _, _) => Some(Rng::new(mem.clone(), Outbox(Vec::new())).map_err(err)?),
             (false, _, _) => None,
         };
-        self.net = super::net::build(self.config.net.as_ref(), state.net.as_ref(), from_state, mem)?;
+        self.net = super::net::build(
+            self.config.net.as_ref(),
+            state.net.as_ref(),
+            from_state,
+            mem,
+        )?;
         Ok(())
     }
 

@@ -116,12 +116,9 @@ pub struct VirtioNet<M, B> {
 
 impl<M: GuestMemory, B: NetBackend> VirtioNet<M, B> {
     pub fn new(config: &NetConfig, mem: M, backend: B) -> Result<Self, VirtioError> {
-        let offered = features::MAC
-            | features::STATUS
-            | feature::RING_INDIRECT_DESC
-            | feature::VERSION_1;
-        let transport =
-            MmioTransport::new(DEVICE_ID, offered, &[NET_QUEUE_SIZE, NET_QUEUE_SIZE])?;
+        let offered =
+            features::MAC | features::STATUS | feature::RING_INDIRECT_DESC | feature::VERSION_1;
+        let transport = MmioTransport::new(DEVICE_ID, offered, &[NET_QUEUE_SIZE, NET_QUEUE_SIZE])?;
         let mut space = [0u8; 8];
         space[..6].copy_from_slice(&config.mac);
         space[6..].copy_from_slice(&STATUS_LINK_UP.to_le_bytes());
@@ -289,8 +286,7 @@ impl<M: GuestMemory, B: NetBackend> VirtioNet<M, B> {
         dev.core
             .transport
             .restore(&state.transport, &dev.core.mem)?;
-        if state.backlog.len() > BACKLOG_FRAMES
-            || state.backlog.iter().any(|f| f.len() > MAX_FRAME)
+        if state.backlog.len() > BACKLOG_FRAMES || state.backlog.iter().any(|f| f.len() > MAX_FRAME)
         {
             return Err(VirtioError::BadState(format!(
                 "the receive backlog holds {} frames (at most {BACKLOG_FRAMES} of at most {MAX_FRAME} bytes)",

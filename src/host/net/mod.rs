@@ -68,9 +68,9 @@ impl std::str::FromStr for NetdevSpec {
             "udp" | "dgram" => {
                 let (mut local, mut remote) = (None, None);
                 for (k, v) in kv {
-                    let addr = v.parse::<SocketAddr>().map_err(|e| {
-                        format!("--netdev {s}: {k}={v} is not ADDRESS:PORT ({e})")
-                    })?;
+                    let addr = v
+                        .parse::<SocketAddr>()
+                        .map_err(|e| format!("--netdev {s}: {k}={v} is not ADDRESS:PORT ({e})"))?;
                     match k {
                         "local" => local = Some(addr),
                         "remote" => remote = Some(addr),
@@ -111,7 +111,9 @@ impl std::str::FromStr for NetdevSpec {
                     )),
                 }
             }
-            _ => Err(format!("--netdev {s}: unknown backend `{kind}`; {NETDEV_HELP}")),
+            _ => Err(format!(
+                "--netdev {s}: unknown backend `{kind}`; {NETDEV_HELP}"
+            )),
         }
     }
 }
@@ -124,7 +126,9 @@ fn parse_hostfwd(v: &str) -> Result<HostFwd, String> {
         "udp" => true,
         _ => return Err(format!("unknown protocol `{proto}`")),
     };
-    let (host, guest) = rest.split_once('-').ok_or("no `-` between host and guest")?;
+    let (host, guest) = rest
+        .split_once('-')
+        .ok_or("no `-` between host and guest")?;
     let port = |x: &str| -> Result<u16, String> {
         let p = x.rsplit(':').next().unwrap_or_default();
         p.parse::<u16>()
@@ -132,7 +136,10 @@ fn parse_hostfwd(v: &str) -> Result<HostFwd, String> {
             .filter(|&n| n != 0)
             .ok_or_else(|| format!("`{p}` is not a port"))
     };
-    if !host.trim_end_matches(|c: char| c.is_ascii_digit()).ends_with(':') {
+    if !host
+        .trim_end_matches(|c: char| c.is_ascii_digit())
+        .ends_with(':')
+    {
         return Err("host side must be :PORT (any host address is bound to 127.0.0.1)".into());
     }
     Ok(HostFwd {
@@ -233,7 +240,10 @@ mod tests {
                 }]
             }
         );
-        assert_eq!("user".parse::<NetdevSpec>(), Ok(NetdevSpec::User { hostfwd: vec![] }));
+        assert_eq!(
+            "user".parse::<NetdevSpec>(),
+            Ok(NetdevSpec::User { hostfwd: vec![] })
+        );
         assert_eq!(
             "tap,ifname=tap0".parse::<NetdevSpec>(),
             Ok(NetdevSpec::Tap {

@@ -47,7 +47,11 @@ struct SlirpCb {
     send_packet: unsafe extern "C" fn(buf: *const c_void, len: usize, opaque: *mut c_void) -> isize,
     guest_error: unsafe extern "C" fn(msg: *const c_char, opaque: *mut c_void),
     clock_get_ns: unsafe extern "C" fn(opaque: *mut c_void) -> i64,
-    timer_new: unsafe extern "C" fn(cb: TimerCb, cb_opaque: *mut c_void, opaque: *mut c_void) -> *mut c_void,
+    timer_new: unsafe extern "C" fn(
+        cb: TimerCb,
+        cb_opaque: *mut c_void,
+        opaque: *mut c_void,
+    ) -> *mut c_void,
     timer_free: unsafe extern "C" fn(timer: *mut c_void, opaque: *mut c_void),
     timer_mod: unsafe extern "C" fn(timer: *mut c_void, expire: i64, opaque: *mut c_void),
     register_poll_fd: unsafe extern "C" fn(fd: c_int, opaque: *mut c_void),
@@ -83,7 +87,8 @@ struct SlirpConfig {
     enable_emu: bool,
 }
 
-type SlirpNew = unsafe extern "C" fn(*const SlirpConfig, *const SlirpCb, *mut c_void) -> *mut c_void;
+type SlirpNew =
+    unsafe extern "C" fn(*const SlirpConfig, *const SlirpCb, *mut c_void) -> *mut c_void;
 type SlirpCleanup = unsafe extern "C" fn(*mut c_void);
 type SlirpFill = unsafe extern "C" fn(*mut c_void, *mut u32, AddPollCb, *mut c_void);
 type SlirpPoll = unsafe extern "C" fn(*mut c_void, c_int, GetREventsCb, *mut c_void);
@@ -117,9 +122,15 @@ fn load() -> Result<Api, String> {
     let api = unsafe {
         Api {
             new: *lib.get::<SlirpNew>(b"slirp_new\0").map_err(missing)?,
-            cleanup: *lib.get::<SlirpCleanup>(b"slirp_cleanup\0").map_err(missing)?,
-            fill: *lib.get::<SlirpFill>(b"slirp_pollfds_fill\0").map_err(missing)?,
-            poll: *lib.get::<SlirpPoll>(b"slirp_pollfds_poll\0").map_err(missing)?,
+            cleanup: *lib
+                .get::<SlirpCleanup>(b"slirp_cleanup\0")
+                .map_err(missing)?,
+            fill: *lib
+                .get::<SlirpFill>(b"slirp_pollfds_fill\0")
+                .map_err(missing)?,
+            poll: *lib
+                .get::<SlirpPoll>(b"slirp_pollfds_poll\0")
+                .map_err(missing)?,
             input: *lib.get::<SlirpInput>(b"slirp_input\0").map_err(missing)?,
             add_hostfwd: *lib
                 .get::<SlirpAddHostfwd>(b"slirp_add_hostfwd\0")
@@ -190,7 +201,11 @@ unsafe extern "C" fn clock_get_ns(opaque: *mut c_void) -> i64 {
     unsafe { ctx(opaque) }.now_ns()
 }
 
-unsafe extern "C" fn timer_new(cb: TimerCb, cb_opaque: *mut c_void, opaque: *mut c_void) -> *mut c_void {
+unsafe extern "C" fn timer_new(
+    cb: TimerCb,
+    cb_opaque: *mut c_void,
+    opaque: *mut c_void,
+) -> *mut c_void {
     // SAFETY: the opaque is our Ctx (see `ctx`).
     let c = unsafe { ctx(opaque) };
     let t = Box::into_raw(Box::new(Timer {

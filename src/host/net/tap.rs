@@ -38,7 +38,9 @@ pub fn open(
         .read(true)
         .write(true)
         .open(TUN_PATH)
-        .map_err(|e| format!("--netdev tap,ifname={ifname}: cannot open {TUN_PATH}: {e}; {hint}"))?;
+        .map_err(|e| {
+            format!("--netdev tap,ifname={ifname}: cannot open {TUN_PATH}: {e}; {hint}")
+        })?;
     let mut req = IfReq {
         name: [0; 16],
         flags: IFF_TAP | IFF_NO_PI,
