@@ -117,8 +117,9 @@ fn load() -> Result<Api, String> {
     // SAFETY: loading libslirp runs its initialisers, which only set up the library's
     // own state; nothing else in this process defines its symbols.
     let lib = unsafe { Library::new(LIBRARY) }.map_err(missing)?;
-    // SAFETY (each `get` below): the types are those of libslirp.h for the named
-    // functions; the pointers are used only while `_lib` keeps the library loaded.
+    // SAFETY: each `get` names a libslirp function with its type from libslirp.h; the
+    // pointers are used only while `_lib` (moved into the same struct) keeps the
+    // library loaded.
     let api = unsafe {
         Api {
             new: *lib.get::<SlirpNew>(b"slirp_new\0").map_err(missing)?,

@@ -43,16 +43,13 @@ pub fn open(
 fn read_loop(sock: &UdpSocket, device: u32, tx: &Sender<HostInput>, stop: &AtomicBool) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
     while !stop.load(Ordering::SeqCst) {
-        match sock.recv_from(&mut buf) {
-            Ok((n, _)) => {
-                let frame = buf.get(..n).unwrap_or_default().to_vec();
-                if tx.send(HostInput::Net { device, frame }).is_err() {
-                    return;
-                }
+        // Errors — timeouts (to look at the stop flag), ICMP port-unreachable reports
+        // for earlier sends, interrupted calls — just mean: keep reading.
+        if let Ok((n, _)) = sock.recv_from(&mut buf) {
+            let frame = buf.get(..n).unwrap_or_default().to_vec();
+            if tx.send(HostInput::Net { device, frame }).is_err() {
+                return;
             }
-            // Timeouts (to look at the stop flag), ICMP port-unreachable reports for
-            // earlier sends, interrupted calls: keep reading.
-            Err(_) => {}
         }
     }
 }
