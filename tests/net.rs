@@ -274,6 +274,19 @@ fn record_then_replay_without_the_peer_or_the_port() {
         std::fs::read(&rec_pcap).unwrap(),
         std::fs::read(&rep_pcap).unwrap()
     );
+    // Seeking into the middle starts from a snapshot that holds the card's state.
+    let mid = rec.icount / 2;
+    let out = SharedBuffer::default();
+    let a = ReplayArgs {
+        log: log.clone(),
+        seek: Some(mid),
+        tier: TierArg::Interp,
+        jit_thread: false,
+        progress: Some(false),
+        pcap: None,
+    };
+    let r = replay_log(&a, Box::new(out.clone()), None).expect("seek");
+    assert_eq!(r.outcome, Outcome::IcountLimit { icount: mid });
     // And a second replay on the other tier.
     let again = replay(&log, None, TierArg::Tiered);
     assert_eq!(again.matches, Some(true), "{}", again.detail);
@@ -347,9 +360,37 @@ fn libslirp_answers_arp_for_the_host() {
         return;
     }
     let spec = NetdevSpec::User { hostfwd: vec![] };
-    let r = run("slirp", machine(Some(spec), None)).expect("run");
+    let r = run("slirp", machine(Some(spec.clone()), None)).expect("run");
     assert_eq!(r.outcome, PASS, "{}", r.serial);
     assert!(r.serial.contains("10.0.2.2 is at"), "{}", r.serial);
-    let _ = r.icount;
-    let _ = r.digest;
+    // Recorded, then replayed without libslirp being consulted.
+    let s = Scratch::new("net-slirp");
+    let log = s.path("slirp.log");
+    let rec = record("slirp", &log, machine(Some(spec), None)).expect("record");
+    assert_eq!(rec.outcome, PASS, "{}", rec.serial);
+    let rep = replay(&log, None, TierArg::Interp);
+    assert_eq!(rep.matches, Some(true), "{}", rep.detail);
+    assert_eq!(
+        (rep.serial, rep.icount, rep.digest),
+        (rec.serial, rec.icount, rec.digest)
+    );
+}
+
+#[test]
+fn slirp_host_forward_on_a_busy_port_is_refused() {
+    if let Err(e) = reprise::host::net::slirp::available() {
+        println!("skipped: libslirp is not installed here ({e})");
+        return;
+    }
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let spec: NetdevSpec = format!("user,hostfwd=tcp::{port}-:80").parse().unwrap();
+    let e = match run("slirp", machine(Some(spec), None)) {
+        Err(e) => e,
+        Ok(r) => panic!("ran: {}", r.serial),
+    };
+    assert!(
+        e.contains(&format!("cannot forward host port {port}")),
+        "{e}"
+    );
 }
