@@ -374,3 +374,46 @@ fn state_round_trips_with_the_backlog() {
     bad.backlog = vec![vec![0; 10]; BACKLOG_FRAMES + 1];
     assert!(VirtioNet::from_state(&NetConfig::default(), mem, Wire::default(), &bad).is_err());
 }
+
+#[test]
+fn garbage_rings_never_panic_or_escape_ram() {
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for round in 0..300 {
+        let (mem, mut dev, _rx, _tx) = rig();
+        // Random descriptor tables and available rings for both queues.
+        for &(d, a, _) in &RINGS {
+            let mut table = vec![0u8; 16 * usize::from(QSIZE)];
+            for (i, b) in table.iter_mut().enumerate() {
+                *b = (next() >> (i % 8)) as u8;
+            }
+            // Keep some addresses inside RAM so that chains get further.
+            for i in 0..usize::from(QSIZE) {
+                if next() % 2 == 0 {
+                    let addr = BUF + (next() % 0x8_0000);
+                    table[16 * i..16 * i + 8].copy_from_slice(&addr.to_le_bytes());
+                }
+            }
+            write(&mem, d, &table);
+            let mut ring = vec![0u8; 4 + 2 * usize::from(QSIZE)];
+            for b in ring.iter_mut() {
+                *b = next() as u8;
+            }
+            write(&mem, a, &ring);
+        }
+        for _ in 0..4 {
+            match next() % 3 {
+                0 => dev.wr(reg::QUEUE_NOTIFY, u32::from(TX_QUEUE)),
+                1 => dev.wr(reg::QUEUE_NOTIFY, u32::from(RX_QUEUE)),
+                _ => dev.receive(vec![round as u8; (next() % 2000) as usize]),
+            }
+        }
+        assert!(dev.backend().sent.iter().all(|f| f.len() <= MAX_FRAME));
+        assert!(dev.backlog_len() <= BACKLOG_FRAMES);
+    }
+}

@@ -8,7 +8,7 @@
 //! instance and runs its poll loop, feeds it the guest's frames (from a channel) and
 //! its timers, and forwards the frames it produces to the iothread channel.
 
-use super::{HostFwd, NetClient, STOP_POLL};
+use super::{HostFwd, NetClient};
 use crate::host::HostInput;
 use crossbeam_channel::{Receiver, Sender};
 use libloading::Library;
@@ -439,7 +439,6 @@ fn run(
             std::thread::sleep(Duration::from_millis(u64::from(timeout.min(1))));
         }
     }
-    let _ = STOP_POLL;
     // SAFETY: `s` is live and not used after this.
     unsafe { (api.cleanup)(s) };
     free_timers(&mut c);
