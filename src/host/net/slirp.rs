@@ -351,14 +351,16 @@ fn run(
     stop: &AtomicBool,
     ready: Sender<Result<(), String>>,
 ) {
-    let mut c = Box::new(Ctx {
+    // The context is reached only through this raw pointer (here and in the
+    // callbacks), each time by a reference that ends before the next FFI call.
+    let c: *mut Ctx = Box::into_raw(Box::new(Ctx {
         device,
         tx,
         t0: Instant::now(),
         pollfds: Vec::new(),
         timers: Vec::new(),
-    });
-    let opaque = &mut *c as *mut Ctx as *mut c_void;
+    }));
+    let opaque = c as *mut c_void;
     let cfg = SlirpConfig {
         version: 1,
         restricted: 0,
@@ -406,7 +408,8 @@ fn run(
         if r < 0 {
             // SAFETY: `s` is live and not used after this.
             unsafe { (api.cleanup)(s) };
-            free_timers(&mut c);
+            // SAFETY: `c` is the live context; no reference to it is held.
+            unsafe { free_ctx(c) };
             let _ = ready.send(Err(format!(
                 "--netdev user: cannot forward host port {} (127.0.0.1, {}): the port is in use or not permitted; choose another HOSTPORT",
                 f.host_port,
@@ -424,52 +427,88 @@ fn run(
             // SAFETY: `s` is live; the frame's bytes are readable for the call.
             unsafe { (api.input)(s, frame.as_ptr(), len) };
         }
-        c.pollfds.clear();
+        // SAFETY: `c` is the live context; no reference to it is held.
+        unsafe { with(c, |c| c.pollfds.clear()) };
         let mut timeout: u32 = POLL_MS;
         // SAFETY: `s` is live; `add_poll` gets our context as opaque.
         unsafe { (api.fill)(s, &mut timeout, add_poll, opaque) };
         let timeout = timeout.min(POLL_MS);
-        let nfds = libc::nfds_t::try_from(c.pollfds.len()).unwrap_or(0);
-        // SAFETY: `pollfds` holds `nfds` valid entries for the call.
-        let r = unsafe { libc::poll(c.pollfds.as_mut_ptr(), nfds, timeout as c_int) };
+        // SAFETY: `c` is the live context; no reference to it is held.
+        let (fds, n) = unsafe { with(c, |c| (c.pollfds.as_mut_ptr(), c.pollfds.len())) };
+        let nfds = libc::nfds_t::try_from(n).unwrap_or(0);
+        // SAFETY: `fds` points at `n` pollfds, and the vector is not touched until
+        // the call returns.
+        let r = unsafe { libc::poll(fds, nfds, timeout as c_int) };
         // SAFETY: `s` is live; `get_revents` indexes the pollfds just filled.
         unsafe { (api.poll)(s, c_int::from(r < 0), get_revents, opaque) };
-        run_timers(&mut c);
-        if c.pollfds.is_empty() && r <= 0 {
+        // SAFETY: `c` is the live context; no reference to it is held.
+        unsafe { run_timers(c) };
+        if n == 0 && r <= 0 {
             std::thread::sleep(Duration::from_millis(u64::from(timeout.min(1))));
         }
     }
     // SAFETY: `s` is live and not used after this.
     unsafe { (api.cleanup)(s) };
-    free_timers(&mut c);
+    // SAFETY: `c` is the live context; no reference to it is held, and libslirp (gone)
+    // will not call back.
+    unsafe { free_ctx(c) };
+}
+
+/// Runs `f` on the context.
+///
+/// # Safety
+/// `c` must be the live context and no other reference to it may exist during `f`
+/// (`f` must not call into libslirp).
+unsafe fn with<R>(c: *mut Ctx, f: impl FnOnce(&mut Ctx) -> R) -> R {
+    // SAFETY: guaranteed by the caller.
+    f(unsafe { &mut *c })
 }
 
 /// Runs the timers that are due (a callback may re-arm or free timers).
-fn run_timers(c: &mut Ctx) {
-    let now = c.now_ns();
-    let due: Vec<*mut Timer> = c
-        .timers
-        .iter()
-        .copied()
-        // SAFETY: registered timers are live boxes owned by this context.
-        .filter(|&t| unsafe { (*t).expire }.is_some_and(|e| e <= now))
-        .collect();
+///
+/// # Safety
+/// `c` must be the live context, with no reference to it held.
+unsafe fn run_timers(c: *mut Ctx) {
+    // SAFETY (all `with` calls here): the caller's guarantee; each reference ends
+    // before the timer callback runs.
+    let due: Vec<*mut Timer> = unsafe {
+        with(c, |c| {
+            let now = c.now_ns();
+            c.timers
+                .iter()
+                .copied()
+                // Registered timers are live boxes owned by the context.
+                .filter(|&t| (*t).expire.is_some_and(|e| e <= now))
+                .collect()
+        })
+    };
     for t in due {
-        if !c.timers.contains(&t) {
-            continue;
-        }
-        // SAFETY: still registered, so live; read and disarm before the call.
-        let (cb, arg) = unsafe {
-            (*t).expire = None;
-            ((*t).cb, (*t).cb_opaque)
+        // SAFETY: see above; a registered timer is a live box, read and disarmed
+        // before its callback runs.
+        let armed = unsafe {
+            with(c, |c| {
+                c.timers.contains(&t).then(|| {
+                    (*t).expire = None;
+                    ((*t).cb, (*t).cb_opaque)
+                })
+            })
         };
-        // SAFETY: a libslirp timer callback with the argument it registered.
-        unsafe { cb(arg) };
+        if let Some((cb, arg)) = armed {
+            // SAFETY: a libslirp timer callback with the argument it registered; no
+            // reference to the context is held while it runs.
+            unsafe { cb(arg) };
+        }
     }
 }
 
-fn free_timers(c: &mut Ctx) {
-    for t in c.timers.drain(..) {
+/// Frees the timers and the context.
+///
+/// # Safety
+/// `c` must be the live context from `Box::into_raw`, not used afterwards.
+unsafe fn free_ctx(c: *mut Ctx) {
+    // SAFETY: guaranteed by the caller.
+    let ctx = unsafe { Box::from_raw(c) };
+    for t in ctx.timers.iter().copied() {
         // SAFETY: every registered timer is a live Box from timer_new.
         drop(unsafe { Box::from_raw(t) });
     }
