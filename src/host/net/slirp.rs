@@ -469,8 +469,8 @@ unsafe fn with<R>(c: *mut Ctx, f: impl FnOnce(&mut Ctx) -> R) -> R {
 /// # Safety
 /// `c` must be the live context, with no reference to it held.
 unsafe fn run_timers(c: *mut Ctx) {
-    // SAFETY (all `with` calls here): the caller's guarantee; each reference ends
-    // before the timer callback runs.
+    // SAFETY: the caller's guarantee for `c`; the reference ends before any timer
+    // callback runs, and registered timers are live boxes owned by the context.
     let due: Vec<*mut Timer> = unsafe {
         with(c, |c| {
             let now = c.now_ns();
