@@ -51,6 +51,7 @@ const MB_GUESTS: &[&str] = &[
     "reset_count",
     "disk_bench",
     "virtio_drives",
+    "virtio_net",
     // Guests for benches/ (system.rs, record.rs), not part of the test suite.
     "sys_bench",
     "tick_serial",

@@ -15,6 +15,7 @@
 //!
 //!   0xd000_0000 .. 0xd000_0200   virtio-mmio: virtio-blk, drive 0 (--drive), I/O APIC pin 16
 //!   0xd000_0200 .. 0xd000_0400   virtio-mmio: virtio-rng (--rng on), I/O APIC pin 17
+//!   0xd000_0400 .. 0xd000_0600   virtio-mmio: virtio-net (--netdev), I/O APIC pin 18
 //!   0xd000_0600 .. 0xd000_0800   virtio-mmio: virtio-blk, drive 1, I/O APIC pin 19
 //!   0xd000_0800 .. 0xd000_0a00   virtio-mmio: virtio-blk, drive 2, I/O APIC pin 19
 //!   0xd000_0a00 .. 0xd000_0c00   virtio-mmio: virtio-blk, drive 3, I/O APIC pin 19
@@ -54,6 +55,7 @@
 //! `virtio_mmio.device=0x200@0xd0000000:16` sets them up that way)
 //!   16  virtio-blk, drive 0
 //!   17  virtio-rng
+//!   18  virtio-net
 //!   19  virtio-blk, drives 1-3 (shared: the OR of their lines; Linux's virtio_mmio
 //!       requests its interrupt shared)
 //!   20  PCI PIRQA   (slot s, pin p (1 = INTA#) drives PIRQ (s + p - 1) % 4)
@@ -98,6 +100,7 @@ pub const VIRTIO_BLK_BASES: [u64; MAX_DRIVES] =
     [VIRTIO_BLK_BASE, 0xd000_0600, 0xd000_0800, 0xd000_0a00];
 /// At most this many `--drive`s.
 pub const MAX_DRIVES: usize = 4;
+pub const VIRTIO_NET_BASE: u64 = 0xd000_0400;
 pub const VIRTIO_SIZE: u64 = reprise_devices::virtio::MMIO_SIZE;
 
 /// The PCI memory window: firmware places 32-bit memory BARs here. RAM must end
@@ -163,6 +166,8 @@ pub const PIT_IOAPIC_PIN: u8 = 2;
 /// I/O APIC pins of the virtio devices (above the ISA range: the 8259 never sees them).
 pub const VIRTIO_BLK_GSI: u8 = 16;
 pub const VIRTIO_RNG_GSI: u8 = 17;
+/// The I/O APIC pin of virtio-net.
+pub const VIRTIO_NET_GSI: u8 = 18;
 /// The pin drives 1-3 share.
 pub const VIRTIO_BLK_SHARED_GSI: u8 = 19;
 /// The I/O APIC pins PIRQ A-D drive (level, active high; no 8259 input of their own).
@@ -181,8 +186,8 @@ pub fn virtio_blk_gsi(i: usize) -> u8 {
 }
 
 /// Linux's command-line words that describe the virtio devices present: `drives`
-/// virtio-blk devices and virtio-rng if `rng`, in address order.
-pub fn virtio_cmdline(drives: usize, rng: bool) -> String {
+/// virtio-blk devices, virtio-rng if `rng`, virtio-net if `net`, in address order.
+pub fn virtio_cmdline(drives: usize, rng: bool, net: bool) -> String {
     let dev = |base: u64, gsi: u8| format!("virtio_mmio.device={VIRTIO_SIZE:#x}@{base:#x}:{gsi}");
     let mut v = Vec::new();
     if drives > 0 {
@@ -190,6 +195,9 @@ pub fn virtio_cmdline(drives: usize, rng: bool) -> String {
     }
     if rng {
         v.push(dev(VIRTIO_RNG_BASE, VIRTIO_RNG_GSI));
+    }
+    if net {
+        v.push(dev(VIRTIO_NET_BASE, VIRTIO_NET_GSI));
     }
     for (i, &base) in VIRTIO_BLK_BASES
         .iter()
@@ -273,6 +281,7 @@ pub enum MmioDevice {
     /// virtio-blk, drive n.
     VirtioBlk(u8),
     VirtioRng,
+    VirtioNet,
     IoApic,
     Lapic,
 }
@@ -281,6 +290,7 @@ pub enum MmioDevice {
 pub const MMIO_MAP: &[(u64, u64, MmioDevice)] = &[
     (VIRTIO_BLK_BASE, VIRTIO_SIZE, MmioDevice::VirtioBlk(0)),
     (VIRTIO_RNG_BASE, VIRTIO_SIZE, MmioDevice::VirtioRng),
+    (VIRTIO_NET_BASE, VIRTIO_SIZE, MmioDevice::VirtioNet),
     (0xd000_0600, VIRTIO_SIZE, MmioDevice::VirtioBlk(1)),
     (0xd000_0800, VIRTIO_SIZE, MmioDevice::VirtioBlk(2)),
     (0xd000_0a00, VIRTIO_SIZE, MmioDevice::VirtioBlk(3)),
@@ -329,21 +339,26 @@ mod tests {
             Some((MmioDevice::VirtioBlk(0), 0x70))
         );
         assert_eq!(mmio_device(0xd000_0200), Some((MmioDevice::VirtioRng, 0)));
-        assert_eq!(mmio_device(0xd000_0400), None);
+        assert_eq!(mmio_device(0xd000_0400), Some((MmioDevice::VirtioNet, 0)));
+        assert_eq!(mmio_device(0xd000_0600), None);
         assert!(check_ram(DEFAULT_MEMORY_MIB).is_ok());
         assert!(check_ram(4096).is_err());
         assert_eq!(
-            virtio_cmdline(1, true),
+            virtio_cmdline(1, true, false),
             "virtio_mmio.device=0x200@0xd0000000:16 virtio_mmio.device=0x200@0xd0000200:17"
         );
         assert_eq!(
-            virtio_cmdline(3, false),
+            virtio_cmdline(3, false, false),
             "virtio_mmio.device=0x200@0xd0000000:16 virtio_mmio.device=0x200@0xd0000600:19 \
              virtio_mmio.device=0x200@0xd0000800:19"
         );
         assert_eq!(
             mmio_device(0xd000_0a04),
             Some((MmioDevice::VirtioBlk(3), 4))
+        );
+        assert_eq!(
+            virtio_cmdline(0, false, true),
+            "virtio_mmio.device=0x200@0xd0000400:18"
         );
         for (i, &b) in VIRTIO_BLK_BASES.iter().enumerate() {
             assert_eq!(mmio_device(b), Some((MmioDevice::VirtioBlk(i as u8), 0)));

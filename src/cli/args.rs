@@ -120,6 +120,15 @@ pub struct MachineArgs {
     /// machine and booting the kernel again (as QEMU's -no-reboot).
     #[arg(long)]
     pub no_reboot: bool,
+    /// A virtio-net card and its host backend: udp,local=ADDR:PORT,remote=ADDR:PORT
+    /// (one frame per datagram), user[,hostfwd=tcp::HOSTPORT-:GUESTPORT] (libslirp; the
+    /// host's loopback is 10.0.2.2) or tap,ifname=NAME.
+    #[arg(long, value_name = "udp,...|user[,...]|tap,ifname=NAME")]
+    pub netdev: Option<crate::host::NetdevSpec>,
+    /// Write every frame virtio-net sends and receives to FILE (pcap, virtual-clock
+    /// timestamps).
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
 }
 
 /// `--icount-shift`: a fixed shift or `auto`.
@@ -176,6 +185,8 @@ impl Default for MachineArgs {
             audio: None,
             keyboard: None,
             no_reboot: false,
+            netdev: None,
+            pcap: None,
         }
     }
 }

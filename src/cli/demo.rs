@@ -65,6 +65,7 @@ fn record_and_replay(dir: &Path) -> Result<i32, String> {
             jit_thread: true,
             progress: Some(false),
             audio_out: None,
+            pcap: None,
         },
         Box::new(replayed_out.clone()),
         None,

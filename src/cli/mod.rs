@@ -87,6 +87,9 @@ pub struct ReplayArgs {
     /// log says the output accepted).
     #[arg(long, value_name = "PATH")]
     pub audio_out: Option<PathBuf>,
+    /// Write the replayed network traffic to FILE (pcap; the same file every replay).
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

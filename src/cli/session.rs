@@ -41,6 +41,8 @@ pub struct RecordedRun {
     pub keyboard: Option<crate::host::KeyboardSource>,
     /// `--no-reboot`.
     pub no_reboot: bool,
+    /// `--netdev` (the backend is not opened in replay; only its presence matters).
+    pub netdev: Option<crate::host::NetdevSpec>,
 }
 
 impl RecordedRun {
@@ -116,7 +118,11 @@ fn virtio_config(
         c.serial = disk_serial(i);
         blk.push(c);
     }
-    Ok(VirtioConfig { blk, rng })
+    Ok(VirtioConfig {
+        blk,
+        rng,
+        net: None,
+    })
 }
 
 /// Opens the sound card's backends for a live run (a missing input WAV is an error
@@ -155,6 +161,15 @@ fn start_keyboard(
 ) -> Result<(), String> {
     if let Some(k) = source {
         io.add_keyboard(k.open().map_err(|e| e.to_string())?);
+    }
+    Ok(())
+}
+
+/// Opens the network backend on `io` (before the guest starts: a port in use or a
+/// missing libslirp is reported here).
+fn start_net(netdev: Option<&crate::host::NetdevSpec>, io: &mut IoThread) -> Result<(), String> {
+    if let Some(n) = netdev {
+        io.add_net(n, crate::machine::net::NET_DEVICE)?;
     }
     Ok(())
 }
@@ -209,6 +224,8 @@ pub fn run_kernel(
     let mut io = IoThread::new(PassThrough.io_side(), serial.input);
     start_keyboard(m.keyboard.as_ref(), &mut io)?;
     start_disk(&m.drive, WritePolicy::WriteThrough, &mut io)?;
+    let net = crate::machine::net::setup(m.netdev.as_ref(), m.pcap.as_deref())?;
+    start_net(m.netdev.as_ref(), &mut io)?;
     let host = Host {
         mode: Box::new(PassThrough),
         io,
@@ -217,6 +234,7 @@ pub fn run_kernel(
     let audio = open_audio(m.audio.as_ref())?;
     let mut cfg = m.config(boot);
     cfg.virtio = virtio;
+    cfg.virtio.net = net;
     let mut machine =
         Machine::with_host(&cfg, &kernel, serial.output, host).map_err(|e| e.to_string())?;
     machine.attach_audio(audio);
@@ -247,6 +265,7 @@ pub fn record_kernel(
         audio: a.machine.audio.clone(),
         keyboard: a.machine.keyboard.clone(),
         no_reboot: a.machine.no_reboot,
+        netdev: a.machine.netdev.clone(),
     };
     let virtio = virtio_config(&rec.drive, rec.rng, None)?;
     let audio = open_audio(rec.audio.as_ref())?;
@@ -285,6 +304,8 @@ pub fn record_kernel(
     start_keyboard(rec.keyboard.as_ref(), &mut io)?;
     // Record never modifies the image: the guest's writes stay in an overlay.
     start_disk(&rec.drive, WritePolicy::Overlay, &mut io)?;
+    let net = crate::machine::net::setup(rec.netdev.as_ref(), a.machine.pcap.as_deref())?;
+    start_net(rec.netdev.as_ref(), &mut io)?;
     let host = Host {
         io,
         mode: Box::new(recorder),
@@ -292,6 +313,7 @@ pub fn record_kernel(
     };
     let mut cfg = a.machine.config(boot);
     cfg.virtio = virtio;
+    cfg.virtio.net = net;
     cfg.digest_interval = rec.digest_interval;
     cfg.snapshot_interval = rec.snapshot_interval;
     let mut machine =
@@ -327,6 +349,9 @@ pub fn replay_log(
     // The image's hash was verified above; its data is never read in replay (block
     // completions come from the log), only its size.
     cfg.virtio = virtio_config(&rec.drive, rec.rng, Some(&rec.cwd))?;
+    // The network backend is never opened in replay: received frames come from the
+    // log, transmitted ones go only to --pcap.
+    cfg.virtio.net = crate::machine::net::setup(rec.netdev.as_ref(), a.pcap.as_deref())?;
     let host = Host {
         io: IoThread::new(player.io_side(), None),
         mode: Box::new(player),

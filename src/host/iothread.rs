@@ -31,6 +31,8 @@ pub enum HostInput {
     Key { code: u16, value: i32 },
     /// The keyboard source ended.
     KeyboardClosed,
+    /// A frame from the network backend of virtio-net device `device`.
+    Net { device: u32, frame: Vec<u8> },
 }
 
 /// A request from the vCPU thread to the iothread: reach checkpoint `.0` and answer
@@ -49,6 +51,9 @@ pub struct IoThread {
     disk_pending: Arc<AtomicUsize>,
     /// The disk I/O workers started, by drive.
     disks: Vec<super::disk::DiskClient>,
+    /// The network backend's threads (stopped and joined when the iothread goes).
+    net: Option<super::net::NetHandle>,
+    net_client: Option<super::net::NetClient>,
 }
 
 /// Nanoseconds of host real time since `t0` (what warp start records).
@@ -88,6 +93,8 @@ impl IoThread {
             ctl,
             disk_pending: Arc::new(AtomicUsize::new(0)),
             disks: Vec::new(),
+            net: None,
+            net_client: None,
         };
         io.add_serial(serial_input);
         io
@@ -147,6 +154,25 @@ impl IoThread {
         self.disks.clone()
     }
 
+    /// Opens network backend `spec` for virtio-net device `device`; its frames arrive
+    /// as [`HostInput::Net`]. Returns where the machine sends the guest's frames.
+    pub fn add_net(
+        &mut self,
+        spec: &super::net::NetdevSpec,
+        device: u32,
+    ) -> Result<super::net::NetClient, String> {
+        let (client, handle) = super::net::open(spec, device, self._tx.clone())?;
+        self.net = Some(handle);
+        self.net_client = Some(client.clone());
+        self.live_sources += 1;
+        Ok(client)
+    }
+
+    /// Where the machine sends the guest's frames (`None`: no backend, as in replay).
+    pub fn net_client(&self) -> Option<super::net::NetClient> {
+        self.net_client.clone()
+    }
+
     /// True while some source may still deliver input (a reader, or a disk request
     /// in flight).
     pub fn has_live_sources(&self) -> bool {
@@ -191,7 +217,7 @@ impl IoThread {
                         Some(n.saturating_sub(1))
                     });
             }
-            HostInput::Serial(_) | HostInput::Key { .. } => {}
+            HostInput::Serial(_) | HostInput::Key { .. } | HostInput::Net { .. } => {}
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod audio;
 pub mod disk;
 pub mod iothread;
 pub mod keyboard;
+pub mod net;
 pub mod quit;
 pub mod serial;
 
@@ -14,4 +15,5 @@ pub use audio::{AudioBackend, AudioIn, AudioOut, AudioSpec};
 pub use disk::{DiskClient, DiskJob, DriveSpec, WritePolicy};
 pub use iothread::{HostInput, IoThread};
 pub use keyboard::KeyboardSource;
+pub use net::{NetClient, NetdevSpec};
 pub use serial::{SerialBackend, SerialBackendError};

@@ -200,6 +200,9 @@ impl Board {
         if let Some(l) = self.virtio.rng_irq() {
             self.intc.set_irq(layout::VIRTIO_RNG_GSI, l, now_ns);
         }
+        if let Some(l) = self.virtio.net_irq() {
+            self.intc.set_irq(layout::VIRTIO_NET_GSI, l, now_ns);
+        }
     }
 
     /// A host key event for the PS/2 keyboard (dropped when the keyboard is off).
@@ -370,6 +373,12 @@ impl Bus for Board {
                 self.virtio.rng_read(off, &mut b[..n]);
                 u64::from_le_bytes(b)
             }
+            Some((MmioDevice::VirtioNet, off)) => {
+                let mut b = [0u8; 8];
+                let n = (size as usize).clamp(1, 8);
+                self.virtio.net_read(off, &mut b[..n]);
+                u64::from_le_bytes(b)
+            }
             None => self
                 .pci_mmio_read(addr, size, icount)
                 .unwrap_or_else(|| reprise_jit::flags::size_mask(size)),
@@ -398,6 +407,12 @@ impl Bus for Board {
                     self.error = Some(e);
                     return BusAction::Stop;
                 }
+            }
+            Some((MmioDevice::VirtioNet, off)) => {
+                let b = value.to_le_bytes();
+                let n = (size as usize).clamp(1, 8);
+                self.virtio.net_write(off, &b[..n], now);
+                self.update_virtio_irqs(now);
             }
             None => {
                 if let Some(a) = self.pci_mmio_write(addr, size, value, icount) {

@@ -7,6 +7,7 @@ pub mod audio;
 mod board;
 mod boot;
 mod console;
+pub mod net;
 mod outcome;
 pub mod pci;
 mod reset;
@@ -190,7 +191,8 @@ impl Machine {
             restore,
         } = host;
         let disk = io.disk_clients();
-        let any_virtio = !cfg.virtio.blk.is_empty() || cfg.virtio.rng || cfg.ac97;
+        let net_client = io.net_client();
+        let any_virtio = cfg.virtio.any() || cfg.ac97;
         if any_virtio {
             layout::check_ram(cfg.memory_mib).map_err(MachineError::Devices)?;
         }
@@ -211,8 +213,9 @@ impl Machine {
         };
         let mut pci = pci::chipset();
         audio::add_ac97(&mut pci, cfg.ac97, mem.as_ref()).map_err(MachineError::Devices)?;
-        let devs =
+        let mut devs =
             virtio::Virtio::new(cfg.virtio.clone(), mem, disk).map_err(MachineError::Devices)?;
+        devs.net_host.client = net_client;
         // Functions are added here (`pci.add_function(slot, Box::new(..))`), before
         // the firmware assigns their BARs.
         pci::firmware(&mut pci, cfg.memory_mib).map_err(MachineError::Devices)?;

@@ -284,7 +284,10 @@ impl Machine {
         if self.host_queue.iter().any(|m| {
             matches!(
                 m,
-                HostInput::Serial(_) | HostInput::Block { .. } | HostInput::Key { .. }
+                HostInput::Serial(_)
+                    | HostInput::Block { .. }
+                    | HostInput::Key { .. }
+                    | HostInput::Net { .. }
             )
         }) {
             let q = &mut self.host_queue;
@@ -322,6 +325,13 @@ impl Machine {
                     code,
                     value,
                 } => self.board.key_event(code, value != 0, now),
+                AsyncEvent::NetFrame {
+                    device: super::net::NET_DEVICE,
+                    frame,
+                } => {
+                    self.board.virtio.net_receive(frame, now);
+                    self.board.update_virtio_irqs(now);
+                }
                 // No device of this machine consumes the other kinds yet.
                 _ => {}
             }
@@ -365,7 +375,8 @@ impl Machine {
             let (cpu, board) = (&self.cpu, &self.board);
             let r = mode.snapshot(ic, &mut || {
                 let virtio = board.virtio.state();
-                let has_virtio = !virtio.blk.is_empty() || virtio.rng.is_some();
+                let has_virtio =
+                    !virtio.blk.is_empty() || virtio.rng.is_some() || virtio.net.is_some();
                 snapshot::take(
                     cpu,
                     board.state(),
@@ -507,6 +518,9 @@ fn next_event(q: &mut VecDeque<HostInput>) -> Option<AsyncEvent> {
                     code,
                     value,
                 })
+            }
+            HostInput::Net { device, frame } => {
+                return Some(AsyncEvent::NetFrame { device, frame })
             }
             HostInput::SerialClosed | HostInput::KeyboardClosed => {}
         }

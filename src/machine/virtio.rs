@@ -75,6 +75,15 @@ pub struct VirtioConfig {
     pub blk: Vec<BlkConfig>,
     /// virtio-rng present.
     pub rng: bool,
+    /// virtio-net with this configuration (see `super::net`).
+    pub net: Option<super::net::NetSetup>,
+}
+
+impl VirtioConfig {
+    /// Whether any virtio device is present.
+    pub fn any(&self) -> bool {
+        !self.blk.is_empty() || self.rng || self.net.is_some()
+    }
 }
 
 /// The devices' guest-visible state, for snapshots.
@@ -82,6 +91,7 @@ pub struct VirtioConfig {
 pub struct VirtioState {
     pub blk: Vec<VirtioBlkState>,
     pub rng: Option<VirtioRngState>,
+    pub net: Option<reprise_devices::virtio::VirtioNetState>,
 }
 
 #[derive(Default)]
@@ -89,6 +99,9 @@ pub struct Virtio {
     /// Drive i's device.
     pub blk: Vec<Blk>,
     pub rng: Option<Rng>,
+    pub net: Option<super::net::NetDev>,
+    /// virtio-net's backend client and capture file.
+    pub net_host: super::net::NetHost,
     /// The disk I/O workers by drive (run, record); empty in replay.
     pub disk: Vec<DiskClient>,
     config: VirtioConfig,
@@ -123,6 +136,7 @@ impl Virtio {
             ..Virtio::default()
         };
         v.build(&VirtioState::default(), false)?;
+        v.net_host.pcap = super::net::open_pcap(v.config.net.as_ref())?;
         Ok(v)
     }
 
@@ -149,11 +163,17 @@ impl Virtio {
         self.blk = blk;
         self.rng = match (self.config.rng, &state.rng, from_state) {
             (true, Some(s), true) => {
-                Some(Rng::from_state(mem, Outbox(Vec::new()), s).map_err(err)?)
+                Some(Rng::from_state(mem.clone(), Outbox(Vec::new()), s).map_err(err)?)
             }
-            (true, _, _) => Some(Rng::new(mem, Outbox(Vec::new())).map_err(err)?),
+            (true, _, _) => Some(Rng::new(mem.clone(), Outbox(Vec::new())).map_err(err)?),
             (false, _, _) => None,
         };
+        self.net = super::net::build(
+            self.config.net.as_ref(),
+            state.net.as_ref(),
+            from_state,
+            mem,
+        )?;
         Ok(())
     }
 
@@ -161,6 +181,7 @@ impl Virtio {
         VirtioState {
             blk: self.blk.iter().map(|d| d.state()).collect(),
             rng: self.rng.as_ref().map(|d| d.state()),
+            net: self.net.as_ref().map(|d| d.state()),
         }
     }
 
@@ -273,6 +294,9 @@ impl Virtio {
             self.dirty_pages.extend(d.take_dirty_pages());
         }
         if let Some(d) = self.rng.as_mut() {
+            self.dirty_pages.extend(d.take_dirty_pages());
+        }
+        if let Some(d) = self.net.as_mut() {
             self.dirty_pages.extend(d.take_dirty_pages());
         }
     }

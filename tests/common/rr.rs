@@ -287,6 +287,7 @@ pub fn try_replay(log: &Path, tier: TierArg, seek: Option<u64>) -> Result<Run, S
         jit_thread: false,
         progress: Some(false),
         audio_out: None,
+        pcap: None,
     };
     let r = replay_log(&args, Box::new(out.clone()), None)?;
     Ok(Run::new(r, out.text()))

@@ -7,7 +7,7 @@
 //! * [`queue`]: the split virtqueue (rust-vmm's `virtio-queue`) behind the transport's
 //!   queue registers, and [`chain`]: descriptor chains turned into checked lists of
 //!   guest-memory segments.
-//! * [`blk`] (spec §5.2) and [`rng`] (spec §5.4): the devices. They do no I/O. A
+//! * [`net`] (spec §5.1), [`blk`] (spec §5.2) and [`rng`] (spec §5.4): the devices. They do no I/O. A
 //!   notified queue becomes requests handed to a backend trait the machine implements
 //!   ([`BlockBackend`], [`EntropyBackend`]); the machine completes them later, by id,
 //!   with `complete(..)`, which writes data and status into guest memory, fills the used
@@ -29,6 +29,7 @@
 
 pub mod blk;
 pub mod chain;
+pub mod net;
 pub mod queue;
 pub mod rng;
 pub mod state;
@@ -39,6 +40,7 @@ mod core;
 pub use blk::{
     BlkConfig, BlkRequest, BlkRequestKind, BlkStatus, BlockBackend, VirtioBlk, VirtioBlkState,
 };
+pub use net::{NetBackend, NetConfig, NetStats, VirtioNet, VirtioNetState};
 pub use rng::{EntropyBackend, RngRequest, VirtioRng, VirtioRngState};
 pub use state::{QueueState, TransportState};
 pub use transport::{MmioEffect, MmioTransport};
@@ -49,6 +51,7 @@ pub const MMIO_SIZE: u64 = 0x200;
 
 /// Device IDs (spec §5).
 pub mod device_id {
+    pub const NET: u32 = 1;
     pub const BLOCK: u32 = 2;
     pub const ENTROPY: u32 = 4;
 }
