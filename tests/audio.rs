@@ -79,6 +79,7 @@ fn replay_with(log: &Path, tier: TierArg, audio_out: Option<PathBuf>) -> Result<
         jit_thread: false,
         progress: Some(false),
         audio_out,
+        pcap: None,
     };
     let r = replay_log(&a, Box::new(out.clone()), None)?;
     Ok(to_run(r, out.text()))

@@ -166,6 +166,7 @@ fn replay(log: &Path, pcap: Option<PathBuf>, tier: TierArg) -> Run {
         jit_thread: false,
         progress: Some(false),
         pcap,
+        audio_out: None,
     };
     let r = replay_log(&a, Box::new(out.clone()), None).expect("replay");
     to_run(r, out.text())
@@ -284,6 +285,7 @@ fn record_then_replay_without_the_peer_or_the_port() {
         jit_thread: false,
         progress: Some(false),
         pcap: None,
+        audio_out: None,
     };
     let r = replay_log(&a, Box::new(out.clone()), None).expect("seek");
     assert_eq!(r.outcome, Outcome::IcountLimit { icount: mid });
