@@ -143,6 +143,8 @@ fn main() {
         tier: TierArg::Tiered,
         jit_thread: true,
         progress: Some(false),
+        pcap: None,
+        audio_out: None,
     };
     let t = Instant::now();
     let r = replay_log(&ra, Box::new(out.clone()), None).expect("replay");

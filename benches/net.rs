@@ -165,6 +165,7 @@ fn case(dir: &Path, size: u32, count: u32) -> Vec<Row> {
             jit_thread: true,
             progress: Some(false),
             pcap: None,
+            audio_out: None,
         };
         let t0 = Instant::now();
         let r = replay_log(&args, Box::new(out.clone()), None).expect("replay");
