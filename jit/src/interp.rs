@@ -203,6 +203,9 @@ pub struct Hint {
     prepared: bool,
     /// STI, MOV SS or POP SS (interrupt-shadow bookkeeping).
     shadow: bool,
+    /// The dispatcher must run after this instruction (see
+    /// [`sem::interrupt::leaves_to_dispatcher`]): a block ending with it does not chain.
+    leave: bool,
     /// The semantic group that handled it last ([`sem::NO_HINT`] if none yet).
     group: u8,
     /// The pre-decoded form, for the instructions that have one.
@@ -214,14 +217,24 @@ impl Hint {
     pub const NEW: Hint = Hint {
         prepared: false,
         shadow: false,
+        leave: false,
         group: sem::NO_HINT,
         pre: None,
     };
 
     fn prepare(&mut self, i: &Instruction) {
         self.shadow = sem::interrupt::interpreter_only(i);
+        self.leave = sem::interrupt::leaves_to_dispatcher(i);
         self.pre = if self.shadow { None } else { Pre::of(i) };
         self.prepared = true;
+    }
+}
+
+impl Hint {
+    /// True if the dispatcher must run after this instruction (once it has run).
+    #[inline(always)]
+    pub fn leaves_to_dispatcher(&self) -> bool {
+        self.leave
     }
 }
 
