@@ -167,7 +167,11 @@ impl Cpu {
         let ctx = &mut *self.ctx;
         let n = b.insns.len();
         for (k, (i, h)) in b.insns.iter().zip(b.hints.iter_mut()).enumerate() {
-            match interp::step(ctx, i, h) {
+            let step = match h.pre() {
+                Some(p) => interp::step_pre(ctx, p),
+                None => interp::step(ctx, i, h),
+            };
+            match step {
                 Step::Retired(None) | Step::Retired(Some(End::FallThrough(_))) => {
                     if ctx.exit != exit::NONE {
                         return After::Return;
