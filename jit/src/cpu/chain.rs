@@ -154,6 +154,7 @@ impl Cpu {
             if st.icount + n > limit {
                 return;
             }
+            self.stats.blocks_chained += 1;
             id = next;
         }
     }
@@ -215,5 +216,89 @@ fn chainable(ctx: &crate::ctx::Ctx, last: &interp::Hint) -> After {
         After::Return
     } else {
         After::Chain
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{boot, Cpu, CpuConfig, CpuState, EmptyBus, GuestRam, RunExit, Tier};
+    use iced_x86::code_asm::*;
+
+    const CODE: u64 = 0x10_0000;
+
+    /// A loop that calls a function (direct CALL, RET to a dynamic target) and stores
+    /// into its own code page every few rounds (self-modifying-code invalidation).
+    fn program() -> Result<Vec<u8>, IcedError> {
+        let mut a = CodeAssembler::new(64)?;
+        let mut top = a.create_label();
+        let mut func = a.create_label();
+        let mut skip = a.create_label();
+        let mut patch = a.create_label();
+        a.xor(rax, rax)?;
+        a.mov(rcx, 300u64)?;
+        a.set_label(&mut top)?;
+        a.call(func)?;
+        a.test(rcx, 7i32)?;
+        a.jnz(skip)?;
+        a.lea(rdx, ptr(patch))?;
+        a.mov(byte_ptr(rdx), 0x90i32)?;
+        a.set_label(&mut skip)?;
+        a.dec(rcx)?;
+        a.jnz(top)?;
+        a.hlt()?;
+        a.set_label(&mut func)?;
+        a.add(rax, rcx)?;
+        a.shl(rax, 3i32)?;
+        a.xor(rax, rcx)?;
+        a.set_label(&mut patch)?;
+        a.nop()?;
+        a.ret()?;
+        a.assemble(CODE)
+    }
+
+    fn cpu() -> Cpu {
+        let bytes = program().expect("assembles");
+        let mut ram = GuestRam::new(4).expect("RAM");
+        assert!(ram.write_at(CODE, &bytes));
+        let mut state = CpuState::default();
+        boot::enter_long_mode(&mut ram, &mut state, CODE);
+        state.gpr[4] = 0x8_0000;
+        let cfg = CpuConfig {
+            tier: Tier::Interpreter,
+            ..Default::default()
+        };
+        let mut cpu = Cpu::new(ram, cfg).expect("CPU");
+        *cpu.state_mut() = state;
+        cpu
+    }
+
+    #[test]
+    fn chained_blocks_keep_instruction_counts_exact() {
+        let mut whole = cpu();
+        let r = whole.run(&mut EmptyBus, u64::MAX);
+        assert!(matches!(r, RunExit::Halted { .. }), "{r:?}");
+        let s = whole.stats();
+        assert!(
+            s.blocks_chained * 2 > s.blocks_interpreted,
+            "most blocks chain: {s:?}"
+        );
+        assert!(s.smc_invalidations > 0, "the program rewrites its code");
+        for step in [1u64, 2, 5, 13, 64] {
+            let mut c = cpu();
+            let mut limit = 0;
+            loop {
+                limit += step;
+                match c.run(&mut EmptyBus, limit) {
+                    RunExit::IcountLimit => assert_eq!(c.state().icount, limit),
+                    RunExit::Halted { .. } => break,
+                    r => panic!("step {step}: {r:?}"),
+                }
+            }
+            // Everything but the deadline, which is the last `run`'s limit.
+            let (mut a, mut b) = (c.state().clone(), whole.state().clone());
+            (a.icount_deadline, b.icount_deadline) = (0, 0);
+            assert_eq!(a, b, "step {step}");
+            assert_eq!(c.digest(), whole.digest(), "step {step}");
+        }
     }
 }

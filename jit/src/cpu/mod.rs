@@ -55,6 +55,9 @@ impl Default for CpuConfig {
 pub struct CpuStats {
     /// Block executions in the interpreter.
     pub blocks_interpreted: u64,
+    /// Of those, blocks entered straight from the previous one without the
+    /// dispatcher (see `cpu/chain.rs`).
+    pub blocks_chained: u64,
     /// Blocks compiled by Cranelift.
     pub blocks_compiled: u64,
     /// Entries into compiled code from the dispatcher.
