@@ -136,7 +136,9 @@ impl Cpu {
         loop {
             self.stats.blocks_interpreted += 1;
             let after = self.run_block(id);
-            self.maybe_compile(id);
+            if self.jit.is_some() {
+                self.maybe_compile(id);
+            }
             if after == After::Return {
                 return;
             }

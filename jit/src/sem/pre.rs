@@ -461,6 +461,16 @@ pub fn exec<E: Emitter>(e: &mut E, p: &Pre) -> Sem {
         Kind::Push => shaped1!(p, |sz, a, k| stack::push_op(e, k, a, sz)),
         Kind::Pop => shaped1!(p, |sz, a, k| stack::pop_op(e, k, a, sz)),
         Kind::JmpIndirect => shaped1!(p, |_sz, a, _k| control::jmp_indirect(e, a)),
+        Kind::Jcc(c) => control::jcc(e, c, p.target, p.next),
+        Kind::Jmp => {
+            e.jump_to(p.target);
+            Ok(())
+        }
+        Kind::Lea => match &p.b {
+            Opnd::Mem(m) => data::lea(e, &p.a, m),
+            _ => Ok(()),
+        },
+        Kind::Nop => Ok(()),
         Kind::Call if p.stk == LONG_STACK && p.size == 8 => {
             control::call(e, LONG_STACK, &Target::Direct(p.target), 8, p.next)
         }
