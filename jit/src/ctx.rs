@@ -143,6 +143,10 @@ pub struct Ctx {
     pub jmp_cache: Box<JmpTables>,
     /// The mode key, CPL bits left out, the jump cache was filled under.
     pub jmp_cache_mode: u32,
+    /// Bumped whenever the jump cache is flushed or loses a page: the interpreter's
+    /// chaining table (`cpu/chain.rs`), keyed by virtual RIP like the jump cache,
+    /// trusts only entries filled under the current epoch.
+    pub jmp_epoch: u64,
     /// Large guest pages (linear base, size - 1) that code in the jump cache came from;
     /// `None` once more than a few were seen (then every INVLPG flushes it all).
     pub jmp_large: Option<Vec<(u64, u64)>>,
@@ -178,6 +182,7 @@ impl Ctx {
             tmp128: [0; 2],
             jmp_cache: Box::new([[JmpEntry::EMPTY; JMP_CACHE_SIZE]; JMP_CACHE_TABLES]),
             jmp_cache_mode: 0,
+            jmp_epoch: 0,
             jmp_large: Some(Vec::new()),
             tlb_large_shift: 0,
             code_pages: vec![0; ram_size.div_ceil(4096) as usize],
@@ -214,6 +219,7 @@ impl Ctx {
 
     /// Empties every jump-cache table.
     pub fn flush_jmp_cache(&mut self) {
+        self.jmp_epoch = self.jmp_epoch.wrapping_add(1);
         for t in self.jmp_cache.iter_mut() {
             t.fill(JmpEntry::EMPTY);
         }
@@ -238,6 +244,7 @@ impl Ctx {
     /// Forgets the jump-cache entries (all CPLs) whose RIP is on the 4 KiB page
     /// `page`. The caller knows RIP pages and linear pages coincide.
     pub fn invalidate_jmp_page(&mut self, page: u64) {
+        self.jmp_epoch = self.jmp_epoch.wrapping_add(1);
         let page = page & !0xfff;
         let group = JmpEntry::group_of_page(page);
         for t in self.jmp_cache.iter_mut() {

@@ -203,6 +203,9 @@ pub struct Hint {
     prepared: bool,
     /// STI, MOV SS or POP SS (interrupt-shadow bookkeeping).
     shadow: bool,
+    /// The dispatcher must run after this instruction (see
+    /// [`sem::interrupt::leaves_to_dispatcher`]): a block ending with it does not chain.
+    leave: bool,
     /// The semantic group that handled it last ([`sem::NO_HINT`] if none yet).
     group: u8,
     /// The pre-decoded form, for the instructions that have one.
@@ -214,14 +217,30 @@ impl Hint {
     pub const NEW: Hint = Hint {
         prepared: false,
         shadow: false,
+        leave: false,
         group: sem::NO_HINT,
         pre: None,
     };
 
     fn prepare(&mut self, i: &Instruction) {
         self.shadow = sem::interrupt::interpreter_only(i);
+        self.leave = sem::interrupt::leaves_to_dispatcher(i);
         self.pre = if self.shadow { None } else { Pre::of(i) };
         self.prepared = true;
+    }
+}
+
+impl Hint {
+    /// The pre-decoded form, once the instruction has run and if it has one.
+    #[inline(always)]
+    pub fn pre(&self) -> Option<&Pre> {
+        self.pre.as_ref()
+    }
+
+    /// True if the dispatcher must run after this instruction (once it has run).
+    #[inline(always)]
+    pub fn leaves_to_dispatcher(&self) -> bool {
+        self.leave
     }
 }
 
@@ -242,22 +261,30 @@ pub fn step(ctx: &mut Ctx, i: &Instruction, hint: &mut Hint) -> Step {
         hint.prepare(i);
     }
     if let Some(p) = &hint.pre {
-        let mut it = Interp { ctx, end: None };
-        return match sem::pre::exec(&mut it, p) {
-            Ok(()) => {
-                let end = it.end;
-                let st = &mut it.ctx.state;
-                st.rip = match end {
-                    Some(End::Jump(t)) | Some(End::FallThrough(t)) => t,
-                    _ => p.next,
-                };
-                st.icount += 1;
-                Step::Retired(end)
-            }
-            Err(f) => Step::Fault(f),
-        };
+        return step_pre(ctx, p);
     }
     step_slow(ctx, i, hint)
+}
+
+/// [`step`] for an instruction whose hint holds a pre-decoded form ([`Hint::pre`]):
+/// meant to be inlined into the loop over a block's instructions, so that running one
+/// instruction is one dispatch on its kind and no call.
+#[inline(always)]
+pub fn step_pre(ctx: &mut Ctx, p: &Pre) -> Step {
+    let mut it = Interp { ctx, end: None };
+    match sem::pre::exec(&mut it, p) {
+        Ok(()) => {
+            let end = it.end;
+            let st = &mut it.ctx.state;
+            st.rip = match end {
+                Some(End::Jump(t)) | Some(End::FallThrough(t)) => t,
+                _ => p.next,
+            };
+            st.icount += 1;
+            Step::Retired(end)
+        }
+        Err(f) => Step::Fault(f),
+    }
 }
 
 /// [`step`] for instructions without a pre-decoded form: through the groups.
@@ -373,6 +400,21 @@ mod tests {
         &[0x0f, 0x9c, 0x03],                         // setl byte [rbx]
         &[0x0f, 0x4f, 0xc1],                         // cmovg eax, ecx
         &[0x48, 0x0f, 0x42, 0x03],                   // cmovb rax, [rbx]
+        &[0x48, 0xc1, 0xe0, 0x0d],                   // shl rax, 13
+        &[0xc1, 0xfa, 0x03],                         // sar edx, 3
+        &[0x48, 0x0f, 0xaf, 0xc3],                   // imul rax, rbx
+        &[0x0f, 0xaf, 0x03],                         // imul eax, [rbx]
+        &[0x48, 0x83, 0x7c, 0x24, 0x08, 0x00],       // cmp qword [rsp+8], 0
+        &[0x83, 0x03, 0x05],                         // add dword [rbx], 5
+        &[0x89, 0xc1],                               // mov ecx, eax
+        &[0xb9, 0x78, 0x56, 0x34, 0x12],             // mov ecx, 0x12345678
+        &[0x89, 0x04, 0x8b],                         // mov [rbx+rcx*4], eax
+        &[0x48, 0x0f, 0x4f, 0xc3],                   // cmovg rax, rbx
+        &[0x48, 0xff, 0x03],                         // inc qword [rbx]
+        &[0xff, 0xc8],                               // dec eax
+        &[0x48, 0xf7, 0xdb],                         // neg rbx
+        &[0x41, 0x54],                               // push r12
+        &[0x41, 0x5c],                               // pop r12
         &[0x90],                                     // nop
         &[0x0f, 0x1f, 0x44, 0x00, 0x00],             // nop dword [rax+rax]
         &[0xd7],                                     // xlatb (groups only)
@@ -479,6 +521,33 @@ mod tests {
             CASES.len() - 5,
             "every common form has a pre-decoded path"
         );
+    }
+
+    #[test]
+    fn hot_forms_get_a_specialised_shape() {
+        use crate::sem::pre::Shape;
+        let cases: &[(&[u8], Shape)] = &[
+            (&[0x48, 0x01, 0xd8], Shape::Rr64),
+            (&[0x11, 0xd8], Shape::Rr32),
+            (&[0x48, 0x83, 0xf9, 0x05], Shape::Ri64),
+            (&[0x8b, 0x44, 0x8b, 0x08], Shape::Rm32),
+            (&[0x48, 0x89, 0x43, 0x10], Shape::Mr64),
+            (&[0x48, 0x83, 0x7c, 0x24, 0x08, 0x00], Shape::Mi64),
+            (&[0x48, 0xc1, 0xe0, 0x0d], Shape::Ri64),
+            (&[0x55], Shape::R64),
+            (&[0xff, 0x33], Shape::M64),
+            // Narrow, high-byte, zero-extending and FS-based forms stay generic.
+            (&[0x08, 0xe0], Shape::Any),
+            (&[0x66, 0x89, 0xc8], Shape::Any),
+            (&[0x48, 0x0f, 0xb6, 0xc3], Shape::Any),
+            (&[0x64, 0x48, 0x8b, 0x03], Shape::Any),
+            (&[0x66, 0x55], Shape::Any),
+        ];
+        for (bytes, shape) in cases {
+            let i = decode(bytes);
+            let p = Pre::of(&i).expect("pre-decoded form");
+            assert_eq!(p.shape, *shape, "`{i}`");
+        }
     }
 
     #[test]

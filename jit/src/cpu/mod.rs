@@ -15,6 +15,7 @@ use std::time::Duration;
 /// DR6.BS: the #DB was a single-step trap.
 const DR6_BS: u64 = 1 << 14;
 
+mod chain;
 mod events;
 mod region;
 
@@ -54,6 +55,9 @@ impl Default for CpuConfig {
 pub struct CpuStats {
     /// Block executions in the interpreter.
     pub blocks_interpreted: u64,
+    /// Of those, blocks entered straight from the previous one without the
+    /// dispatcher (see `cpu/chain.rs`).
+    pub blocks_chained: u64,
     /// Blocks compiled by Cranelift.
     pub blocks_compiled: u64,
     /// Entries into compiled code from the dispatcher.
@@ -94,6 +98,8 @@ pub struct Cpu {
     jit: Option<Jit>,
     cfg: CpuConfig,
     stats: CpuStats,
+    /// Where interpreted blocks chain to (see [`chain`]).
+    chain: chain::ChainTable,
 }
 
 impl Cpu {
@@ -110,6 +116,7 @@ impl Cpu {
             jit,
             cfg,
             stats: CpuStats::default(),
+            chain: chain::ChainTable::default(),
         })
     }
 
@@ -226,6 +233,7 @@ impl Cpu {
     /// Drops all translations (decoded and compiled).
     pub fn flush_code_cache(&mut self) {
         self.cache.clear(&mut self.ctx);
+        self.chain.clear();
         if let Some(j) = self.jit.as_mut() {
             j.flush(&mut self.ctx);
         }
@@ -308,15 +316,13 @@ impl Cpu {
                 if let Some(j) = self.jit.as_mut() {
                     j.execute(&mut self.ctx, code);
                 }
+            } else if fits {
+                self.ctx.link_slot = 0;
+                self.interpret_chain(id, limit);
             } else {
                 self.ctx.link_slot = 0;
                 self.stats.blocks_interpreted += 1;
-                let max = if fits {
-                    n
-                } else {
-                    limit - self.ctx.state.icount
-                };
-                self.interpret(id, max as usize);
+                self.interpret(id, (limit - self.ctx.state.icount) as usize);
                 self.maybe_compile(id);
             }
             if let Some(r) = self.handle_exit() {
