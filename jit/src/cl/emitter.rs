@@ -30,11 +30,6 @@ const V_CC_S2: usize = 19;
 const V_RFLAGS_SYS: usize = 20;
 const V_XMM: usize = 21;
 pub const NVARS: usize = V_XMM + 32;
-/// The lazy-flag record. Inside a region it is not carried from block to block in
-/// registers: jumps between the region's blocks store it (when it changed) and the
-/// next block loads it if it reads it before overwriting it, which compare-and-branch
-/// code almost never does. Four fewer values live around every loop.
-const FLAG_VARS: u64 = 0b1111 << V_CC_OP;
 
 fn var_offset(v: usize) -> i32 {
     match v {
@@ -181,7 +176,6 @@ impl<'a, 'f> ClEmitter<'a, 'f> {
     /// from here on: what a loop header needs, since its back edge carries whatever
     /// the previous iteration left in them. (A pre-pass over the block finds the sets.)
     pub fn preload(&mut self, load: u64, write: u64) {
-        let (load, write) = (load & !FLAG_VARS, write & !FLAG_VARS);
         let mut l = load | write;
         while l != 0 {
             let v = l.trailing_zeros() as usize;
@@ -245,13 +239,6 @@ impl<'a, 'f> ClEmitter<'a, 'f> {
         let over = self.b.ins().icmp(IntCC::UnsignedGreaterThan, end, deadline);
         self.side_exit(over, |e| e.leave(retired, rip));
         self.b.def_var(self.icount_base, next_base);
-        let mut d = self.dirty & FLAG_VARS;
-        while d != 0 {
-            let v = d.trailing_zeros() as usize;
-            d &= d - 1;
-            let x = self.b.use_var(self.vars[v]);
-            self.st(x, var_offset(v));
-        }
         self.b.ins().jump(head, &[]);
     }
 
