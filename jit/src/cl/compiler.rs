@@ -102,8 +102,9 @@ impl Compiler {
         let code = module.get_finalized_function(id) as usize;
         if let Some(text) = self.cl_ctx.compiled_code().and_then(|c| c.vcode.as_ref()) {
             eprintln!(
-                "reprise: block {name} ({} instructions):\n{text}",
-                insns.len()
+                "reprise: block {name} ({} instructions, region of {} blocks):\n{text}",
+                insns.len(),
+                blocks.len()
             );
         }
         Ok(Compiled { code, slots, size })

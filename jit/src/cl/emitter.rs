@@ -13,7 +13,10 @@ use crate::flags::{CcOp, LazyFlags};
 use crate::helpers::Helper;
 use crate::state::offsets;
 use cranelift_codegen::ir::{
-    condcodes::IntCC, types::I64, AbiParam, InstBuilder, MemFlagsData, SigRef, Signature, Value,
+    condcodes::{CondCode, IntCC},
+    types::I64,
+    AbiParam, InstBuilder, InstructionData, MemFlagsData, Opcode, SigRef, Signature, Value,
+    ValueDef,
 };
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::{FunctionBuilder, Variable};
@@ -239,6 +242,49 @@ impl<'a, 'f> ClEmitter<'a, 'f> {
         self.b.ins().jump(head, &[]);
     }
 
+    /// `v` as `uextend(icmp cc x y)` (what [`Alu::cmp`] emits): the compare's result
+    /// and its condition and operands.
+    fn as_cmp(&self, v: Value) -> Option<(Value, IntCC, Value, Value)> {
+        let dfg = &self.b.func.dfg;
+        let ValueDef::Result(ext, 0) = dfg.value_def(v) else {
+            return None;
+        };
+        if dfg.insts[ext].opcode() != Opcode::Uextend {
+            return None;
+        }
+        let c = *dfg.inst_args(ext).first()?;
+        let ValueDef::Result(cmp, 0) = dfg.value_def(c) else {
+            return None;
+        };
+        if dfg.insts[cmp].opcode() != Opcode::Icmp {
+            return None;
+        }
+        let cc = dfg.insts[cmp].cond_code()?;
+        let args = dfg.inst_args(cmp);
+        Some((c, cc, *args.first()?, *args.get(1)?))
+    }
+
+    /// `v` as an integer constant.
+    fn as_const(&self, v: Value) -> Option<i64> {
+        let dfg = &self.b.func.dfg;
+        let ValueDef::Result(inst, 0) = dfg.value_def(v) else {
+            return None;
+        };
+        match dfg.insts[inst] {
+            InstructionData::UnaryImm {
+                opcode: Opcode::Iconst,
+                imm,
+            } => Some(imm.bits()),
+            _ => None,
+        }
+    }
+
+    /// A condition value (0 or 1) as the narrowest thing to branch or select on: the
+    /// compare itself when it is one, which lets the backend fuse compare and jump.
+    fn cond_value(&self, c: Value) -> Value {
+        self.as_cmp(c).map(|(x, ..)| x).unwrap_or(c)
+    }
+
     fn ld(&mut self, off: i32) -> Value {
         self.b.ins().load(I64, mem(), self.ctx, off)
     }
@@ -317,6 +363,7 @@ impl<'a, 'f> ClEmitter<'a, 'f> {
 
     /// Emits `if cond { <exit path> }` and continues in a fresh block.
     fn side_exit(&mut self, cond: Value, body: impl FnOnce(&mut Self)) {
+        let cond = self.cond_value(cond);
         let exit_b = self.b.create_block();
         let cont = self.b.create_block();
         self.b.ins().brif(cond, exit_b, &[], cont, &[]);
@@ -498,6 +545,16 @@ impl Alu for ClEmitter<'_, '_> {
         self.b.ins().bor(a, b)
     }
     fn xor(&mut self, a: Value, b: Value) -> Value {
+        // Inverting a condition (`cond ^ 1`, see `flags::not01`): compare the other
+        // way instead, so that a branch on it still fuses with the compare.
+        let inverted = |c: Value, one: Value| {
+            let (_, cc, x, y) = self.as_cmp(c)?;
+            (self.as_const(one)? == 1).then_some((cc.complement(), x, y))
+        };
+        if let Some((cc, x, y)) = inverted(a, b).or_else(|| inverted(b, a)) {
+            let r = self.b.ins().icmp(cc, x, y);
+            return self.b.ins().uextend(I64, r);
+        }
         self.b.ins().bxor(a, b)
     }
     fn mul(&mut self, a: Value, b: Value) -> Value {
@@ -567,6 +624,7 @@ impl Alu for ClEmitter<'_, '_> {
         self.b.ins().uextend(I64, r)
     }
     fn select(&mut self, c: Value, a: Value, b: Value) -> Value {
+        let c = self.cond_value(c);
         self.b.ins().select(c, a, b)
     }
     fn zext(&mut self, v: Value, size: u8) -> Value {
@@ -783,6 +841,7 @@ impl Emitter for ClEmitter<'_, '_> {
     }
 
     fn branch(&mut self, cond: Value, taken: u64, not_taken: u64) {
+        let cond = self.cond_value(cond);
         let t = self.b.create_block();
         let nt = self.b.create_block();
         self.b.ins().brif(cond, t, &[], nt, &[]);
