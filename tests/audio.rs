@@ -6,7 +6,7 @@ mod common;
 
 use common::rr::{kernel_args, rewrite, try_replay, Run, Scratch};
 use reprise::cli::{
-    record_kernel, replay_log, run_kernel, MachineArgs, RecordArgs, ReplayArgs, RunResult, TierArg,
+    record_kernel, replay_log, run_kernel, MachineArgs, RecordArgs, ReplayArgs, TierArg,
 };
 use reprise::host::{AudioIn, AudioOut, AudioSpec, SerialBackend};
 use reprise::{Outcome, SharedBuffer};
@@ -40,21 +40,10 @@ fn spec(out: Option<&Path>, input: Option<&Path>) -> AudioSpec {
     }
 }
 
-fn to_run(r: RunResult, serial: String) -> Run {
-    Run {
-        outcome: r.outcome,
-        serial,
-        icount: r.stats.instructions,
-        digest: r.stats.digest,
-        matches: r.report.as_ref().map(|x| x.matches),
-        detail: r.report.map(|x| x.detail).unwrap_or_default(),
-    }
-}
-
 fn run(m: MachineArgs) -> Result<Run, String> {
     let out = SharedBuffer::default();
     let r = run_kernel(&kernel_args("ac97_tone", None), &m, Box::new(out.clone()))?;
-    Ok(to_run(r, out.text()))
+    Ok(Run::new(r, out.text()))
 }
 
 fn record(log: &Path, m: MachineArgs) -> Run {
@@ -67,7 +56,7 @@ fn record(log: &Path, m: MachineArgs) -> Run {
         machine: m,
     };
     let r = record_kernel(&a, Box::new(out.clone())).expect("record");
-    to_run(r, out.text())
+    Run::new(r, out.text())
 }
 
 fn replay_with(log: &Path, tier: TierArg, audio_out: Option<PathBuf>) -> Result<Run, String> {
@@ -82,7 +71,7 @@ fn replay_with(log: &Path, tier: TierArg, audio_out: Option<PathBuf>) -> Result<
         pcap: None,
     };
     let r = replay_log(&a, Box::new(out.clone()), None)?;
-    Ok(to_run(r, out.text()))
+    Ok(Run::new(r, out.text()))
 }
 
 fn fnv(bytes: &[u8]) -> u32 {

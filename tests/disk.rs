@@ -6,7 +6,7 @@
 mod common;
 
 use common::rr::{kernel_args, replay, Run, Scratch};
-use reprise::cli::{record_kernel, run_kernel, MachineArgs, RecordArgs, RunResult, TierArg};
+use reprise::cli::{record_kernel, run_kernel, MachineArgs, RecordArgs, TierArg};
 use reprise::host::{DriveSpec, SerialBackend};
 use reprise::{Outcome, SharedBuffer};
 use reprise_replay::{AsyncEvent, Event};
@@ -43,17 +43,6 @@ fn machine(drives: &[PathBuf]) -> MachineArgs {
     }
 }
 
-fn to_run(r: RunResult, serial: String) -> Run {
-    Run {
-        outcome: r.outcome,
-        serial,
-        icount: r.stats.instructions,
-        digest: r.stats.digest,
-        matches: r.report.as_ref().map(|x| x.matches),
-        detail: r.report.map(|x| x.detail).unwrap_or_default(),
-    }
-}
-
 fn run(m: MachineArgs) -> Result<Run, String> {
     let out = SharedBuffer::default();
     let r = run_kernel(
@@ -61,7 +50,7 @@ fn run(m: MachineArgs) -> Result<Run, String> {
         &m,
         Box::new(out.clone()),
     )?;
-    Ok(to_run(r, out.text()))
+    Ok(Run::new(r, out.text()))
 }
 
 #[test]
@@ -103,7 +92,7 @@ fn two_drives_record_and_replay_with_completions_per_drive() {
         kernel: kernel_args("virtio_drives", None),
         machine: machine(&imgs),
     };
-    let rec = to_run(
+    let rec = Run::new(
         record_kernel(&a, Box::new(out.clone())).expect("record"),
         out.text(),
     );
@@ -168,7 +157,7 @@ fn disk_bench_records_and_replays_on_a_small_image() {
         kernel: kernel_args("disk_bench", None),
         machine: machine(std::slice::from_ref(&img)),
     };
-    let rec = to_run(
+    let rec = Run::new(
         record_kernel(&a, Box::new(out.clone())).expect("record"),
         out.text(),
     );

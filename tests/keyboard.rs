@@ -5,7 +5,7 @@
 mod common;
 
 use common::rr::{kernel_args, replay, Run, Scratch};
-use reprise::cli::{record_kernel, run_kernel, MachineArgs, RecordArgs, RunResult, TierArg};
+use reprise::cli::{record_kernel, run_kernel, MachineArgs, RecordArgs, TierArg};
 use reprise::host::{KeyboardSource, SerialBackend};
 use reprise::{Outcome, SharedBuffer};
 use reprise_replay::{AsyncEvent, Event};
@@ -30,17 +30,6 @@ fn machine(keyboard: KeyboardSource, tier: TierArg) -> MachineArgs {
     }
 }
 
-fn to_run(r: RunResult, serial: String) -> Run {
-    Run {
-        outcome: r.outcome,
-        serial,
-        icount: r.stats.instructions,
-        digest: r.stats.digest,
-        matches: r.report.as_ref().map(|x| x.matches),
-        detail: r.report.map(|x| x.detail).unwrap_or_default(),
-    }
-}
-
 fn record(log: &Path, m: MachineArgs) -> Run {
     let out = SharedBuffer::default();
     let a = RecordArgs {
@@ -51,7 +40,7 @@ fn record(log: &Path, m: MachineArgs) -> Run {
         machine: m,
     };
     let r = record_kernel(&a, Box::new(out.clone())).expect("record");
-    to_run(r, out.text())
+    Run::new(r, out.text())
 }
 
 fn key_events(log: &Path) -> Vec<(u16, i32)> {

@@ -6,9 +6,9 @@
 
 mod common;
 
-use common::rr::{kernel_args, Scratch};
+use common::rr::{kernel_args, Run, Scratch};
 use reprise::cli::{
-    record_kernel, replay_log, run_kernel, MachineArgs, RecordArgs, ReplayArgs, RunResult, TierArg,
+    record_kernel, replay_log, run_kernel, MachineArgs, RecordArgs, ReplayArgs, TierArg,
 };
 use reprise::host::{NetdevSpec, SerialBackend};
 use reprise::{Outcome, SharedBuffer};
@@ -114,26 +114,6 @@ fn machine(netdev: Option<NetdevSpec>, pcap: Option<PathBuf>) -> MachineArgs {
     }
 }
 
-struct Run {
-    outcome: Outcome,
-    serial: String,
-    icount: u64,
-    digest: u64,
-    matches: Option<bool>,
-    detail: String,
-}
-
-fn to_run(r: RunResult, serial: String) -> Run {
-    Run {
-        outcome: r.outcome,
-        serial,
-        icount: r.stats.instructions,
-        digest: r.stats.digest,
-        matches: r.report.as_ref().map(|x| x.matches),
-        detail: r.report.map(|x| x.detail).unwrap_or_default(),
-    }
-}
-
 fn run(append: &str, m: MachineArgs) -> Result<Run, String> {
     let out = SharedBuffer::default();
     let r = run_kernel(
@@ -141,7 +121,7 @@ fn run(append: &str, m: MachineArgs) -> Result<Run, String> {
         &m,
         Box::new(out.clone()),
     )?;
-    Ok(to_run(r, out.text()))
+    Ok(Run::new(r, out.text()))
 }
 
 fn record(append: &str, log: &Path, m: MachineArgs) -> Result<Run, String> {
@@ -154,7 +134,7 @@ fn record(append: &str, log: &Path, m: MachineArgs) -> Result<Run, String> {
         machine: m,
     };
     let r = record_kernel(&a, Box::new(out.clone()))?;
-    Ok(to_run(r, out.text()))
+    Ok(Run::new(r, out.text()))
 }
 
 fn replay(log: &Path, pcap: Option<PathBuf>, tier: TierArg) -> Run {
@@ -169,7 +149,7 @@ fn replay(log: &Path, pcap: Option<PathBuf>, tier: TierArg) -> Run {
         audio_out: None,
     };
     let r = replay_log(&a, Box::new(out.clone()), None).expect("replay");
-    to_run(r, out.text())
+    Run::new(r, out.text())
 }
 
 /// Checks a pcap file's global header and returns its records (timestamp in µs, frame).

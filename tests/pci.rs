@@ -5,7 +5,7 @@
 mod common;
 
 use common::rr::{kernel_args, replay, Run, Scratch};
-use reprise::cli::{record_kernel, run_kernel, MachineArgs, RecordArgs, RunResult, TierArg};
+use reprise::cli::{record_kernel, run_kernel, MachineArgs, RecordArgs, TierArg};
 use reprise::host::SerialBackend;
 use reprise::{Outcome, SharedBuffer};
 use std::path::Path;
@@ -31,17 +31,6 @@ fn machine_with(tier: TierArg, no_reboot: bool) -> MachineArgs {
     }
 }
 
-fn to_run(r: RunResult, serial: String) -> Run {
-    Run {
-        outcome: r.outcome,
-        serial,
-        icount: r.stats.instructions,
-        digest: r.stats.digest,
-        matches: r.report.as_ref().map(|x| x.matches),
-        detail: r.report.map(|x| x.detail).unwrap_or_default(),
-    }
-}
-
 fn run(append: Option<&str>, tier: TierArg) -> Run {
     run_with(append, tier, false)
 }
@@ -54,7 +43,7 @@ fn run_with(append: Option<&str>, tier: TierArg, no_reboot: bool) -> Run {
         Box::new(out.clone()),
     )
     .expect("run");
-    to_run(r, out.text())
+    Run::new(r, out.text())
 }
 
 fn record(log: &Path, append: Option<&str>) -> Run {
@@ -67,7 +56,7 @@ fn record(log: &Path, append: Option<&str>) -> Run {
         machine: machine(TierArg::Interp),
     };
     let r = record_kernel(&a, Box::new(out.clone())).expect("record");
-    to_run(r, out.text())
+    Run::new(r, out.text())
 }
 
 /// The lines the scan prints for the chipset (the machine has nothing else on PCI

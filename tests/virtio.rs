@@ -4,7 +4,7 @@
 mod common;
 
 use common::rr::{kernel_args, replay, try_replay, Run, Scratch};
-use reprise::cli::{record_kernel, run_kernel, MachineArgs, RecordArgs, RunResult, TierArg};
+use reprise::cli::{record_kernel, run_kernel, MachineArgs, RecordArgs, TierArg};
 use reprise::host::{DriveSpec, SerialBackend};
 use reprise::{Outcome, SharedBuffer};
 use reprise_replay::{AsyncEvent, Event, SyncKind};
@@ -46,21 +46,10 @@ fn machine(drive: Option<PathBuf>, read_only: bool, rng: bool) -> MachineArgs {
     }
 }
 
-fn to_run(r: RunResult, serial: String) -> Run {
-    Run {
-        outcome: r.outcome,
-        serial,
-        icount: r.stats.instructions,
-        digest: r.stats.digest,
-        matches: r.report.as_ref().map(|x| x.matches),
-        detail: r.report.map(|x| x.detail).unwrap_or_default(),
-    }
-}
-
 fn run(guest: &str, append: Option<&str>, m: MachineArgs) -> Result<Run, String> {
     let out = SharedBuffer::default();
     let r = run_kernel(&kernel_args(guest, append), &m, Box::new(out.clone()))?;
-    Ok(to_run(r, out.text()))
+    Ok(Run::new(r, out.text()))
 }
 
 fn record(guest: &str, log: &Path, m: MachineArgs) -> Run {
@@ -73,7 +62,7 @@ fn record(guest: &str, log: &Path, m: MachineArgs) -> Run {
         machine: m,
     };
     let r = record_kernel(&a, Box::new(out.clone())).expect("record");
-    to_run(r, out.text())
+    Run::new(r, out.text())
 }
 
 fn events(log: &Path) -> Vec<(u64, Event)> {

@@ -238,7 +238,8 @@ pub struct Run {
 }
 
 impl Run {
-    fn new(r: RunResult, serial: String) -> Run {
+    /// A run's result and the serial output it printed, in the form tests compare.
+    pub fn new(r: RunResult, serial: String) -> Run {
         Run {
             outcome: r.outcome,
             serial,
