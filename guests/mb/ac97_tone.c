@@ -146,20 +146,6 @@ static int run_code(void) {
     return sum;
 }
 
-static int has_word(const char *s, const char *w) {
-    u64 n = strlen(w);
-    while (*s) {
-        while (*s == ' ')
-            s++;
-        const char *start = s;
-        while (*s && *s != ' ')
-            s++;
-        if ((u64)(s - start) == n && memcmp(start, w, n) == 0)
-            return 1;
-    }
-    return 0;
-}
-
 /* Captures `samples` samples into `dst` with one descriptor; waits for the halt. */
 static void capture(void *dst, u32 samples) {
     in_bdl[0] = (struct bd){(u32)(u64)dst, IOC | samples};

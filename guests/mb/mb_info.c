@@ -44,14 +44,6 @@ static int word(const char *s, int k, char *out, int cap) {
     }
 }
 
-static int has_word(const char *s, const char *w) {
-    char buf[128];
-    for (int k = 0; word(s, k, buf, sizeof buf); k++)
-        if (strlen(buf) == strlen(w) && !memcmp(buf, w, strlen(w)))
-            return 1;
-    return 0;
-}
-
 static int ends_with(const char *s, const char *tail) {
     u64 n = strlen(s), m = strlen(tail);
     return n >= m && !memcmp(s + n - m, tail, m);

@@ -37,13 +37,6 @@ static u8 cfg_read8(int slot, int reg) {
     return inb(0xcfc + (reg & 3));
 }
 
-static int has_word(const char *s, const char *w) {
-    u64 n = strlen(w);
-    for (; *s; s++)
-        if (memcmp(s, w, n) == 0) return 1;
-    return 0;
-}
-
 /* Sizes BAR `i` of `slot`; returns its size (0: unimplemented) and prints it. */
 static u32 size_bar(int slot, int i) {
     int reg = 0x10 + 4 * i;

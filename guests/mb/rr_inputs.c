@@ -31,20 +31,6 @@ struct mb_info {
 };
 
 /* ---- Command line ---- */
-static int has_word(const char *s, const char *w) {
-    u64 n = strlen(w);
-    while (*s) {
-        while (*s == ' ')
-            s++;
-        const char *start = s;
-        while (*s && *s != ' ')
-            s++;
-        if ((u64)(s - start) == n && !memcmp(start, w, n))
-            return 1;
-    }
-    return 0;
-}
-
 /* ---- CMOS clock ---- */
 static u8 cmos(u8 r) {
     outb(0x70, r);

@@ -66,20 +66,6 @@ static u32 fnv(const u8 *p, u64 n) {
     return h;
 }
 
-static int has_word(const char *s, const char *w) {
-    u64 n = strlen(w);
-    while (*s) {
-        while (*s == ' ')
-            s++;
-        const char *start = s;
-        while (*s && *s != ' ')
-            s++;
-        if ((u64)(s - start) == n && memcmp(start, w, n) == 0)
-            return 1;
-    }
-    return 0;
-}
-
 struct mb_info { u32 flags, mem_lower, mem_upper, boot_device, cmdline; };
 
 void test_main(u32 magic, u32 info) {

@@ -38,20 +38,6 @@ static void on_irq(struct frame *f) {
     lapic_eoi();
 }
 
-static int has_word(const char *s, const char *w) {
-    u64 n = strlen(w);
-    while (*s) {
-        while (*s == ' ')
-            s++;
-        const char *start = s;
-        while (*s && *s != ' ')
-            s++;
-        if ((u64)(s - start) == n && memcmp(start, w, n) == 0)
-            return 1;
-    }
-    return 0;
-}
-
 /* The number after "key=" on the command line, or `def`. */
 static u32 num_arg(const char *s, const char *key, u32 def) {
     u64 n = strlen(key);

@@ -112,6 +112,20 @@ u64 strlen(const char *s) {
     return n;
 }
 
+int has_word(const char *s, const char *w) {
+    u64 n = strlen(w);
+    while (*s) {
+        while (*s == ' ')
+            s++;
+        const char *start = s;
+        while (*s && *s != ' ')
+            s++;
+        if ((u64)(s - start) == n && memcmp(start, w, n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 #define POOL_PAGES 48
 static u8 pool[POOL_PAGES][4096] __attribute__((aligned(4096)));
 static int pool_used;

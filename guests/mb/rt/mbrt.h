@@ -79,6 +79,8 @@ void *memset(void *d, int c, u64 n);
 void *memcpy(void *d, const void *s, u64 n);
 int memcmp(const void *a, const void *b, u64 n);
 u64 strlen(const char *s);
+/* Whether w is one of the space-separated words of s (a kernel command line). */
+int has_word(const char *s, const char *w);
 /* A zeroed 4 KiB page from a small pool. */
 void *alloc_page(void);
 /* The 4 KiB PTE for va, creating tables (with 4 KiB pages) as needed. va must not be
