@@ -154,7 +154,7 @@ fn shift<E: Emitter>(e: &mut E, i: &Instruction) -> Sem {
 }
 
 /// `to` shifted by `count` (`size`-byte destination).
-#[inline]
+#[inline(always)]
 pub fn shift_ops<E: Emitter>(e: &mut E, k: ShiftKind, size: u8, to: &Opnd, count: &Opnd) -> Sem {
     let bits = size as u32 * 8;
     let dst = read(e, to)?;
@@ -197,7 +197,7 @@ pub fn shift_ops<E: Emitter>(e: &mut E, k: ShiftKind, size: u8, to: &Opnd, count
 /// old flag record (the record's four fields are selected, so the operation kind is
 /// then only known at run time).
 #[allow(clippy::too_many_arguments)]
-#[inline]
+#[inline(always)]
 fn commit_lazy<E: Emitter>(
     e: &mut E,
     to: &Opnd,
