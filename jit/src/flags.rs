@@ -656,7 +656,7 @@ mod tests {
         if x == 0 {
             f |= fl::ZF;
         }
-        if (x & 0xff).count_ones() % 2 == 0 {
+        if (x & 0xff).count_ones() & 1 == 0 {
             f |= fl::PF;
         }
         (x, f)
