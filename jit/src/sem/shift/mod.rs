@@ -12,6 +12,9 @@
 //! applied to the result (SHL: MSB(result) ^ CF, SHR: the two top bits of the result
 //! XORed, SAR: 0); CF for 8/16-bit SHL/SHR counts beyond the operand width is the bit
 //! a wide shifter would produce (0 for SHL/SHR, the sign for SAR).
+//!
+//! SHL/SHR/SAR record their flags lazily ([`crate::flags::CcKind::Shl`] and siblings:
+//! the result and the last bit shifted out); the other shifts build them eagerly.
 
 pub mod double;
 pub mod flagbits;
