@@ -33,7 +33,29 @@ pub enum CcKind {
     Inc = 6,
     /// res = s1 - 1; s2 holds the preserved CF (0 or 1).
     Dec = 7,
+    /// SHL/SAL by a non-zero count: res is the result, s1 the last bit shifted out (CF,
+    /// 0 or 1). OF = MSB(res) ^ CF (the count-1 formula, also used for larger counts,
+    /// where the SDM leaves OF undefined); AF = 0.
+    Shl = 8,
+    /// SHR by a non-zero count: res is the result, s1 the last bit shifted out. OF =
+    /// the top two bits of res XORed (the original MSB for count 1); AF = 0.
+    Shr = 9,
+    /// SAR by a non-zero count: res is the result, s1 the last bit shifted out. OF =
+    /// AF = 0.
+    Sar = 10,
 }
+
+/// [`CcKind`] by its number; everything else reads as explicit flags.
+const KIND_OF: [CcKind; 16] = {
+    use CcKind::*;
+    [
+        Eflags, Add, Adc, Sub, Sbb, Logic, Inc, Dec, Shl, Shr, Sar, Eflags, Eflags, Eflags, Eflags,
+        Eflags,
+    ]
+};
+
+/// Operand size by the low byte's low three bits (1, 2 and 4 stay; the rest read as 8).
+const SIZE_OF: [u8; 8] = [8, 1, 2, 8, 4, 8, 8, 8];
 
 /// Operation kind plus operand size in bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,23 +76,22 @@ impl CcOp {
     pub const fn encode(self) -> u64 {
         (self.kind as u64) << 8 | self.size as u64
     }
-    /// Decodes a stored value; anything unknown reads as explicit flags.
+    /// Decodes a stored value; anything unknown reads as explicit flags (a stored
+    /// value comes from [`CcOp::encode`], or from a snapshot file that may hold
+    /// anything). Two table look-ups: this runs for every flag read in the interpreter.
+    #[inline(always)]
     pub fn decode(v: u64) -> CcOp {
-        let kind = match v >> 8 {
-            1 => CcKind::Add,
-            2 => CcKind::Adc,
-            3 => CcKind::Sub,
-            4 => CcKind::Sbb,
-            5 => CcKind::Logic,
-            6 => CcKind::Inc,
-            7 => CcKind::Dec,
-            _ => CcKind::Eflags,
+        let k = v >> 8;
+        let kind = if k < KIND_OF.len() as u64 {
+            KIND_OF[k as usize & (KIND_OF.len() - 1)]
+        } else {
+            CcKind::Eflags
         };
-        let size = match v & 0xff {
-            1 => 1,
-            2 => 2,
-            4 => 4,
-            _ => 8,
+        let lo = v & 0xff;
+        let size = if lo < SIZE_OF.len() as u64 {
+            SIZE_OF[lo as usize & (SIZE_OF.len() - 1)]
+        } else {
+            8
         };
         CcOp { kind, size }
     }
@@ -229,6 +250,7 @@ pub fn cf<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
         }
         CcKind::Logic => a.imm(0),
         CcKind::Inc | CcKind::Dec => f.s2,
+        CcKind::Shl | CcKind::Shr | CcKind::Sar => f.s1,
     }
 }
 
@@ -262,7 +284,7 @@ pub fn pf<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
 pub fn af<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
     match op.kind {
         CcKind::Eflags => bit(a, f.res, 4),
-        CcKind::Logic => a.imm(0),
+        CcKind::Logic | CcKind::Shl | CcKind::Shr | CcKind::Sar => a.imm(0),
         CcKind::Inc | CcKind::Dec => {
             let t = a.xor(f.s1, f.res);
             let one = a.imm(1);
@@ -293,7 +315,17 @@ pub fn of<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
             let t = a.and(x, y);
             sign_bit(a, t, sz)
         }
-        CcKind::Logic => a.imm(0),
+        CcKind::Logic | CcKind::Sar => a.imm(0),
+        CcKind::Shl => {
+            let s = sign_bit(a, f.res, sz);
+            a.xor(s, f.s1)
+        }
+        CcKind::Shr => {
+            let one = a.imm(1);
+            let r2 = a.shl(f.res, one);
+            let x = a.xor(f.res, r2);
+            sign_bit(a, x, sz)
+        }
         CcKind::Inc => {
             let r = mask(a, f.res, sz);
             let m = a.imm(1u64 << (sz as u32 * 8 - 1));
@@ -355,8 +387,8 @@ pub fn cond_static<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>, c: Cond) ->
             let y = sext(a, f.s2, sz);
             a.cmp(Cmp::Sle, x, y)
         }
-        (CcKind::Logic, Cond::L) => sf(a, op, f),
-        (CcKind::Logic, Cond::Le) => {
+        (CcKind::Logic | CcKind::Sar, Cond::L) => sf(a, op, f),
+        (CcKind::Logic | CcKind::Sar, Cond::Le) => {
             let r = sext(a, f.res, sz);
             let z = a.imm(0);
             a.cmp(Cmp::Sle, r, z)
@@ -590,5 +622,74 @@ mod tests {
                 assert_eq!(CcOp::decode(CcOp::new(k, s).encode()), CcOp::new(k, s));
             }
         }
+    }
+
+    /// Reference flags of SHL/SHR/SAR by a non-zero count, bit by bit.
+    fn shift_ref(kind: CcKind, size: u8, v: u64, n: u32) -> (u64, u64) {
+        let bits = size as u32 * 8;
+        let m = size_mask(size);
+        let mut x = v & m;
+        let mut cf = 0;
+        for _ in 0..n {
+            match kind {
+                CcKind::Shl => {
+                    cf = (x >> (bits - 1)) & 1;
+                    x = (x << 1) & m;
+                }
+                CcKind::Shr => {
+                    cf = x & 1;
+                    x >>= 1;
+                }
+                _ => {
+                    cf = x & 1;
+                    x = (x >> 1) | (x & (1 << (bits - 1)));
+                }
+            }
+        }
+        let msb = (x >> (bits - 1)) & 1;
+        let of = match kind {
+            CcKind::Shl => msb ^ cf,
+            CcKind::Shr => msb ^ ((x >> (bits - 2)) & 1),
+            _ => 0,
+        };
+        let mut f = cf | of << 11 | msb << 7;
+        if x == 0 {
+            f |= fl::ZF;
+        }
+        if (x & 0xff).count_ones() & 1 == 0 {
+            f |= fl::PF;
+        }
+        (x, f)
+    }
+
+    #[test]
+    fn shift_kinds_match_a_bitwise_reference() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for kind in [CcKind::Shl, CcKind::Shr, CcKind::Sar] {
+            for size in [1u8, 2, 4, 8] {
+                for n in 1..size as u32 * 8 {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    let (res, want) = shift_ref(kind, size, seed, n);
+                    // The record holds the result and the last bit out (CF).
+                    let cf = want & fl::CF;
+                    let got = flags_of(kind, size, res, cf, 0);
+                    assert_eq!(got, want, "{kind:?} size {size} value {seed:#x} by {n}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn decode_reads_unknown_values_as_explicit_flags() {
+        for v in [0u64, 11 << 8, 0xff << 8, u64::MAX, 0x1_0000_0304] {
+            assert_eq!(CcOp::decode(v).kind, CcKind::Eflags, "{v:#x}");
+        }
+        assert_eq!(
+            CcOp::decode(CcOp::new(CcKind::Sar, 2).encode()),
+            CcOp::new(CcKind::Sar, 2)
+        );
+        assert_eq!(CcOp::decode(3 << 8 | 3).size, 8);
     }
 }

@@ -104,7 +104,7 @@ pub enum Target {
 }
 
 /// JMP through a register or memory operand.
-#[inline]
+#[inline(always)]
 pub fn jmp_indirect<E: Emitter>(e: &mut E, src: &Opnd) -> Sem {
     let t = read(e, src)?;
     e.jump(t);
@@ -112,7 +112,7 @@ pub fn jmp_indirect<E: Emitter>(e: &mut E, src: &Opnd) -> Sem {
 }
 
 /// Jcc: to `target` if `c` holds, else on to `next`.
-#[inline]
+#[inline(always)]
 pub fn jcc<E: Emitter>(e: &mut E, c: Cond, target: u64, next: u64) -> Sem {
     let c = cond(e, c)?;
     e.branch(c, target, next);

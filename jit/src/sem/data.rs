@@ -180,21 +180,21 @@ pub fn emit<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Option<()>> {
 }
 
 /// MOV and MOVZX: `dst = src` (zero-extended by the read).
-#[inline]
+#[inline(always)]
 pub fn mov<E: Emitter>(e: &mut E, dst: &Opnd, src: &Opnd) -> Sem {
     let v = read(e, src)?;
     write(e, dst, v)
 }
 
 /// MOVSX / MOVSXD from a `from`-byte source.
-#[inline]
+#[inline(always)]
 pub fn movsx<E: Emitter>(e: &mut E, dst: &Opnd, src: &Opnd, from: u8) -> Sem {
     let v = read(e, src)?;
     let v = sext(e, v, from);
     write(e, dst, v)
 }
 
-#[inline]
+#[inline(always)]
 pub fn lea<E: Emitter>(e: &mut E, dst: &Opnd, m: &Mem) -> Sem {
     let a = ea(e, m);
     write(e, dst, a)
@@ -202,7 +202,7 @@ pub fn lea<E: Emitter>(e: &mut E, dst: &Opnd, m: &Mem) -> Sem {
 
 /// CMOVcc: both operands are read whatever the condition (a memory source faults
 /// even when the move does not happen) and the destination is always written.
-#[inline]
+#[inline(always)]
 pub fn cmov<E: Emitter>(e: &mut E, c: Cond, dst: &Opnd, src: &Opnd) -> Sem {
     let s = read(e, src)?;
     let old = read(e, dst)?;
@@ -211,7 +211,7 @@ pub fn cmov<E: Emitter>(e: &mut E, c: Cond, dst: &Opnd, src: &Opnd) -> Sem {
     write(e, dst, v)
 }
 
-#[inline]
+#[inline(always)]
 pub fn setcc<E: Emitter>(e: &mut E, c: Cond, dst: &Opnd) -> Sem {
     let c = cond(e, c)?;
     write(e, dst, c)

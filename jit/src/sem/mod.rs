@@ -98,6 +98,7 @@ use crate::flags::{cond_static, eflags_static, CcKind, CcOp, Cond, LazyFlags};
 use crate::helpers::Helper;
 
 /// Records a flag-setting operation.
+#[inline(always)]
 pub fn set_flags<E: Emitter>(e: &mut E, kind: CcKind, size: u8, res: E::V, s1: E::V, s2: E::V) {
     let dyn_op = e.imm(CcOp::new(kind, size).encode());
     e.set_flags(LazyFlags {
@@ -117,6 +118,7 @@ pub fn set_eflags<E: Emitter>(e: &mut E, flags: E::V) {
 
 /// The lazy flag state with a statically known operation, materialising explicit
 /// flags (through a helper) when the operation is only known at run time.
+#[inline(always)]
 pub fn known_flags<E: Emitter>(e: &mut E) -> Sem<(CcOp, LazyFlags<E::V>)> {
     let f = e.flags();
     if let Some(op) = f.op {
@@ -128,6 +130,7 @@ pub fn known_flags<E: Emitter>(e: &mut E) -> Sem<(CcOp, LazyFlags<E::V>)> {
 }
 
 /// Evaluates a condition code to 0 or 1.
+#[inline(always)]
 pub fn cond<E: Emitter>(e: &mut E, c: Cond) -> Sem<E::V> {
     let (op, f) = known_flags(e)?;
     Ok(cond_static(e, op, &f, c))

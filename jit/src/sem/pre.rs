@@ -448,7 +448,7 @@ macro_rules! shaped1 {
 }
 
 /// Executes a pre-decoded instruction through the shared semantic functions.
-#[inline]
+#[inline(always)]
 pub fn exec<E: Emitter>(e: &mut E, p: &Pre) -> Sem {
     match p.kind {
         Kind::Mov => shaped!(p, |_sz, a, b| data::mov(e, a, b)),

@@ -1,6 +1,6 @@
 //! Small builders for explicit arithmetic flags (RFLAGS bit positions), shared by the
-//! shift, multiply/divide and bit-operation groups, whose flag effects fit none of the
-//! lazy [`crate::flags::CcKind`]s.
+//! rotate, double-shift, multiply/divide and bit-operation groups, whose flag effects fit
+//! none of the lazy [`crate::flags::CcKind`]s (SHL/SHR/SAR have lazy kinds of their own).
 
 use crate::emit::{Alu, Cmp};
 use crate::flags::{mask, sign_bit};

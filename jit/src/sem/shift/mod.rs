@@ -12,16 +12,19 @@
 //! applied to the result (SHL: MSB(result) ^ CF, SHR: the two top bits of the result
 //! XORed, SAR: 0); CF for 8/16-bit SHL/SHR counts beyond the operand width is the bit
 //! a wide shifter would produce (0 for SHL/SHR, the sign for SAR).
+//!
+//! SHL/SHR/SAR record their flags lazily ([`crate::flags::CcKind::Shl`] and siblings:
+//! the result and the last bit shifted out); the other shifts build them eagerly.
 
 pub mod double;
 pub mod flagbits;
 pub mod rotate;
 
 use super::operand::{op_size, read, read_gpr, write, Opnd};
-use super::{arith_flags, set_eflags};
+use super::{arith_flags, set_eflags, set_flags};
 use crate::emit::{Cmp, Emitter, Sem};
-use crate::flags::{mask, sext, sign_bit};
-use flagbits::{bit, szp, with_cf_of};
+use crate::flags::{mask, sext, CcKind, CcOp, LazyFlags};
+use flagbits::bit;
 use iced_x86::{Instruction, Mnemonic};
 
 pub fn emit<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Option<()>> {
@@ -154,7 +157,7 @@ fn shift<E: Emitter>(e: &mut E, i: &Instruction) -> Sem {
 }
 
 /// `to` shifted by `count` (`size`-byte destination).
-#[inline]
+#[inline(always)]
 pub fn shift_ops<E: Emitter>(e: &mut E, k: ShiftKind, size: u8, to: &Opnd, count: &Opnd) -> Sem {
     let bits = size as u32 * 8;
     let dst = read(e, to)?;
@@ -166,15 +169,12 @@ pub fn shift_ops<E: Emitter>(e: &mut E, k: ShiftKind, size: u8, to: &Opnd, count
     let one = e.imm(1);
     // Shift by count-1 first: the bit that falls out last is then at the edge.
     let cm1 = e.sub(cv, one);
-    let (res, cf, of) = match k {
+    let (res, cf, kind) = match k {
         ShiftKind::Shr => {
             let t = e.shr(dst, cm1);
             let cf = e.and(t, one);
             let r = e.shr(t, one);
-            let r2 = e.shl(r, one);
-            let x = e.xor(r, r2);
-            let of = bit(e, x, bits - 1);
-            (r, cf, of)
+            (r, cf, CcKind::Shr)
         }
         ShiftKind::Sar => {
             let s = sext(e, dst, size);
@@ -182,20 +182,60 @@ pub fn shift_ops<E: Emitter>(e: &mut E, k: ShiftKind, size: u8, to: &Opnd, count
             let cf = e.and(t, one);
             let r = e.sar(t, one);
             let r = mask(e, r, size);
-            let of = e.imm(0);
-            (r, cf, of)
+            (r, cf, CcKind::Sar)
         }
         ShiftKind::Shl => {
             let t = e.shl(dst, cm1);
             let cf = bit(e, t, bits - 1);
             let r = e.shl(t, one);
             let r = mask(e, r, size);
-            let s = sign_bit(e, r, size);
-            let of = e.xor(s, cf);
-            (r, cf, of)
+            (r, cf, CcKind::Shl)
         }
     };
-    let f = szp(e, res, size);
-    let f = with_cf_of(e, f, cf, of);
-    commit_to(e, to, c, dst, res, f, None)
+    commit_lazy(e, to, c, dst, res, kind, size, cf)
+}
+
+/// Writes the destination and records the flags lazily as `kind` (result `res`,
+/// last bit out `cf`). With a run-time count, a zero count keeps the old value and the
+/// old flag record (the record's four fields are selected, so the operation kind is
+/// then only known at run time).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn commit_lazy<E: Emitter>(
+    e: &mut E,
+    to: &Opnd,
+    c: Count<E::V>,
+    dst: E::V,
+    res: E::V,
+    kind: CcKind,
+    size: u8,
+    cf: E::V,
+) -> Sem {
+    let z = e.imm(0);
+    match c {
+        Count::Static(_) => {
+            write(e, to, res)?;
+            set_flags(e, kind, size, res, cf, z);
+        }
+        Count::Dyn(cv) => {
+            let nz = e.cmp(Cmp::Ne, cv, z);
+            let v = e.select(nz, res, dst);
+            write(e, to, v)?;
+            let old = e.flags();
+            let op = CcOp::new(kind, size);
+            let new_op = e.imm(op.encode());
+            let dyn_op = e.select(nz, new_op, old.dyn_op);
+            let r = e.select(nz, res, old.res);
+            let s1 = e.select(nz, cf, old.s1);
+            let s2 = e.select(nz, z, old.s2);
+            e.set_flags(LazyFlags {
+                op: None,
+                dyn_op,
+                res: r,
+                s1,
+                s2,
+            });
+        }
+    }
+    Ok(())
 }
