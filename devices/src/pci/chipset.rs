@@ -2,7 +2,7 @@
 //! (00:00.0) and the PIIX3 PCI-to-ISA bridge (00:01.0) with its PIRQ route control
 //! registers. Neither has BARs or an interrupt.
 
-use super::function::{BarKind, FunctionHost, PciFunction, PciIdentity};
+use super::function::{PciFunction, PciIdentity};
 
 /// The 440FX's device-specific registers (0x40..0x100) as plain storage: firmware
 /// tables (PAM, SMRAM, DRAM rows) are not emulated, but what the guest writes reads back.
@@ -51,16 +51,6 @@ impl PciFunction for HostBridge {
             interrupt_pin: 0,
         }
     }
-
-    fn bars(&self) -> [Option<BarKind>; 6] {
-        [None; 6]
-    }
-
-    fn bar_read(&mut self, _: usize, _: u64, data: &mut [u8], _: u64, _: &mut dyn FunctionHost) {
-        data.fill(0xff);
-    }
-
-    fn bar_write(&mut self, _: usize, _: u64, _: &[u8], _: u64, _: &mut dyn FunctionHost) {}
 
     fn config_read(&mut self, offset: u16, data: &mut [u8]) {
         match slot(offset, data.len()).and_then(|r| self.regs.get(r)) {
@@ -142,16 +132,6 @@ impl PciFunction for Piix3 {
             interrupt_pin: 0,
         }
     }
-
-    fn bars(&self) -> [Option<BarKind>; 6] {
-        [None; 6]
-    }
-
-    fn bar_read(&mut self, _: usize, _: u64, data: &mut [u8], _: u64, _: &mut dyn FunctionHost) {
-        data.fill(0xff);
-    }
-
-    fn bar_write(&mut self, _: usize, _: u64, _: &[u8], _: u64, _: &mut dyn FunctionHost) {}
 
     fn config_read(&mut self, offset: u16, data: &mut [u8]) {
         for (k, b) in data.iter_mut().enumerate() {

@@ -71,11 +71,15 @@ pub trait PciFunction: Send {
     fn identity(&self) -> PciIdentity;
 
     /// The BARs the function decodes (index 0..6; `None` = unimplemented, reads 0).
-    fn bars(&self) -> [Option<BarKind>; 6];
+    /// Default: none (a chipset function that only has configuration registers).
+    fn bars(&self) -> [Option<BarKind>; 6] {
+        [None; 6]
+    }
 
     /// A read of `data.len()` (1, 2 or 4) bytes at `offset` inside BAR `bar`. Only
     /// called while the matching decode (I/O or memory space) is enabled in the
     /// command register and the access falls inside the BAR's window.
+    /// Default (no BARs): never called; reads float high.
     fn bar_read(
         &mut self,
         bar: usize,
@@ -83,9 +87,13 @@ pub trait PciFunction: Send {
         data: &mut [u8],
         now_ns: u64,
         host: &mut dyn FunctionHost,
-    );
+    ) {
+        let _ = (bar, offset, now_ns, host);
+        data.fill(0xff);
+    }
 
     /// A write of `data.len()` bytes at `offset` inside BAR `bar`.
+    /// Default (no BARs): never called; ignored.
     fn bar_write(
         &mut self,
         bar: usize,
@@ -93,7 +101,9 @@ pub trait PciFunction: Send {
         data: &[u8],
         now_ns: u64,
         host: &mut dyn FunctionHost,
-    );
+    ) {
+        let _ = (bar, offset, data, now_ns, host);
+    }
 
     /// A read of a device-specific configuration register (offsets 0x40..0x100;
     /// `data.len()` is 1, 2 or 4 and the access does not cross a dword). Default:
