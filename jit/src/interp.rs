@@ -83,7 +83,7 @@ impl Emitter for Interp<'_> {
             let p = addr.wrapping_add(e.addend) as *const u8;
             // SAFETY: a TLB read tag is installed only for RAM pages (mmu.rs), and the
             // access does not cross the page, so `p..p+size` lies inside guest RAM.
-            return Ok(unsafe { load_host(p, size) });
+            return Ok(unsafe { crate::mmu::load_host(p, size) });
         }
         let v = crate::mmu::read(ctx, addr, size)?;
         note_device_access(ctx, addr, false);
@@ -97,7 +97,7 @@ impl Emitter for Interp<'_> {
             let p = addr.wrapping_add(e.addend) as *mut u8;
             // SAFETY: write tags are installed only for RAM pages that hold no
             // translated code (mmu.rs), and the access does not cross the page.
-            unsafe { store_host(p, size, v) };
+            unsafe { crate::mmu::store_host(p, size, v) };
             return Ok(());
         }
         crate::mmu::write(ctx, addr, size, v)?;
@@ -158,40 +158,6 @@ pub fn note_device_access(ctx: &mut Ctx, vaddr: u64, write: bool) {
     let tag = if write { e.write } else { e.read };
     if tag != vaddr & !0xfff && ctx.exit == exit::NONE {
         ctx.exit = exit::RESYNC;
-    }
-}
-
-/// Reads 1, 2, 4 or 8 bytes (little endian) at a host address.
-///
-/// # Safety
-/// `size` bytes at `p` must be readable.
-#[inline(always)]
-unsafe fn load_host(p: *const u8, size: u8) -> u64 {
-    // SAFETY: the caller guarantees `size` readable bytes at `p`; unaligned reads.
-    unsafe {
-        match size {
-            1 => *p as u64,
-            2 => (p as *const u16).read_unaligned() as u64,
-            4 => (p as *const u32).read_unaligned() as u64,
-            _ => (p as *const u64).read_unaligned(),
-        }
-    }
-}
-
-/// Writes the low 1, 2, 4 or 8 bytes of `v` (little endian) at a host address.
-///
-/// # Safety
-/// `size` bytes at `p` must be writable.
-#[inline(always)]
-unsafe fn store_host(p: *mut u8, size: u8, v: u64) {
-    // SAFETY: the caller guarantees `size` writable bytes at `p`; unaligned writes.
-    unsafe {
-        match size {
-            1 => *p = v as u8,
-            2 => (p as *mut u16).write_unaligned(v as u16),
-            4 => (p as *mut u32).write_unaligned(v as u32),
-            _ => (p as *mut u64).write_unaligned(v),
-        }
     }
 }
 

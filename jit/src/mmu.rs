@@ -385,7 +385,7 @@ fn phys_write(ctx: &mut Ctx, paddr: u64, size: u8, v: u64) {
 /// # Safety
 /// `p..p+size` must be readable.
 #[inline(always)]
-unsafe fn load_host(p: *const u8, size: u8) -> u64 {
+pub(crate) unsafe fn load_host(p: *const u8, size: u8) -> u64 {
     // SAFETY: the caller guarantees `size` readable bytes at `p`; unaligned reads.
     unsafe {
         match size {
@@ -402,7 +402,7 @@ unsafe fn load_host(p: *const u8, size: u8) -> u64 {
 /// # Safety
 /// `p..p+size` must be writable.
 #[inline(always)]
-unsafe fn store_host(p: *mut u8, size: u8, v: u64) {
+pub(crate) unsafe fn store_host(p: *mut u8, size: u8, v: u64) {
     // SAFETY: the caller guarantees `size` writable bytes at `p`; unaligned writes.
     unsafe {
         match size {
