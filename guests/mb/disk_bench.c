@@ -21,27 +21,9 @@ const char test_name[] = "disk_bench";
 #define RANDOM_OPS 2048
 
 static struct vq q;
-static struct { u32 type, reserved; u64 sector; } hdr __attribute__((aligned(16)));
-static volatile u8 status_byte;
 static u8 buf[BLOCK] __attribute__((aligned(4096)));
 
 static void on_irq(struct frame *f) { (void)f; vm_irq(&q); }
-
-static int request(u32 type, u64 sector, void *data, u32 len, int device_writes) {
-    hdr.type = type;
-    hdr.reserved = 0;
-    hdr.sector = sector;
-    status_byte = 0xff;
-    q.desc[0] = (struct desc){(u64)&hdr, sizeof hdr, DESC_NEXT, 1};
-    int st = 1;
-    if (len) {
-        q.desc[1] = (struct desc){(u64)data, len, DESC_NEXT | (device_writes ? DESC_WRITE : 0), 2};
-        st = 2;
-    }
-    q.desc[st] = (struct desc){(u64)&status_byte, 1, DESC_WRITE, 0};
-    vm_submit_wait(&q);
-    return status_byte;
-}
 
 static u32 errors;
 static u64 lcg = 0x2545f4914f6cdd1dull;
@@ -57,7 +39,7 @@ static void pass(const char *name, u32 blocks, u32 ops, int write, int random) {
         u64 b = random ? next_block(blocks) : i;
         if (write)
             buf[0] = (u8)i;
-        if (request(write ? T_OUT : T_IN, b * (BLOCK / 512), buf, BLOCK, !write) != 0)
+        if (blk_request(&q, write ? T_OUT : T_IN, b * (BLOCK / 512), buf, BLOCK, !write) != 0)
             errors++;
     }
     u64 ns = rdtsc() - t0;
@@ -84,11 +66,11 @@ void test_main(u32 magic, u32 info) {
     printf("disk_bench: %u blocks of 4 KiB\n", blocks);
     pass("seq_read", blocks, blocks, 0, 0);
     pass("seq_write", blocks, blocks, 1, 0);
-    if (request(T_FLUSH, 0, 0, 0, 0) != 0)
+    if (blk_request(&q, T_FLUSH, 0, 0, 0, 0) != 0)
         errors++;
     pass("rand_read", blocks, RANDOM_OPS, 0, 1);
     pass("rand_write", blocks, RANDOM_OPS, 1, 1);
-    if (request(T_FLUSH, 0, 0, 0, 0) != 0)
+    if (blk_request(&q, T_FLUSH, 0, 0, 0, 0) != 0)
         errors++;
     printf("disk_bench: %u errors, %u interrupts\n", errors, (u32)q.irqs);
     CHECK(errors == 0, "every request succeeded");

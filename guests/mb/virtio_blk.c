@@ -20,8 +20,6 @@ const char test_name[] = "virtio_blk";
 #define F_FLUSH (1u << 9)
 
 static struct vq q;
-static struct { u32 type, reserved; u64 sector; } hdr __attribute__((aligned(16)));
-static volatile u8 status_byte;
 static u8 buf[4096] __attribute__((aligned(4096)));
 static u8 buf2[4096] __attribute__((aligned(4096)));
 /* Code the CPU runs and then the device overwrites by DMA (a disk read). */
@@ -38,26 +36,6 @@ static int run_code(void) {
 }
 
 static void on_irq(struct frame *f) { (void)f; vm_irq(&q); }
-
-/* One request: header, optional data buffer, status byte. */
-static int request(u32 type, u64 sector, void *data, u32 len, int device_writes) {
-    hdr.type = type;
-    hdr.reserved = 0;
-    hdr.sector = sector;
-    status_byte = 0xff;
-    q.desc[0] = (struct desc){(u64)&hdr, sizeof hdr, DESC_NEXT, 1};
-    int st = 1;
-    if (len) {
-        q.desc[1] = (struct desc){(u64)data, len, DESC_NEXT | (device_writes ? DESC_WRITE : 0), 2};
-        st = 2;
-    } else {
-        q.desc[0].next = 1;
-        st = 1;
-    }
-    q.desc[st] = (struct desc){(u64)&status_byte, 1, DESC_WRITE, 0};
-    vm_submit_wait(&q);
-    return status_byte;
-}
 
 static u32 fnv(const u8 *p, u64 n) {
     u32 h = 2166136261u;
@@ -83,10 +61,10 @@ void test_main(u32 magic, u32 info) {
     CHECK(cap == 128, "capacity is 128 sectors (64 KiB)");
 
     memset(buf, 0, 64);
-    CHECK(request(T_GET_ID, 0, buf, 20, 1) == 0, "GET_ID succeeds");
+    CHECK(blk_request(&q, T_GET_ID, 0, buf, 20, 1) == 0, "GET_ID succeeds");
     CHECK(memcmp(buf, "reprise-disk0", 14) == 0, "GET_ID is the configured serial");
 
-    CHECK(request(T_IN, 0, buf, 4096, 1) == 0, "read sectors 0-7");
+    CHECK(blk_request(&q, T_IN, 0, buf, 4096, 1) == 0, "read sectors 0-7");
     int ok = 1;
     for (int i = 0; i < 4096; i++)
         ok &= buf[i] == (u8)(i * 7);
@@ -95,14 +73,14 @@ void test_main(u32 magic, u32 info) {
 
     for (int i = 0; i < 4096; i++)
         buf[i] = (u8)(0xa5 ^ i ^ (i >> 8));
-    int w = request(T_OUT, 8, buf, 4096, 0);
+    int w = blk_request(&q, T_OUT, 8, buf, 4096, 0);
     if (ro) {
         CHECK(w == 1, "a write to a read-only disk gets IOERR");
     } else {
         CHECK(w == 0, "write sectors 8-15");
-        CHECK(request(T_FLUSH, 0, 0, 0, 0) == 0, "flush");
+        CHECK(blk_request(&q, T_FLUSH, 0, 0, 0, 0) == 0, "flush");
         memset(buf2, 0, 4096);
-        CHECK(request(T_IN, 8, buf2, 4096, 1) == 0, "read sectors 8-15 back");
+        CHECK(blk_request(&q, T_IN, 8, buf2, 4096, 1) == 0, "read sectors 8-15 back");
         CHECK(memcmp(buf, buf2, 4096) == 0, "sectors 8-15 hold what was written");
         printf("written checksum %x\n", fnv(buf2, 4096));
 
@@ -113,13 +91,13 @@ void test_main(u32 magic, u32 info) {
         int before = run_code();
         memset(buf2, 0, 512);
         memcpy(buf2, ret2, sizeof ret2);
-        request(T_OUT, 16, buf2, 512, 0);
-        request(T_IN, 16, code_page, 512, 1);
+        blk_request(&q, T_OUT, 16, buf2, 512, 0);
+        blk_request(&q, T_IN, 16, code_page, 512, 1);
         int after = run_code();
         CHECK(before == 2000 && after == 4000, "code read from disk over translated code runs");
     }
-    CHECK(request(T_IN, cap, buf2, 512, 1) == 1, "a read past the end gets IOERR");
-    CHECK(request(T_IN, ~0ull, buf2, 512, 1) == 1, "a read at sector 2^64-1 gets IOERR");
+    CHECK(blk_request(&q, T_IN, cap, buf2, 512, 1) == 1, "a read past the end gets IOERR");
+    CHECK(blk_request(&q, T_IN, ~0ull, buf2, 512, 1) == 1, "a read at sector 2^64-1 gets IOERR");
     CHECK(q.irqs > 0, "completions raised interrupts");
     printf("interrupts %d\n", (int)q.irqs);
     finish();

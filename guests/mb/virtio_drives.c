@@ -16,25 +16,11 @@ const char test_name[] = "virtio_drives";
 
 static const u64 bases[2] = {0xD0000000ul, 0xD0000600ul};
 static struct vq q[2];
-static struct { u32 type, reserved; u64 sector; } hdr __attribute__((aligned(16)));
-static volatile u8 status_byte;
 static u8 buf[512] __attribute__((aligned(512)));
 
 static void on_irq0(struct frame *f) { (void)f; vm_irq(&q[0]); }
 /* The shared pin: acknowledge whatever drive 1 has (drives 2-3 are absent here). */
 static void on_irq1(struct frame *f) { (void)f; vm_irq(&q[1]); }
-
-static int request(struct vq *v, u32 type, u64 sector, void *data, u32 len, int dev_writes) {
-    hdr.type = type;
-    hdr.reserved = 0;
-    hdr.sector = sector;
-    status_byte = 0xff;
-    v->desc[0] = (struct desc){(u64)&hdr, sizeof hdr, DESC_NEXT, 1};
-    v->desc[1] = (struct desc){(u64)data, len, DESC_NEXT | (dev_writes ? DESC_WRITE : 0), 2};
-    v->desc[2] = (struct desc){(u64)&status_byte, 1, DESC_WRITE, 0};
-    vm_submit_wait(v);
-    return status_byte;
-}
 
 static u32 fnv(const u8 *p, u64 n) {
     u32 h = 2166136261u;
@@ -57,9 +43,9 @@ void test_main(u32 magic, u32 info) {
         char want[16] = "reprise-disk0";
         want[12] = (char)('0' + n);
         memset(buf, 0, 32);
-        CHECK(request(&q[n], T_GET_ID, 0, buf, 20, 1) == 0, "GET_ID succeeds");
+        CHECK(blk_request(&q[n], T_GET_ID, 0, buf, 20, 1) == 0, "GET_ID succeeds");
         CHECK(memcmp(buf, want, 14) == 0, "GET_ID names the drive");
-        CHECK(request(&q[n], T_IN, 0, buf, 512, 1) == 0, "read sector 0");
+        CHECK(blk_request(&q[n], T_IN, 0, buf, 512, 1) == 0, "read sector 0");
         int ok = 1;
         for (int i = 0; i < 512; i++)
             ok &= buf[i] == (u8)(i * 7 + n * 0x40);
@@ -68,11 +54,11 @@ void test_main(u32 magic, u32 info) {
     }
     for (int i = 0; i < 512; i++)
         buf[i] = (u8)(0x3c ^ i);
-    CHECK(request(&q[1], T_OUT, 1, buf, 512, 0) == 0, "write drive 1 sector 1");
+    CHECK(blk_request(&q[1], T_OUT, 1, buf, 512, 0) == 0, "write drive 1 sector 1");
     memset(buf, 0, 512);
-    CHECK(request(&q[1], T_IN, 1, buf, 512, 1) == 0 && buf[5] == (u8)(0x3c ^ 5),
+    CHECK(blk_request(&q[1], T_IN, 1, buf, 512, 1) == 0 && buf[5] == (u8)(0x3c ^ 5),
           "drive 1 reads back what was written");
-    CHECK(request(&q[0], T_IN, 1, buf, 512, 1) == 0 && buf[5] == (u8)((512 + 5) * 7),
+    CHECK(blk_request(&q[0], T_IN, 1, buf, 512, 1) == 0 && buf[5] == (u8)((512 + 5) * 7),
           "drive 0 does not see drive 1's write");
     CHECK(q[0].irqs > 0 && q[1].irqs > 0, "both pins raised interrupts");
     printf("interrupts %d %d\n", (int)q[0].irqs, (int)q[1].irqs);

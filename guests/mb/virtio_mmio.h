@@ -126,4 +126,28 @@ static u32 vm_submit_wait(struct vq *q) {
     return len;
 }
 
+/* ---- virtio-blk ---- */
+static struct { u32 type, reserved; u64 sector; } blk_hdr __attribute__((aligned(16)));
+static volatile u8 blk_status;
+
+/* One virtio-blk request on v and waits for it: header, a data buffer of len bytes
+ * (none when len is 0; device_writes: the device fills it), status byte. Returns the
+ * status the device wrote (0 OK, 1 IOERR, 2 UNSUPP). */
+__attribute__((unused)) static int blk_request(struct vq *v, u32 type, u64 sector, void *data,
+                                               u32 len, int device_writes) {
+    blk_hdr.type = type;
+    blk_hdr.reserved = 0;
+    blk_hdr.sector = sector;
+    blk_status = 0xff;
+    v->desc[0] = (struct desc){(u64)&blk_hdr, sizeof blk_hdr, DESC_NEXT, 1};
+    int st = 1;
+    if (len) {
+        v->desc[1] = (struct desc){(u64)data, len, DESC_NEXT | (device_writes ? DESC_WRITE : 0), 2};
+        st = 2;
+    }
+    v->desc[st] = (struct desc){(u64)&blk_status, 1, DESC_WRITE, 0};
+    vm_submit_wait(v);
+    return blk_status;
+}
+
 #endif
