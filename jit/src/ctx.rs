@@ -121,6 +121,10 @@ pub mod exit {
     pub const RESYNC: u64 = 5;
     /// Instruction fetch from an address that is not RAM.
     pub const FETCH_NOT_RAM: u64 = 6;
+    /// A compiled block left just before an instruction whose memory access needs the
+    /// slow path's full treatment (a device, a page holding code): the dispatcher runs
+    /// that one instruction in the interpreter.
+    pub const STEP: u64 = 7;
 }
 
 #[repr(C)]
@@ -166,6 +170,9 @@ pub struct Ctx {
     pub icount_shift: u32,
     /// Guest addresses of unimplemented instructions already reported.
     pub reported_ud: std::collections::BTreeSet<u64>,
+    /// The value a compiled block's memory slow path returns (the slow-path thunks of
+    /// `cl/thunks.rs` have no return registers: they preserve every register).
+    pub slow_result: u64,
 }
 
 impl Ctx {
@@ -191,6 +198,7 @@ impl Ctx {
             link_slot: 0,
             icount_shift: 3,
             reported_ud: Default::default(),
+            slow_result: 0,
         })
     }
 

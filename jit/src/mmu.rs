@@ -501,6 +501,47 @@ fn write_slow_inner(ctx: &mut Ctx, vaddr: u64, size: u8, v: u64, who: Who) -> Re
     Ok(())
 }
 
+/// Whether an access of `size` bytes at `vaddr` would touch only RAM (and, for a
+/// write, no page holding translated code): what compiled code may do without leaving
+/// the block. Translates every page the access covers (filling the TLB, setting
+/// accessed and dirty bits as the access itself would); a fault is returned as such.
+pub fn plain_ram(ctx: &mut Ctx, vaddr: u64, size: u8, write: bool) -> Result<bool, Fault> {
+    let who = Who::of(ctx);
+    let access = if write { Access::Write } else { Access::Read };
+    let first = 0x1000 - (vaddr & 0xfff);
+    let mut pages = [(vaddr, size as u64), (0, 0)];
+    if first < size as u64 {
+        pages = [
+            (vaddr, first),
+            (vaddr.wrapping_add(first), size as u64 - first),
+        ];
+    }
+    let mut phys = [0u64; 2];
+    for (k, &(va, len)) in pages.iter().enumerate() {
+        if len > 0 {
+            phys[k] = translate_as(ctx, va, access, who)?;
+        }
+    }
+    for (k, &(_, len)) in pages.iter().enumerate() {
+        if len == 0 {
+            continue;
+        }
+        let pa = phys[k];
+        if ram_ptr(ctx, pa, len as u8).is_none() {
+            return Ok(false);
+        }
+        if write
+            && ctx
+                .code_pages
+                .get((pa >> 12) as usize)
+                .is_some_and(|&c| c != 0)
+        {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// Slow path called by generated code on a TLB miss. On a fault it records it in the
 /// context (`exit = FAULT`) and returns 0.
 pub extern "C" fn read_slow(ctx: *mut Ctx, vaddr: u64, size: u64, _: u64, _: u64) -> u64 {

@@ -154,6 +154,7 @@ pub struct RunStats {
     pub wall: Duration,
     pub blocks_interpreted: u64,
     pub blocks_compiled: u64,
+    /// CPU time of the compiling thread (see reprise_jit's cl::cpu_clock).
     pub compile_time: Duration,
     pub digest: u64,
 }

@@ -6,12 +6,13 @@
 //! compute the same results and count the same instructions.
 
 use super::compiler::{Compiled, Compiler};
+use super::thunks::SlowPaths;
 use super::JitError;
 use crate::cache::BlockKey;
 use cranelift_codegen::isa::OwnedTargetIsa;
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use iced_x86::Instruction;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct Request {
     pub id: usize,
@@ -26,6 +27,7 @@ pub struct Finished {
     pub serial: u64,
     pub generation: u64,
     pub result: Result<Compiled, JitError>,
+    /// CPU time of the compile thread spent on it.
     pub time: Duration,
 }
 
@@ -42,24 +44,24 @@ pub struct Background {
 }
 
 impl Background {
-    pub fn start(isa: OwnedTargetIsa) -> Result<Background, JitError> {
+    pub fn start(isa: OwnedTargetIsa, slow: SlowPaths) -> Result<Background, JitError> {
         let (tx, req_rx) = unbounded::<Msg>();
         let (done_tx, rx) = unbounded::<Finished>();
         let thread = std::thread::Builder::new()
             .name("reprise-compile".into())
             .spawn(move || {
-                let mut compiler = Compiler::new(isa);
+                let mut compiler = Compiler::new(isa, slow);
                 for msg in req_rx {
                     match msg {
                         Msg::Compile(r) => {
-                            let t0 = Instant::now();
-                            let result = compiler.compile(&r.blocks);
+                            let (result, time) =
+                                super::cpu_clock::timed(|| compiler.compile(&r.blocks));
                             let done = Finished {
                                 id: r.id,
                                 serial: r.serial,
                                 generation: r.generation,
                                 result,
-                                time: t0.elapsed(),
+                                time,
                             };
                             if done_tx.send(done).is_err() {
                                 return;

@@ -2,6 +2,7 @@
 //! code. It runs either on the vCPU thread or on the background compile thread; it
 //! never touches the CPU context.
 
+use super::thunks::SlowPaths;
 use super::{block_signature, translate, JitError};
 use crate::cache::BlockKey;
 use cranelift_codegen::ir::UserFuncName;
@@ -27,6 +28,8 @@ pub struct Compiler {
     fctx: FunctionBuilderContext,
     cl_ctx: cranelift_codegen::Context,
     next_id: u64,
+    /// The memory slow-path thunks the generated code calls.
+    slow: SlowPaths,
     /// `REPRISE_JIT_DISASM=1`: print each compiled block's machine code on stderr.
     disasm: bool,
 }
@@ -36,13 +39,14 @@ pub fn new_module(isa: &OwnedTargetIsa) -> JITModule {
 }
 
 impl Compiler {
-    pub fn new(isa: OwnedTargetIsa) -> Compiler {
+    pub fn new(isa: OwnedTargetIsa, slow: SlowPaths) -> Compiler {
         Compiler {
             module: Some(new_module(&isa)),
             isa,
             fctx: FunctionBuilderContext::new(),
             cl_ctx: cranelift_codegen::Context::new(),
             next_id: 0,
+            slow,
             disasm: std::env::var_os("REPRISE_JIT_DISASM").is_some(),
         }
     }
@@ -78,6 +82,7 @@ impl Compiler {
             &region,
             &mut slots,
             self.isa.frontend_config(),
+            self.slow,
         );
         if let Err(msg) = translated {
             // The builder context still holds the half-built function: start afresh.

@@ -6,6 +6,7 @@
 //! architectural state directly). The TLB hit path of every load and store is inline;
 //! misses call the MMU's slow path.
 
+use super::thunks::SlowPaths;
 use crate::ctx::{exit, Ctx, TlbEntry, TLB_SIZE};
 use crate::emit::{Alu, Cmp, Emitter, ExitKind, Sem};
 use crate::exception::Fault;
@@ -74,6 +75,12 @@ pub struct ClEmitter<'a, 'f> {
     mode: crate::emit::Mode,
     helper_sig: SigRef,
     block_sig: SigRef,
+    /// A store or helper of the current instruction has been emitted: its memory slow
+    /// paths must complete the access (see [`ClEmitter::slow_access`]).
+    pub side_effects: bool,
+    /// The memory slow-path thunks and their (`preserve_all`) signature.
+    slow: SlowPaths,
+    thunk_sig: SigRef,
     /// Link slots allocated for direct jumps of this block.
     pub slots: &'a mut Vec<Box<u64>>,
     /// The blocks compiled together into this function (a region of one page): for
@@ -94,25 +101,69 @@ pub struct ClEmitter<'a, 'f> {
     pub no_chain: bool,
 }
 
-/// The MMU's load slow path, plus: an access that reached a device makes the block
-/// return to the dispatcher after the instruction (see
-/// [`crate::interp::note_device_access`]). `icount` is exact here: the caller stored it.
-extern "C" fn read_slow_io(ctx: *mut Ctx, vaddr: u64, size: u64, _: u64, _: u64) -> u64 {
-    let v = crate::mmu::read_slow(ctx, vaddr, size, 0, 0);
-    // SAFETY: generated code passes the context pointer it was entered with; the
-    // reference made by `read_slow` has ended.
-    let c = unsafe { &mut *ctx };
-    crate::interp::note_device_access(c, vaddr, false);
+/// The MMU's load slow path for compiled code. Without [`SLOW_COMPLETE`] in `size` it
+/// reads plain RAM only (see [`leaves_before`]). With it, it reads whatever is there,
+/// and an access that reached a device makes the block return to the dispatcher after
+/// the instruction (see [`crate::interp::note_device_access`]); `icount` is exact then:
+/// the caller stored it.
+pub(super) extern "C" fn read_slow_io(ctx: *mut Ctx, vaddr: u64, size: u64, _: u64, _: u64) -> u64 {
+    let complete = size & SLOW_COMPLETE != 0;
+    if !complete && leaves_before(ctx, vaddr, size, false) {
+        return 0;
+    }
+    let v = crate::mmu::read_slow(ctx, vaddr, size & 0xff, 0, 0);
+    if complete {
+        // SAFETY: generated code passes the context pointer it was entered with; the
+        // reference made by `read_slow` has ended.
+        let c = unsafe { &mut *ctx };
+        crate::interp::note_device_access(c, vaddr, false);
+    }
     v
 }
 
-/// The store slow path with the same device check; returns `ctx.exit`.
-extern "C" fn write_slow_io(ctx: *mut Ctx, vaddr: u64, size: u64, v: u64, _: u64) -> u64 {
-    crate::mmu::write_slow(ctx, vaddr, size, v, 0);
+/// The store slow path, as [`read_slow_io`]; returns `ctx.exit`.
+pub(super) extern "C" fn write_slow_io(
+    ctx: *mut Ctx,
+    vaddr: u64,
+    size: u64,
+    v: u64,
+    _: u64,
+) -> u64 {
+    let complete = size & SLOW_COMPLETE != 0;
+    if complete || !leaves_before(ctx, vaddr, size, true) {
+        crate::mmu::write_slow(ctx, vaddr, size & 0xff, v, 0);
+    }
     // SAFETY: as in `read_slow_io`.
     let c = unsafe { &mut *ctx };
-    crate::interp::note_device_access(c, vaddr, true);
+    if complete {
+        crate::interp::note_device_access(c, vaddr, true);
+    }
     c.exit
+}
+
+/// In a slow path's size argument: complete the access whatever it touches (see
+/// [`ClEmitter::slow_access`]).
+const SLOW_COMPLETE: u64 = 0x100;
+
+/// True (with `ctx.exit` set to `FAULT` or `STEP`) if the access must not be done here
+/// because it faults or touches something other than plain RAM. Otherwise `ctx.exit`
+/// stays `NONE`: the block goes on, and a block left before an instruction with any
+/// other exit would run it again forever.
+fn leaves_before(ctx: *mut Ctx, vaddr: u64, size: u64, write: bool) -> bool {
+    // SAFETY: generated code passes the context pointer it was entered with, and no
+    // other reference to it is live during the call.
+    let c = unsafe { &mut *ctx };
+    match crate::mmu::plain_ram(c, vaddr, (size & 0xff) as u8, write) {
+        Ok(true) => false,
+        Ok(false) => {
+            c.exit = exit::STEP;
+            true
+        }
+        Err(f) => {
+            c.set_fault(f);
+            true
+        }
+    }
 }
 
 fn mem() -> MemFlagsData {
@@ -126,6 +177,7 @@ impl<'a, 'f> ClEmitter<'a, 'f> {
         page: u64,
         mode: crate::emit::Mode,
         slots: &'a mut Vec<Box<u64>>,
+        slow: SlowPaths,
     ) -> Self {
         let tlb_set = (mode.cpl == 3) as usize;
         let vars = std::array::from_fn(|_| b.declare_var(I64));
@@ -140,6 +192,7 @@ impl<'a, 'f> ClEmitter<'a, 'f> {
         let mut bs = Signature::new(CallConv::Tail);
         bs.params.push(AbiParam::new(I64));
         let block_sig = b.import_signature(bs);
+        let thunk_sig = b.import_signature(super::thunks::thunk_signature());
         ClEmitter {
             b,
             ctx,
@@ -161,6 +214,9 @@ impl<'a, 'f> ClEmitter<'a, 'f> {
             mode,
             helper_sig,
             block_sig,
+            side_effects: false,
+            slow,
+            thunk_sig,
             slots,
             region: Vec::new(),
             pinned: 0,
@@ -370,6 +426,7 @@ impl<'a, 'f> ClEmitter<'a, 'f> {
         self.b.seal_block(exit_b);
         self.b.seal_block(cont);
         self.b.switch_to_block(exit_b);
+        self.b.set_cold_block(exit_b);
         body(self);
         self.b.switch_to_block(cont);
     }
@@ -440,6 +497,41 @@ impl<'a, 'f> ClEmitter<'a, 'f> {
         }
         let call = self.b.ins().call_indirect(self.helper_sig, callee, &all);
         self.b.inst_results(call)[0]
+    }
+
+    /// The miss path of a load or store, emitted into the current (cold) block; returns
+    /// the loaded value (meaningless for stores).
+    ///
+    /// While nothing of the current instruction has happened yet, only an access to
+    /// plain RAM is done here; a fault, a device or a page holding code leaves the block
+    /// before the instruction (`exit::FAULT` / `exit::STEP`, the interpreter then runs
+    /// it), so the hit path never carries a "leave after this instruction" value. Once
+    /// a store or helper of the instruction has run, the access is completed whatever it
+    /// touches (a device gets the exact count) and may ask to leave after it.
+    fn slow_access(&mut self, thunk: u64, addr: Value, size: u8, v: Value) -> Value {
+        if self.side_effects {
+            let idx = self.pos.index;
+            self.store_icount(idx);
+            let sz = self.konst(size as u64 | SLOW_COMPLETE);
+            self.call_thunk(thunk, &[addr, sz, v]);
+            let r = self.ld(offset_of!(Ctx, slow_result) as i32);
+            self.check_exit_after_call();
+            return r;
+        }
+        let sz = self.konst(size as u64);
+        self.call_thunk(thunk, &[addr, sz, v]);
+        let code = self.ld(offset_of!(Ctx, exit) as i32);
+        let r = self.ld(offset_of!(Ctx, slow_result) as i32);
+        let leave = self.b.ins().icmp_imm_s(IntCC::NotEqual, code, 0);
+        self.side_exit(leave, |e| e.fault_exit());
+        r
+    }
+
+    /// Calls a memory slow-path thunk (no register is clobbered; see `cl/thunks.rs`).
+    fn call_thunk(&mut self, f: u64, args: &[Value; 3]) {
+        let callee = self.konst(f);
+        let all = [self.ctx, args[0], args[1], args[2]];
+        self.b.ins().call_indirect(self.thunk_sig, callee, &all);
     }
 
     /// Continues into compiled code at a static target, or returns to the dispatcher.
@@ -723,14 +815,11 @@ impl Emitter for ClEmitter<'_, '_> {
             _ => self.b.ins().load(I64, flags, host, 0),
         };
         self.b.ins().jump(join, &[v.into()]);
-        // Miss: the MMU's slow path (may touch a device: give it the exact count).
+        // Miss: the MMU's slow path.
         self.b.switch_to_block(miss_b);
-        let idx = self.pos.index;
-        self.store_icount(idx);
-        let sz = self.konst(size as u64);
-        let v = self.call_helper_ptr(read_slow_io as *const () as u64, &[addr, sz]);
-        // A fault leaves now; a device access leaves after this instruction.
-        self.check_exit_after_call();
+        self.b.set_cold_block(miss_b);
+        let zero = self.konst(0);
+        let v = self.slow_access(self.slow.read, addr, size, zero);
         self.b.ins().jump(join, &[v.into()]);
         self.b.seal_block(join);
         self.b.switch_to_block(join);
@@ -760,14 +849,12 @@ impl Emitter for ClEmitter<'_, '_> {
         };
         self.b.ins().jump(join, &[]);
         self.b.switch_to_block(miss_b);
-        let idx = self.pos.index;
-        self.store_icount(idx);
-        let sz = self.konst(size as u64);
-        self.call_helper_ptr(write_slow_io as *const () as u64, &[addr, sz, v]);
-        self.check_exit_after_call();
+        self.b.set_cold_block(miss_b);
+        self.slow_access(self.slow.write, addr, size, v);
         self.b.ins().jump(join, &[]);
         self.b.seal_block(join);
         self.b.switch_to_block(join);
+        self.side_effects = true;
         Ok(())
     }
 
@@ -780,6 +867,7 @@ impl Emitter for ClEmitter<'_, '_> {
             self.store_rip(self.pos.ip);
         }
         let r = self.call_helper_ptr(h.func() as usize as u64, args);
+        self.side_effects = true;
         if h.syncs_state() {
             // The helper may have changed anything: reload on next use (at once in a
             // self-loop, whose back edge must carry current values).

@@ -12,7 +12,9 @@
 
 mod background;
 mod compiler;
+mod cpu_clock;
 mod emitter;
+mod thunks;
 mod translate;
 
 use crate::cache::Block;
@@ -26,7 +28,7 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::JITModule;
 use cranelift_module::{Linkage, Module};
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JitError {
@@ -103,8 +105,12 @@ fn make_isa() -> Result<OwnedTargetIsa, JitError> {
         .map_err(|e| JitError::Setup(e.to_string()))
 }
 
-/// A System V function `(ctx, code)` that calls the tail-convention block `code`.
-fn build_trampoline(isa: &OwnedTargetIsa) -> Result<(JITModule, Trampoline), JitError> {
+/// A System V function `(ctx, code)` that calls the tail-convention block `code`, and
+/// the memory slow-path thunks compiled blocks call (see [`thunks`]), in one module
+/// that lives as long as the [`Jit`].
+fn build_trampoline(
+    isa: &OwnedTargetIsa,
+) -> Result<(JITModule, Trampoline, thunks::SlowPaths), JitError> {
     let mut module = new_module(isa);
     let mut sig = module.make_signature();
     sig.call_conv = CallConv::SystemV;
@@ -132,25 +138,30 @@ fn build_trampoline(isa: &OwnedTargetIsa) -> Result<(JITModule, Trampoline), Jit
     module
         .define_function(id, &mut ctx)
         .map_err(|e| err(format!("{e:?}")))?;
+    let [read, write] = thunks::define(&mut module, isa)?;
     module
         .finalize_definitions()
         .map_err(|e| err(e.to_string()))?;
+    let slow = thunks::SlowPaths {
+        read: module.get_finalized_function(read) as u64,
+        write: module.get_finalized_function(write) as u64,
+    };
     let ptr = module.get_finalized_function(id);
     // SAFETY: `ptr` is the entry of the function just compiled with exactly this
     // System V signature (two pointer-sized integer arguments, no result), in a
     // module that lives as long as the returned trampoline's owner.
     let t = unsafe { std::mem::transmute::<*const u8, Trampoline>(ptr) };
-    Ok((module, t))
+    Ok((module, t, slow))
 }
 
 impl Jit {
     pub fn new(background: bool) -> Result<Jit, JitError> {
         let isa = make_isa()?;
-        let (tm, trampoline) = build_trampoline(&isa)?;
+        let (tm, trampoline, slow) = build_trampoline(&isa)?;
         let backend = if background {
-            Backend::Background(Background::start(isa)?)
+            Backend::Background(Background::start(isa, slow)?)
         } else {
-            Backend::Inline(Box::new(Compiler::new(isa)))
+            Backend::Inline(Box::new(Compiler::new(isa, slow)))
         };
         Ok(Jit {
             backend,
@@ -174,9 +185,8 @@ impl Jit {
     ) -> Option<Installed> {
         match &mut self.backend {
             Backend::Inline(c) => {
-                let t0 = Instant::now();
-                let r = c.compile(&region);
-                self.compile_time += t0.elapsed();
+                let (r, time) = cpu_clock::timed(|| c.compile(&region));
+                self.compile_time += time;
                 let code = r.ok().map(|c| {
                     self.code_bytes += c.size;
                     self.slots.extend(c.slots);
@@ -232,7 +242,7 @@ impl Jit {
         out
     }
 
-    /// Total time spent compiling (on whichever thread).
+    /// Total CPU time spent compiling (on whichever thread; see [`cpu_clock`]).
     pub fn compile_time(&self) -> Duration {
         self.compile_time
     }

@@ -2,6 +2,7 @@
 //! direct jumps — to a Cranelift function entered at the first block.
 
 use super::emitter::{ClEmitter, InsnPos};
+use super::thunks::SlowPaths;
 use crate::cache::BlockKey;
 use crate::emit::Emitter;
 use crate::sem::{self, Outcome};
@@ -23,6 +24,7 @@ pub fn translate_region(
     region: &[RegionBlock],
     slots: &mut Vec<Box<u64>>,
     target: cranelift_codegen::isa::TargetFrontendConfig,
+    slow: SlowPaths,
 ) -> Result<(), String> {
     // Jumps between the region's blocks (including a block's jump to its own start)
     // stay inside the function with the guest state in SSA values. Every header then
@@ -40,7 +42,7 @@ pub fn translate_region(
         })
     });
     if !internal {
-        emit(func, fctx, &region[..1], slots, target, None)?;
+        emit(func, fctx, &region[..1], slots, target, slow, None)?;
         return Ok(());
     }
     let mut scratch = Function::with_name_signature(func.name.clone(), func.signature.clone());
@@ -51,16 +53,17 @@ pub fn translate_region(
         region,
         &mut Vec::new(),
         target,
+        slow,
         None,
     )?;
     if pass.syncing_calls > 0 {
         // Helpers that touch the architectural state directly (SSE, x87, strings…)
         // would force the whole pinned state out and back in around every call:
         // such code runs better as separate blocks.
-        emit(func, fctx, &region[..1], slots, target, None)?;
+        emit(func, fctx, &region[..1], slots, target, slow, None)?;
     } else {
         let sets = (pass.used, pass.written);
-        emit(func, fctx, region, slots, target, Some(sets))?;
+        emit(func, fctx, region, slots, target, slow, Some(sets))?;
     }
     Ok(())
 }
@@ -81,6 +84,7 @@ fn emit(
     region: &[RegionBlock],
     slots: &mut Vec<Box<u64>>,
     target: cranelift_codegen::isa::TargetFrontendConfig,
+    slow: SlowPaths,
     region_sets: Option<(u64, u64)>,
 ) -> Result<PassInfo, String> {
     let first = &region[0];
@@ -110,7 +114,7 @@ fn emit(
     b.ins().return_(&[]);
     b.switch_to_block(body);
 
-    let mut e = ClEmitter::new(&mut b, ctx_v, page, mode, slots);
+    let mut e = ClEmitter::new(&mut b, ctx_v, page, mode, slots, slow);
     e.init_icount(icount);
     let blocks = match region_sets {
         Some((used, written)) => {
@@ -154,6 +158,7 @@ fn emit_insns(e: &mut ClEmitter, rb: &RegionBlock, first: bool) -> Result<(), St
             ip: insn.ip(),
             next_ip: insn.next_ip(),
         };
+        e.side_effects = false;
         if insn.is_invalid() {
             return Err(format!("invalid instruction at {:#x}", insn.ip()));
         }

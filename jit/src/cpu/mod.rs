@@ -100,6 +100,9 @@ pub struct Cpu {
     stats: CpuStats,
     /// Where interpreted blocks chain to (see [`chain`]).
     chain: chain::ChainTable,
+    /// A compiled block left before the instruction at RIP for the interpreter to run
+    /// it (`exit::STEP`). Only a hint of which tier runs it: not guest state.
+    step_one: bool,
 }
 
 impl Cpu {
@@ -117,6 +120,7 @@ impl Cpu {
             cfg,
             stats: CpuStats::default(),
             chain: chain::ChainTable::default(),
+            step_one: false,
         })
     }
 
@@ -297,9 +301,11 @@ impl Cpu {
                 }
                 continue;
             }
-            if self.ctx.state.interrupt_shadow & interrupts::SHADOW != 0 {
+            let step_one = std::mem::take(&mut self.step_one);
+            if step_one || self.ctx.state.interrupt_shadow & interrupts::SHADOW != 0 {
                 // The instruction after STI / MOV SS runs alone; interrupts are looked
-                // at again once it has retired.
+                // at again once it has retired. So does one that compiled code left to
+                // the interpreter (a device or code-page access, `exit::STEP`).
                 self.ctx.state.interrupt_shadow &= !interrupts::SHADOW;
                 self.ctx.link_slot = 0;
                 self.stats.blocks_interpreted += 1;
@@ -382,6 +388,10 @@ impl Cpu {
                 None
             }
             exit::BUS_STOP => Some(RunExit::BusStop),
+            exit::STEP => {
+                self.step_one = true;
+                None
+            }
             _ => None,
         }
     }
