@@ -60,8 +60,13 @@ pub struct ClEmitter<'a, 'f> {
     loaded: u64,
     dirty: u64,
     flag_op: Option<CcOp>,
-    /// `icount` at block entry, adjusted when a helper retires extra instructions.
-    icount_base: Variable,
+    /// In a region: instructions left before the deadline at block entry
+    /// (`icount_deadline - icount`), so a jump inside the region checks the budget
+    /// without loading the deadline, and exits recover the count from the deadline.
+    /// Otherwise `icount` at block entry (exits store it plus what retired). Either is
+    /// adjusted when a helper retires extra instructions.
+    budget: Variable,
+    by_budget: bool,
     /// 1 once a slow path asked to leave after the current instruction (SMC, device
     /// stop): checked at the end of each instruction.
     pending: Variable,
@@ -181,7 +186,7 @@ impl<'a, 'f> ClEmitter<'a, 'f> {
     ) -> Self {
         let tlb_set = (mode.cpl == 3) as usize;
         let vars = std::array::from_fn(|_| b.declare_var(I64));
-        let icount_base = b.declare_var(I64);
+        let budget = b.declare_var(I64);
         let pending = b.declare_var(I64);
         let mut hs = Signature::new(CallConv::SystemV);
         for _ in 0..5 {
@@ -200,7 +205,8 @@ impl<'a, 'f> ClEmitter<'a, 'f> {
             loaded: 0,
             dirty: 0,
             flag_op: None,
-            icount_base,
+            budget,
+            by_budget: false,
             pending,
             pending_possible: false,
             pos: InsnPos {
@@ -287,14 +293,17 @@ impl<'a, 'f> ClEmitter<'a, 'f> {
     /// A jump to a block of the region: re-check the budget for the target block, then
     /// continue there with the guest state still in SSA values.
     fn loop_back(&mut self, head: cranelift_codegen::ir::Block, rip: u64, n: u64) {
+        debug_assert!(self.by_budget, "region jumps count down a budget");
         let retired = self.pos.index + 1;
-        let base = self.b.use_var(self.icount_base);
-        let next_base = self.b.ins().iadd_imm_s(base, retired as i64);
-        let deadline = self.ld(offsets::ICOUNT_DEADLINE);
-        let end = self.b.ins().iadd_imm_s(next_base, n as i64);
-        let over = self.b.ins().icmp(IntCC::UnsignedGreaterThan, end, deadline);
+        // The running block fitted (budget >= its length >= retired): no wrap here.
+        let left = self.b.use_var(self.budget);
+        let next = self.b.ins().iadd_imm_s(left, -(retired as i64));
+        let over = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedLessThan, next, n as i64);
         self.side_exit(over, |e| e.leave(retired, rip));
-        self.b.def_var(self.icount_base, next_base);
+        self.b.def_var(self.budget, next);
         self.b.ins().jump(head, &[]);
     }
 
@@ -351,9 +360,16 @@ impl<'a, 'f> ClEmitter<'a, 'f> {
         self.b.ins().iconst(I64, v as i64)
     }
 
-    /// Block entry: remember the instruction count.
-    pub fn init_icount(&mut self, icount: Value) {
-        self.b.def_var(self.icount_base, icount);
+    /// Block entry: the instruction count and deadline as loaded from the context;
+    /// `region` if jumps inside the function will check the budget.
+    pub fn init_budget(&mut self, icount: Value, deadline: Value, region: bool) {
+        self.by_budget = region;
+        let v = if region {
+            self.b.ins().isub(deadline, icount)
+        } else {
+            icount
+        };
+        self.b.def_var(self.budget, v);
         self.reset_pending();
     }
 
@@ -393,7 +409,11 @@ impl<'a, 'f> ClEmitter<'a, 'f> {
 
     /// Stores the instruction count as of `retired` instructions into the block.
     fn store_icount(&mut self, retired: u64) {
-        let base = self.b.use_var(self.icount_base);
+        let mut base = self.b.use_var(self.budget);
+        if self.by_budget {
+            let deadline = self.ld(offsets::ICOUNT_DEADLINE);
+            base = self.b.ins().isub(deadline, base);
+        }
         let v = self.b.ins().iadd_imm_s(base, retired as i64);
         self.st(v, offsets::ICOUNT);
     }
@@ -880,8 +900,12 @@ impl Emitter for ClEmitter<'_, '_> {
             }
             // It may also have retired extra instructions (REP string iterations).
             let now = self.ld(offsets::ICOUNT);
-            let base = self.b.ins().iadd_imm_s(now, -(idx as i64));
-            self.b.def_var(self.icount_base, base);
+            let mut base = self.b.ins().iadd_imm_s(now, -(idx as i64));
+            if self.by_budget {
+                let deadline = self.ld(offsets::ICOUNT_DEADLINE);
+                base = self.b.ins().isub(deadline, base);
+            }
+            self.b.def_var(self.budget, base);
         }
         if h.can_exit() {
             self.check_exit_after_call();

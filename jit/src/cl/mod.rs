@@ -85,6 +85,9 @@ fn make_isa() -> Result<OwnedTargetIsa, JitError> {
         f.set(k, v)
             .map_err(|e| JitError::Setup(format!("setting {k}={v}: {e}")))
     };
+    // "none" (no e-graph pass) compiles 24-29% faster but generated code is 5-14%
+    // slower (callgrind, sort and calls benches); the single-pass register allocator
+    // compiles 30% faster and makes code 75-90% slower.
     set(&mut flags, "opt_level", "speed")?;
     set(&mut flags, "use_colocated_libcalls", "false")?;
     set(&mut flags, "is_pic", "false")?;

@@ -115,7 +115,7 @@ fn emit(
     b.switch_to_block(body);
 
     let mut e = ClEmitter::new(&mut b, ctx_v, page, mode, slots, slow);
-    e.init_icount(icount);
+    e.init_budget(icount, deadline, region_sets.is_some());
     let blocks = match region_sets {
         Some((used, written)) => {
             e.preload(used, written);
