@@ -170,8 +170,9 @@ pub struct Ctx {
     pub icount_shift: u32,
     /// Guest addresses of unimplemented instructions already reported.
     pub reported_ud: std::collections::BTreeSet<u64>,
-    /// The value a compiled block's memory slow path returns (the slow-path thunks of
-    /// `cl/thunks.rs` have no return registers: they preserve every register).
+    /// The arguments and result of a compiled block's memory slow path, passed in
+    /// memory (see `cl/thunks.rs`): the linear address, and the value stored or loaded.
+    pub slow_addr: u64,
     pub slow_result: u64,
 }
 
@@ -198,6 +199,7 @@ impl Ctx {
             link_slot: 0,
             icount_shift: 3,
             reported_ud: Default::default(),
+            slow_addr: 0,
             slow_result: 0,
         })
     }

@@ -148,7 +148,7 @@ pub(super) extern "C" fn write_slow_io(
 
 /// In a slow path's size argument: complete the access whatever it touches (see
 /// [`ClEmitter::slow_access`]).
-const SLOW_COMPLETE: u64 = 0x100;
+pub(super) const SLOW_COMPLETE: u64 = 0x100;
 
 /// True (with `ctx.exit` set to `FAULT` or `STEP`) if the access must not be done here
 /// because it faults or touches something other than plain RAM. Otherwise `ctx.exit`
@@ -528,30 +528,29 @@ impl<'a, 'f> ClEmitter<'a, 'f> {
     /// it), so the hit path never carries a "leave after this instruction" value. Once
     /// a store or helper of the instruction has run, the access is completed whatever it
     /// touches (a device gets the exact count) and may ask to leave after it.
-    fn slow_access(&mut self, thunk: u64, addr: Value, size: u8, v: Value) -> Value {
-        if self.side_effects {
+    fn slow_access(&mut self, write: bool, addr: Value, size: u8, v: Option<Value>) -> Value {
+        let complete = self.side_effects;
+        if complete {
             let idx = self.pos.index;
             self.store_icount(idx);
-            let sz = self.konst(size as u64 | SLOW_COMPLETE);
-            self.call_thunk(thunk, &[addr, sz, v]);
-            let r = self.ld(offset_of!(Ctx, slow_result) as i32);
-            self.check_exit_after_call();
-            return r;
         }
-        let sz = self.konst(size as u64);
-        self.call_thunk(thunk, &[addr, sz, v]);
-        let code = self.ld(offset_of!(Ctx, exit) as i32);
+        self.st(addr, offset_of!(Ctx, slow_addr) as i32);
+        if let Some(v) = v {
+            self.st(v, offset_of!(Ctx, slow_result) as i32);
+        }
+        let callee = self.konst(self.slow.get(write, complete, size));
+        self.b
+            .ins()
+            .call_indirect(self.thunk_sig, callee, &[self.ctx]);
         let r = self.ld(offset_of!(Ctx, slow_result) as i32);
-        let leave = self.b.ins().icmp_imm_s(IntCC::NotEqual, code, 0);
-        self.side_exit(leave, |e| e.fault_exit());
+        if complete {
+            self.check_exit_after_call();
+        } else {
+            let code = self.ld(offset_of!(Ctx, exit) as i32);
+            let leave = self.b.ins().icmp_imm_s(IntCC::NotEqual, code, 0);
+            self.side_exit(leave, |e| e.fault_exit());
+        }
         r
-    }
-
-    /// Calls a memory slow-path thunk (no register is clobbered; see `cl/thunks.rs`).
-    fn call_thunk(&mut self, f: u64, args: &[Value; 3]) {
-        let callee = self.konst(f);
-        let all = [self.ctx, args[0], args[1], args[2]];
-        self.b.ins().call_indirect(self.thunk_sig, callee, &all);
     }
 
     /// Continues into compiled code at a static target, or returns to the dispatcher.
@@ -838,8 +837,7 @@ impl Emitter for ClEmitter<'_, '_> {
         // Miss: the MMU's slow path.
         self.b.switch_to_block(miss_b);
         self.b.set_cold_block(miss_b);
-        let zero = self.konst(0);
-        let v = self.slow_access(self.slow.read, addr, size, zero);
+        let v = self.slow_access(false, addr, size, None);
         self.b.ins().jump(join, &[v.into()]);
         self.b.seal_block(join);
         self.b.switch_to_block(join);
@@ -870,7 +868,7 @@ impl Emitter for ClEmitter<'_, '_> {
         self.b.ins().jump(join, &[]);
         self.b.switch_to_block(miss_b);
         self.b.set_cold_block(miss_b);
-        self.slow_access(self.slow.write, addr, size, v);
+        self.slow_access(true, addr, size, Some(v));
         self.b.ins().jump(join, &[]);
         self.b.seal_block(join);
         self.b.switch_to_block(join);

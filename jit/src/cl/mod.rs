@@ -141,14 +141,11 @@ fn build_trampoline(
     module
         .define_function(id, &mut ctx)
         .map_err(|e| err(format!("{e:?}")))?;
-    let [read, write] = thunks::define(&mut module, isa)?;
+    let defined = thunks::define(&mut module, isa)?;
     module
         .finalize_definitions()
         .map_err(|e| err(e.to_string()))?;
-    let slow = thunks::SlowPaths {
-        read: module.get_finalized_function(read) as u64,
-        write: module.get_finalized_function(write) as u64,
-    };
+    let slow = thunks::addresses(&module, &defined);
     let ptr = module.get_finalized_function(id);
     // SAFETY: `ptr` is the entry of the function just compiled with exactly this
     // System V signature (two pointer-sized integer arguments, no result), in a

@@ -3,12 +3,14 @@
 //!
 //! A miss goes to the MMU's slow path, which is Rust code with the System V convention:
 //! calling it straight from a block clobbers nine general registers and every XMM
-//! register, so the register allocator keeps everything that lives across a memory
-//! access (in a loop, nearly every guest register) in stack slots, hit or miss. These
-//! thunks use Cranelift's `preserve_all` convention instead: each saves what the Rust
-//! call clobbers and restores it, so at the call site no register is clobbered and the
-//! hit path keeps guest values in registers. `preserve_all` has no return values: the
-//! load thunk leaves its result in `Ctx::slow_result`.
+//! register and pins its arguments to fixed registers, so the register allocator keeps
+//! much of what lives across a memory access (in a loop, nearly every guest register)
+//! in stack slots, hit or miss. These thunks use Cranelift's `preserve_all` convention
+//! instead, and take only the context pointer (which generated code keeps in the first
+//! argument register anyway): the block stores the address (and a store's value) into
+//! `Ctx::slow_addr` / `Ctx::slow_result`, the thunk saves whatever the Rust call
+//! clobbers, and a load's value comes back in `Ctx::slow_result`. There is one thunk
+//! per access kind, size and mode, with those baked in as constants.
 
 use super::JitError;
 use crate::ctx::Ctx;
@@ -16,29 +18,38 @@ use cranelift_codegen::ir::{types::I64, AbiParam, InstBuilder, MemFlagsData, Sig
 use cranelift_codegen::isa::{CallConv, OwnedTargetIsa};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::JITModule;
-use cranelift_module::{Linkage, Module};
+use cranelift_module::{FuncId, Linkage, Module};
 use std::mem::offset_of;
 
-/// Entry points of the two thunks (in the JIT's long-lived trampoline module).
+/// Access sizes, in the order of the tables' last index.
+const SIZES: [u8; 4] = [1, 2, 4, 8];
+
+/// Entry points of the thunks (in the JIT's long-lived trampoline module), indexed by
+/// mode (0: plain RAM only, 1: complete whatever is touched; see
+/// `ClEmitter::slow_access`) and size (1, 2, 4, 8 bytes).
 #[derive(Clone, Copy, Debug)]
 pub struct SlowPaths {
-    /// `(ctx, vaddr, size, 0)`: loads; the value lands in `Ctx::slow_result`.
-    pub read: u64,
-    /// `(ctx, vaddr, size, value)`: stores.
-    pub write: u64,
+    pub read: [[u64; 4]; 2],
+    pub write: [[u64; 4]; 2],
 }
 
-/// The thunks' own signature: four integer arguments, nothing returned, nothing
-/// clobbered.
+impl SlowPaths {
+    /// The thunk for a load (`write` false) or store of `size` bytes.
+    pub fn get(&self, write: bool, complete: bool, size: u8) -> u64 {
+        let table = if write { &self.write } else { &self.read };
+        let k = SIZES.iter().position(|&s| s == size).unwrap_or(3);
+        table[complete as usize][k]
+    }
+}
+
+/// The thunks' own signature: the context pointer, nothing returned, nothing clobbered.
 pub fn thunk_signature() -> Signature {
     let mut sig = Signature::new(CallConv::PreserveAll);
-    for _ in 0..4 {
-        sig.params.push(AbiParam::new(I64));
-    }
+    sig.params.push(AbiParam::new(I64));
     sig
 }
 
-/// The System V helpers' signature (as `ClEmitter` calls them): `(ctx, a, b, c, d) -> u64`.
+/// The System V slow paths' signature: `(ctx, vaddr, size, value, 0) -> u64`.
 fn helper_signature() -> Signature {
     let mut sig = Signature::new(CallConv::SystemV);
     for _ in 0..5 {
@@ -48,24 +59,54 @@ fn helper_signature() -> Signature {
     sig
 }
 
-/// Defines both thunks in `module` (finalized by the caller).
-pub fn define(
-    module: &mut JITModule,
-    isa: &OwnedTargetIsa,
-) -> Result<[cranelift_module::FuncId; 2], JitError> {
-    let read = define_one(
-        module,
-        isa,
-        "reprise_slow_read",
-        super::emitter::read_slow_io as *const () as usize,
-    )?;
-    let write = define_one(
-        module,
-        isa,
-        "reprise_slow_write",
-        super::emitter::write_slow_io as *const () as usize,
-    )?;
-    Ok([read, write])
+/// Thunks defined in a module, before it is finalized.
+pub struct Defined {
+    read: [[FuncId; 4]; 2],
+    write: [[FuncId; 4]; 2],
+}
+
+/// Defines every thunk in `module`.
+pub fn define(module: &mut JITModule, isa: &OwnedTargetIsa) -> Result<Defined, JitError> {
+    let read_fn = super::emitter::read_slow_io as *const () as usize;
+    let write_fn = super::emitter::write_slow_io as *const () as usize;
+    let mut one = |write: bool, complete: usize, k: usize| {
+        let name = format!(
+            "reprise_slow_{}{}_{}",
+            if write { "write" } else { "read" },
+            SIZES[k] * 8,
+            if complete == 1 { "complete" } else { "ram" }
+        );
+        let arg = SIZES[k] as u64
+            | if complete == 1 {
+                super::emitter::SLOW_COMPLETE
+            } else {
+                0
+            };
+        let target = if write { write_fn } else { read_fn };
+        define_one(module, isa, &name, target, arg)
+    };
+    let mut d = Defined {
+        read: [[FuncId::from_u32(0); 4]; 2],
+        write: [[FuncId::from_u32(0); 4]; 2],
+    };
+    for complete in 0..2 {
+        for k in 0..4 {
+            d.read[complete][k] = one(false, complete, k)?;
+            d.write[complete][k] = one(true, complete, k)?;
+        }
+    }
+    Ok(d)
+}
+
+/// The entry points of the thunks, once `module` is finalized.
+pub fn addresses(module: &JITModule, d: &Defined) -> SlowPaths {
+    let addr = |ids: &[[FuncId; 4]; 2]| {
+        ids.map(|row| row.map(|id| module.get_finalized_function(id) as u64))
+    };
+    SlowPaths {
+        read: addr(&d.read),
+        write: addr(&d.write),
+    }
 }
 
 fn define_one(
@@ -73,7 +114,8 @@ fn define_one(
     isa: &OwnedTargetIsa,
     name: &str,
     target: usize,
-) -> Result<cranelift_module::FuncId, JitError> {
+    size_arg: u64,
+) -> Result<FuncId, JitError> {
     let err = |e: String| JitError::Setup(format!("slow-path thunk {name}: {e}"));
     let sig = thunk_signature();
     let id = module
@@ -88,16 +130,21 @@ fn define_one(
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
         b.seal_block(entry);
-        let p = b.block_params(entry).to_vec();
+        let cx = b.block_params(entry)[0];
+        let flags = MemFlagsData::trusted();
+        let addr_off = offset_of!(Ctx, slow_addr) as i32;
+        let result_off = offset_of!(Ctx, slow_result) as i32;
+        let vaddr = b.ins().load(I64, flags, cx, addr_off);
+        let value = b.ins().load(I64, flags, cx, result_off);
+        let size = b.ins().iconst(I64, size_arg as i64);
+        let zero = b.ins().iconst(I64, 0);
         let sref = b.import_signature(helper_signature());
         let callee = b.ins().iconst(I64, target as i64);
-        let zero = b.ins().iconst(I64, 0);
         let call = b
             .ins()
-            .call_indirect(sref, callee, &[p[0], p[1], p[2], p[3], zero]);
+            .call_indirect(sref, callee, &[cx, vaddr, size, value, zero]);
         let r = b.inst_results(call)[0];
-        let off = offset_of!(Ctx, slow_result) as i32;
-        b.ins().store(MemFlagsData::trusted(), r, p[0], off);
+        b.ins().store(flags, r, cx, result_off);
         b.ins().return_(&[]);
         b.finalize(isa.frontend_config());
     }
