@@ -488,12 +488,18 @@ impl<'a, 'f> ClEmitter<'a, 'f> {
 
     /// TLB lookup: returns (hit flag, entry address).
     fn tlb_probe(&mut self, addr: Value, size: u8, field: usize) -> (Value, Value) {
-        let idx = self.b.ins().ushr_imm_s(addr, 12);
-        let idx = self.b.ins().band_imm_s(idx, (TLB_SIZE - 1) as i64);
+        // Byte offset of the entry, (page number % TLB_SIZE) * entry size, as one shift
+        // and one mask (entries are a power of two in size).
+        const ENTRY: usize = std::mem::size_of::<TlbEntry>();
+        const _: () = assert!(ENTRY.is_power_of_two() && TLB_SIZE.is_power_of_two());
+        let shifted = self
+            .b
+            .ins()
+            .ushr_imm_s(addr, 12 - ENTRY.trailing_zeros() as i64);
         let scaled = self
             .b
             .ins()
-            .imul_imm_s(idx, std::mem::size_of::<TlbEntry>() as i64);
+            .band_imm_s(shifted, ((TLB_SIZE - 1) * ENTRY) as i64);
         let base = offset_of!(Ctx, tlb) + self.tlb_set * TLB_SIZE * std::mem::size_of::<TlbEntry>();
         let entry = self.b.ins().iadd(self.ctx, scaled);
         let entry = self.b.ins().iadd_imm_s(entry, base as i64);
