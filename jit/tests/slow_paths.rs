@@ -9,10 +9,33 @@ mod interrupts_util;
 
 use iced_x86::code_asm::*;
 use interrupts_util::*;
-use reprise_jit::{RunExit, Tier};
+use reprise_jit::{Cpu, RunExit, Tier};
 
 /// First address past the tests' 16 MiB of RAM: the test bus answers there.
 const DEVICE: u64 = 0x100_0000;
+
+/// Runs `main` (64-bit code at [`CODE`], after `setup`) to its HLT in each tier.
+fn run_tiers(
+    main: impl Fn(&mut CodeAssembler) + Copy,
+    setup: impl Fn(&mut Cpu),
+) -> Vec<(Tier, Cpu, TestBus)> {
+    TIERS
+        .iter()
+        .map(|&tier| {
+            let mut cpu = cpu(tier);
+            long_mode(&mut cpu, CODE);
+            place(&mut cpu, 64, CODE, main);
+            setup(&mut cpu);
+            let mut bus = TestBus::default();
+            let r = cpu.run(&mut bus, 100_000);
+            assert!(matches!(r, RunExit::Halted { .. }), "{tier:?}: {r:?}");
+            if tier == Tier::Tiered {
+                assert!(cpu.stats().jit_entries > 0, "the loop was compiled");
+            }
+            (tier, cpu, bus)
+        })
+        .collect()
+}
 
 #[test]
 fn tlb_misses_to_ram_stay_in_compiled_code() {
@@ -33,25 +56,19 @@ fn tlb_misses_to_ram_stay_in_compiled_code() {
         a.jnz(top).unwrap();
         a.hlt().unwrap();
     };
+    let runs = run_tiers(main, |cpu| {
+        write_u32(cpu, 0x20_0000, 7);
+        write_u32(cpu, 0x60_0000, 11);
+    });
     let mut results = Vec::new();
-    for tier in TIERS {
-        let mut cpu = cpu(tier);
-        long_mode(&mut cpu, CODE);
-        place(&mut cpu, 64, CODE, main);
-        write_u32(&mut cpu, 0x20_0000, 7);
-        write_u32(&mut cpu, 0x60_0000, 11);
-        let mut bus = TestBus::default();
-        let r = cpu.run(&mut bus, 100_000);
-        assert!(matches!(r, RunExit::Halted { .. }), "{tier:?}: {r:?}");
+    for (tier, cpu, _) in runs {
         if tier == Tier::Tiered {
-            let s = cpu.stats();
-            assert!(s.jit_entries > 0, "the loop was compiled");
             // 500 iterations with two misses each: had any miss left compiled code,
             // the interpreter would have run hundreds of blocks.
+            let n = cpu.stats().blocks_interpreted;
             assert!(
-                s.blocks_interpreted < 20,
-                "misses to RAM left compiled code: {} blocks interpreted",
-                s.blocks_interpreted
+                n < 20,
+                "misses to RAM left compiled code: {n} blocks interpreted"
             );
         }
         results.push((
@@ -89,20 +106,18 @@ fn device_reads_before_and_after_a_store_of_the_same_instruction() {
         a.hlt().unwrap();
     };
     let mut logs = Vec::new();
-    for tier in TIERS {
-        let mut cpu = cpu(tier);
-        long_mode(&mut cpu, CODE);
-        place(&mut cpu, 64, CODE, main);
-        let mut bus = TestBus::default();
-        let r = cpu.run(&mut bus, 100_000);
-        assert!(matches!(r, RunExit::Halted { .. }), "{tier:?}: {r:?}");
-        assert_eq!(bus.mmio_reads.len(), 80, "{tier:?}: two device reads per iteration");
-        if tier == Tier::Tiered {
-            assert!(cpu.stats().jit_entries > 0, "the loop was compiled");
-        }
+    for (tier, cpu, bus) in run_tiers(main, |_| {}) {
+        assert_eq!(
+            bus.mmio_reads.len(),
+            80,
+            "{tier:?}: two device reads per iteration"
+        );
         logs.push((bus.mmio_reads, cpu.state().gpr, cpu.state().icount));
     }
-    assert_eq!(logs[0], logs[1], "interpreter vs compiled: reads, counts, registers");
+    assert_eq!(
+        logs[0], logs[1],
+        "interpreter vs compiled: reads, counts, registers"
+    );
 }
 
 #[test]
@@ -123,16 +138,19 @@ fn store_straddling_ram_and_a_device() {
         a.hlt().unwrap();
     };
     let mut logs = Vec::new();
-    for tier in TIERS {
-        let mut cpu = cpu(tier);
-        long_mode(&mut cpu, CODE);
-        place(&mut cpu, 64, CODE, main);
-        let mut bus = TestBus::default();
-        let r = cpu.run(&mut bus, 100_000);
-        assert!(matches!(r, RunExit::Halted { .. }), "{tier:?}: {r:?}");
-        assert_eq!(bus.mmio_writes.len(), 30, "{tier:?}: one device write per store");
+    for (tier, cpu, bus) in run_tiers(main, |_| {}) {
+        assert_eq!(
+            bus.mmio_writes.len(),
+            30,
+            "{tier:?}: one device write per store"
+        );
         let ram_half = cpu.ram().read_u64(DEVICE - 8);
-        logs.push((bus.mmio_writes, cpu.state().gpr, cpu.state().icount, ram_half));
+        logs.push((
+            bus.mmio_writes,
+            cpu.state().gpr,
+            cpu.state().icount,
+            ram_half,
+        ));
     }
     assert_eq!(logs[0], logs[1], "interpreter vs compiled");
 }

@@ -24,9 +24,8 @@ use compiler::{new_module, Compiler};
 use cranelift_codegen::ir::{types::I64, AbiParam, InstBuilder, Signature};
 use cranelift_codegen::isa::{CallConv, OwnedTargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
-use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::JITModule;
-use cranelift_module::{Linkage, Module};
+use cranelift_module::Module;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -120,27 +119,11 @@ fn build_trampoline(
     sig.params.push(AbiParam::new(I64));
     sig.params.push(AbiParam::new(I64));
     let err = |e: String| JitError::Setup(format!("trampoline: {e}"));
-    let id = module
-        .declare_function("reprise_enter", Linkage::Local, &sig)
-        .map_err(|e| err(e.to_string()))?;
-    let mut ctx = module.make_context();
-    ctx.func.signature = sig;
-    let mut fctx = FunctionBuilderContext::new();
-    {
-        let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
-        let entry = b.create_block();
-        b.append_block_params_for_function_params(entry);
-        b.switch_to_block(entry);
-        b.seal_block(entry);
-        let p = b.block_params(entry).to_vec();
+    let id = thunks::define_fn(&mut module, isa, "reprise_enter", sig, |b, p| {
         let sref = b.import_signature(block_signature());
         b.ins().call_indirect(sref, p[1], &[p[0]]);
         b.ins().return_(&[]);
-        b.finalize(isa.frontend_config());
-    }
-    module
-        .define_function(id, &mut ctx)
-        .map_err(|e| err(format!("{e:?}")))?;
+    })?;
     let defined = thunks::define(&mut module, isa)?;
     module
         .finalize_definitions()

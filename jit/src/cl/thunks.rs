@@ -109,15 +109,16 @@ pub fn addresses(module: &JITModule, d: &Defined) -> SlowPaths {
     }
 }
 
-fn define_one(
+/// Declares and defines in `module` a function `name` with signature `sig` whose one
+/// block `body` fills (given the function's parameters; it must end the block).
+pub fn define_fn(
     module: &mut JITModule,
     isa: &OwnedTargetIsa,
     name: &str,
-    target: usize,
-    size_arg: u64,
+    sig: Signature,
+    body: impl FnOnce(&mut FunctionBuilder, &[cranelift_codegen::ir::Value]),
 ) -> Result<FuncId, JitError> {
-    let err = |e: String| JitError::Setup(format!("slow-path thunk {name}: {e}"));
-    let sig = thunk_signature();
+    let err = |e: String| JitError::Setup(format!("{name}: {e}"));
     let id = module
         .declare_function(name, Linkage::Local, &sig)
         .map_err(|e| err(e.to_string()))?;
@@ -130,7 +131,25 @@ fn define_one(
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
         b.seal_block(entry);
-        let cx = b.block_params(entry)[0];
+        let params = b.block_params(entry).to_vec();
+        body(&mut b, &params);
+        b.finalize(isa.frontend_config());
+    }
+    module
+        .define_function(id, &mut ctx)
+        .map_err(|e| err(format!("{e:?}")))?;
+    Ok(id)
+}
+
+fn define_one(
+    module: &mut JITModule,
+    isa: &OwnedTargetIsa,
+    name: &str,
+    target: usize,
+    size_arg: u64,
+) -> Result<FuncId, JitError> {
+    define_fn(module, isa, name, thunk_signature(), |b, p| {
+        let cx = p[0];
         let flags = MemFlagsData::trusted();
         let addr_off = offset_of!(Ctx, slow_addr) as i32;
         let result_off = offset_of!(Ctx, slow_result) as i32;
@@ -146,10 +165,5 @@ fn define_one(
         let r = b.inst_results(call)[0];
         b.ins().store(flags, r, cx, result_off);
         b.ins().return_(&[]);
-        b.finalize(isa.frontend_config());
-    }
-    module
-        .define_function(id, &mut ctx)
-        .map_err(|e| err(format!("{e:?}")))?;
-    Ok(id)
+    })
 }
