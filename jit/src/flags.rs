@@ -425,6 +425,57 @@ pub fn cond_static<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>, c: Cond) ->
     }
 }
 
+/// [`cond_static`] on a stored lazy state (`op` as in `CpuState::cc_op`), for the
+/// interpreter: the recorded operations that conditions most often follow (SUB/CMP,
+/// AND/OR/XOR/TEST, ADD, INC, DEC and the shifts at 4 and 8 bytes, SUB and logic at 1
+/// byte, explicit flags) are picked by one table jump and evaluated with the operation
+/// as a constant, so inlined with a constant `c` each is a couple of instructions.
+/// Everything else goes through [`CcOp::decode`]. Same function, same result:
+/// `tests::cond_concrete_matches_cond_static` checks every kind, size and condition.
+#[inline(always)]
+pub fn cond_concrete(op: u64, res: u64, s1: u64, s2: u64, c: Cond) -> u64 {
+    let f = LazyFlags {
+        op: None,
+        dyn_op: op,
+        res,
+        s1,
+        s2,
+    };
+    let a = &mut ConstAlu;
+    macro_rules! k {
+        ($kind:ident, $size:expr) => {
+            cond_static(a, CcOp::new(CcKind::$kind, $size), &f, c)
+        };
+    }
+    // Kinds 0..15 and size bytes 0..15 only (what `encode` produces lies inside);
+    // the index is then `kind << 4 | size byte`.
+    if op & !0xf0f != 0 {
+        return cond_static(a, CcOp::decode(op), &f, c);
+    }
+    match (op >> 4 | op) & 0xff {
+        0x00..=0x0f => cond_static(a, CcOp::EFLAGS, &f, c),
+        0x18 => k!(Add, 8),
+        0x14 => k!(Add, 4),
+        0x38 => k!(Sub, 8),
+        0x34 => k!(Sub, 4),
+        0x31 => k!(Sub, 1),
+        0x58 => k!(Logic, 8),
+        0x54 => k!(Logic, 4),
+        0x51 => k!(Logic, 1),
+        0x68 => k!(Inc, 8),
+        0x64 => k!(Inc, 4),
+        0x78 => k!(Dec, 8),
+        0x74 => k!(Dec, 4),
+        0x88 => k!(Shl, 8),
+        0x84 => k!(Shl, 4),
+        0x98 => k!(Shr, 8),
+        0x94 => k!(Shr, 4),
+        0xa8 => k!(Sar, 8),
+        0xa4 => k!(Sar, 4),
+        _ => cond_static(a, CcOp::decode(op), &f, c),
+    }
+}
+
 /// Arithmetic flags from a stored lazy state (used by helpers and the interpreter).
 pub fn eflags_concrete(op: u64, res: u64, s1: u64, s2: u64) -> u64 {
     let mut c = ConstAlu;
@@ -676,6 +727,54 @@ mod tests {
                     let cf = want & fl::CF;
                     let got = flags_of(kind, size, res, cf, 0);
                     assert_eq!(got, want, "{kind:?} size {size} value {seed:#x} by {n}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn cond_concrete_matches_cond_static() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut ops: Vec<u64> = Vec::new();
+        for k in 0..16u64 {
+            for lo in 0..16u64 {
+                ops.push(k << 8 | lo);
+            }
+        }
+        ops.extend([0x1000, 0x318, 0x311, u64::MAX, 0x3_0000_0308, 0x3f8]);
+        for &op in &ops {
+            for n in 0..64 {
+                let (s1, s2) = (next(), next());
+                // Results consistent with the kind half of the time, random otherwise.
+                let res = match (op >> 8, n & 1) {
+                    (1, 0) => s1.wrapping_add(s2),
+                    (3, 0) => s1.wrapping_sub(s2),
+                    (_, 0) => s1 & s2,
+                    _ => next() >> (n % 64),
+                };
+                let (s1, s2) = if n % 3 == 0 {
+                    (s1 & 0xff, s2 & 1)
+                } else {
+                    (s1, s2)
+                };
+                for ci in 0..16 {
+                    let c = Cond::from_index(ci);
+                    let f = LazyFlags {
+                        op: None,
+                        dyn_op: op,
+                        res,
+                        s1,
+                        s2,
+                    };
+                    let want = cond_static(&mut ConstAlu, CcOp::decode(op), &f, c);
+                    let got = cond_concrete(op, res, s1, s2, c);
+                    assert_eq!(got, want, "op {op:#x} {c:?} res {res:#x} {s1:#x} {s2:#x}");
                 }
             }
         }

@@ -10,18 +10,47 @@ use crate::sem::pre::Pre;
 use crate::sem::{self, Outcome};
 use iced_x86::Instruction;
 
-/// How an instruction ended when it did not simply fall through.
+mod handlers;
+
+pub use handlers::Handler;
+
+/// How an instruction ended when it did not simply fall through (a conditional branch
+/// not taken falls through).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum End {
     Jump(u64),
-    /// A conditional branch not taken: continue with the next instruction.
-    FallThrough(u64),
     Exit(ExitKind),
 }
 
 pub struct Interp<'a> {
     pub ctx: &'a mut Ctx,
     pub end: Option<End>,
+    /// The exception a pre-decoded handler raised ([`handlers::Handler`]).
+    pub fault: Option<Fault>,
+}
+
+impl<'a> Interp<'a> {
+    #[inline(always)]
+    pub fn new(ctx: &'a mut Ctx) -> Self {
+        Interp {
+            ctx,
+            end: None,
+            fault: None,
+        }
+    }
+}
+
+impl sem::pre::PreEmitter for Interp<'_> {
+    /// The condition straight from the stored flag record
+    /// ([`crate::flags::cond_concrete`], the shared `cond_static` with the common
+    /// recorded operations as constants).
+    #[inline(always)]
+    fn cond_fast(&mut self, c: crate::flags::Cond) -> Sem<u64> {
+        let st = &self.ctx.state;
+        Ok(crate::flags::cond_concrete(
+            st.cc_op, st.cc_res, st.cc_src1, st.cc_src2, c,
+        ))
+    }
 }
 
 impl Alu for Interp<'_> {
@@ -126,12 +155,11 @@ impl Emitter for Interp<'_> {
         self.end = Some(End::Jump(target));
     }
     fn branch(&mut self, cond: u64, taken: u64, not_taken: u64) {
+        // Not taken, it falls through: the instruction retires and the block goes on
+        // with the next instruction, `not_taken`.
+        let _ = not_taken;
         if cond != 0 {
             self.end = Some(End::Jump(taken));
-        } else {
-            // Falls through: the instruction retires and the block goes on (RIP is
-            // set to `not_taken`, the next instruction).
-            self.end = Some(End::FallThrough(not_taken));
         }
     }
     fn exit(&mut self, kind: ExitKind) {
@@ -174,8 +202,10 @@ pub struct Hint {
     leave: bool,
     /// The semantic group that handled it last ([`sem::NO_HINT`] if none yet).
     group: u8,
-    /// The pre-decoded form, for the instructions that have one.
-    pre: Option<Pre>,
+    /// The handler of the pre-decoded form, for the instructions that have one.
+    run: Option<Handler>,
+    /// The pre-decoded form when `run` is set ([`Pre::EMPTY`] otherwise).
+    pre: Pre,
 }
 
 impl Hint {
@@ -185,13 +215,16 @@ impl Hint {
         shadow: false,
         leave: false,
         group: sem::NO_HINT,
-        pre: None,
+        run: None,
+        pre: Pre::EMPTY,
     };
 
     fn prepare(&mut self, i: &Instruction) {
         self.shadow = sem::interrupt::interpreter_only(i);
         self.leave = sem::interrupt::leaves_to_dispatcher(i);
-        self.pre = if self.shadow { None } else { Pre::of(i) };
+        let pre = if self.shadow { None } else { Pre::of(i) };
+        self.run = pre.as_ref().map(handlers::of);
+        self.pre = pre.unwrap_or(Pre::EMPTY);
         self.prepared = true;
     }
 }
@@ -200,7 +233,7 @@ impl Hint {
     /// The pre-decoded form, once the instruction has run and if it has one.
     #[inline(always)]
     pub fn pre(&self) -> Option<&Pre> {
-        self.pre.as_ref()
+        self.run.map(|_| &self.pre)
     }
 
     /// True if the dispatcher must run after this instruction (once it has run).
@@ -226,30 +259,121 @@ pub fn step(ctx: &mut Ctx, i: &Instruction, hint: &mut Hint) -> Step {
     if !hint.prepared {
         hint.prepare(i);
     }
-    if let Some(p) = &hint.pre {
-        return step_pre(ctx, p);
+    if let Some(run) = hint.run {
+        return step_pre(ctx, run, &hint.pre);
     }
     step_slow(ctx, i, hint)
 }
 
-/// [`step`] for an instruction whose hint holds a pre-decoded form ([`Hint::pre`]):
-/// meant to be inlined into the loop over a block's instructions, so that running one
-/// instruction is one dispatch on its kind and no call.
-#[inline(always)]
-pub fn step_pre(ctx: &mut Ctx, p: &Pre) -> Step {
-    let mut it = Interp { ctx, end: None };
-    match sem::pre::exec(&mut it, p) {
-        Ok(()) => {
-            let end = it.end;
+/// [`step`] through a pre-decoded form's handler.
+fn step_pre(ctx: &mut Ctx, run: Handler, p: &Pre) -> Step {
+    let mut it = Interp::new(ctx);
+    run(&mut it, p);
+    if let Some(f) = it.fault {
+        return Step::Fault(f);
+    }
+    let end = it.end;
+    let st = &mut it.ctx.state;
+    st.rip = match end {
+        Some(End::Jump(t)) => t,
+        _ => p.next,
+    };
+    st.icount += 1;
+    Step::Retired(end)
+}
+
+/// Runs the instructions of a block from its first, at most `max` of them, until one
+/// ends the block's flow, faults or leaves something pending in `ctx.exit`. Returns
+/// the index of the last instruction when the run ended with nothing pending (the
+/// caller may then go on with the next block), `None` when `ctx.exit` says what
+/// happened (a fault, HLT, a device access, a resync …) or nothing ran.
+///
+/// RIP and the instruction count are exact whenever something outside the
+/// instruction's own semantics can look at them: the count is kept in `ctx.state`
+/// after every instruction (devices read the virtual clock during MMIO accesses);
+/// RIP, which no semantic function of a pre-decoded form reads, is written when the
+/// run stops, at a fault (the faulting instruction's address), and before any
+/// instruction that goes through the groups.
+#[inline]
+pub fn run_block(
+    ctx: &mut Ctx,
+    insns: &[Instruction],
+    hints: &mut [Hint],
+    max: usize,
+) -> Option<usize> {
+    let n = max.min(insns.len()).min(hints.len());
+    let mut it = Interp::new(ctx);
+    let mut k = 0;
+    while k < n {
+        let (Some(i), Some(h)) = (insns.get(k), hints.get_mut(k)) else {
+            break;
+        };
+        if let Some(run) = h.run {
+            if run(&mut it, &h.pre) {
+                it.ctx.state.icount += 1;
+                k += 1;
+                continue;
+            }
             let st = &mut it.ctx.state;
-            st.rip = match end {
-                Some(End::Jump(t)) | Some(End::FallThrough(t)) => t,
-                _ => p.next,
-            };
+            if let Some(f) = it.fault.take() {
+                st.rip = i.ip();
+                it.ctx.set_fault(f);
+                return None;
+            }
             st.icount += 1;
-            Step::Retired(end)
+            match it.end.take() {
+                Some(End::Jump(t)) => {
+                    st.rip = t;
+                    return (it.ctx.exit == exit::NONE).then_some(k);
+                }
+                Some(End::Exit(kind)) => {
+                    st.rip = h.pre.next;
+                    exited(it.ctx, kind);
+                    return None;
+                }
+                None => {
+                    st.rip = h.pre.next;
+                    if it.ctx.exit != exit::NONE {
+                        return None;
+                    }
+                    k += 1;
+                    continue;
+                }
+            }
         }
-        Err(f) => Step::Fault(f),
+        it.ctx.state.rip = i.ip();
+        match step(it.ctx, i, h) {
+            Step::Retired(None) => {
+                if it.ctx.exit != exit::NONE {
+                    return None;
+                }
+            }
+            Step::Retired(Some(End::Jump(_))) => {
+                return (it.ctx.exit == exit::NONE).then_some(k);
+            }
+            Step::Retired(Some(End::Exit(kind))) => {
+                exited(it.ctx, kind);
+                return None;
+            }
+            Step::Fault(f) => {
+                it.ctx.set_fault(f);
+                return None;
+            }
+        }
+        k += 1;
+    }
+    let last = n.checked_sub(1)?;
+    let i = insns.get(last)?;
+    it.ctx.state.rip = i.next_ip();
+    Some(last)
+}
+
+/// After an instruction that retired with [`End::Exit`]: tells the dispatcher why.
+fn exited(ctx: &mut Ctx, kind: ExitKind) {
+    if kind == ExitKind::Halt {
+        ctx.exit = exit::HALT;
+    } else if ctx.exit == exit::NONE {
+        ctx.exit = exit::RESYNC;
     }
 }
 
@@ -259,7 +383,7 @@ fn step_slow(ctx: &mut Ctx, i: &Instruction, hint: &mut Hint) -> Step {
     let shadow_insn = hint.shadow;
     let pre_shadow = ctx.state.interrupt_shadow;
     let pre_if = ctx.state.rflags_sys & crate::state::fl::IF;
-    let mut it = Interp { ctx, end: None };
+    let mut it = Interp::new(ctx);
     let r = sem::translate_hinted(&mut it, i, &mut hint.group);
     if shadow_insn {
         let st = &mut it.ctx.state;
@@ -278,7 +402,7 @@ fn step_slow(ctx: &mut Ctx, i: &Instruction, hint: &mut Hint) -> Step {
             let end = it.end;
             let st = &mut it.ctx.state;
             st.rip = match end {
-                Some(End::Jump(t)) | Some(End::FallThrough(t)) => t,
+                Some(End::Jump(t)) => t,
                 _ => i.next_ip(),
             };
             st.icount += 1;
@@ -411,8 +535,19 @@ mod tests {
         ram: Vec<u8>,
     }
 
-    /// Runs `i` from a seeded state, through the pre-decoded path (`pre`) or the groups.
-    fn run(i: &Instruction, seed: u64, pre: bool) -> After {
+    /// Which route [`run`] takes.
+    #[derive(Clone, Copy)]
+    enum How {
+        /// The pre-decoded form's handler, as the block loop calls it.
+        Handler,
+        /// `sem::pre::exec` on the pre-decoded form.
+        Exec,
+        /// The instruction groups on iced-x86's `Instruction`.
+        Groups,
+    }
+
+    /// Runs `i` from a seeded state, through the route `how`.
+    fn run(i: &Instruction, seed: u64, how: How) -> After {
         let mut ram = vec![0u8; 0x10000];
         let mut s = seed | 1;
         for b in ram.iter_mut() {
@@ -432,29 +567,43 @@ mod tests {
                 v
             };
         }
-        ctx.state.cc_op = crate::flags::CcOp::new(crate::flags::CcKind::Sub, 8).encode();
+        // A flag record of a kind and size picked by the seed (the conditions of Jcc,
+        // SETcc and CMOVcc have fast paths per kind); SUB's operands consistent.
+        use crate::flags::{CcKind::*, CcOp};
+        let kinds = [Sub, Add, Logic, Inc, Dec, Shl, Shr, Sar, Adc, Sbb, Eflags];
+        let kind = kinds[(seed as usize / 7) % kinds.len()];
+        let size = [8u8, 4, 1, 2][(seed as usize / 3) % 4];
+        ctx.state.cc_op = CcOp::new(kind, size).encode();
         ctx.state.cc_res = next(&mut s);
         ctx.state.cc_src1 = next(&mut s);
-        ctx.state.cc_src2 = ctx.state.cc_src1.wrapping_sub(ctx.state.cc_res);
-        let mut it = Interp {
-            ctx: &mut ctx,
-            end: None,
-        };
-        let r = if pre {
-            let p = Pre::of(i).expect("pre-decoded form");
-            sem::pre::exec(&mut it, &p)
+        ctx.state.cc_src2 = if kind == Sub {
+            ctx.state.cc_src1.wrapping_sub(ctx.state.cc_res)
         } else {
-            match sem::translate(&mut it, i) {
+            next(&mut s) >> (seed % 64)
+        };
+        let mut it = Interp::new(&mut ctx);
+        let r = match how {
+            How::Handler => {
+                let p = Pre::of(i).expect("pre-decoded form");
+                let run = handlers::of(&p);
+                let clean = run(&mut it, &p);
+                let r = it.fault.map_or(Ok(()), Err);
+                let quiet = it.ctx.exit == exit::NONE;
+                assert_eq!(clean, r.is_ok() && it.end.is_none() && quiet, "`{i}`");
+                r
+            }
+            How::Exec => {
+                let p = Pre::of(i).expect("pre-decoded form");
+                sem::pre::exec(&mut it, &p)
+            }
+            How::Groups => match sem::translate(&mut it, i) {
                 Ok(Outcome::Done) => Ok(()),
                 Ok(Outcome::Unsupported) => panic!("no semantics for {i}"),
                 Err(f) => Err(f),
-            }
+            },
         };
         let end = it.end;
-        let mut e = Interp {
-            ctx: &mut ctx,
-            end: None,
-        };
+        let mut e = Interp::new(&mut ctx);
         let flags = sem::rflags(&mut e).unwrap_or(0);
         let gpr = ctx.state.gpr;
         drop(ctx);
@@ -476,10 +625,12 @@ mod tests {
                 continue;
             }
             covered += 1;
-            for seed in 1..40u64 {
-                let a = run(&i, seed * 0x9e37_79b9, true);
-                let b = run(&i, seed * 0x9e37_79b9, false);
-                assert_eq!(a, b, "`{i}` seed {seed}");
+            for seed in 1..200u64 {
+                let want = run(&i, seed * 0x9e37_79b9, How::Groups);
+                let a = run(&i, seed * 0x9e37_79b9, How::Handler);
+                assert_eq!(a, want, "`{i}` seed {seed}, handler");
+                let b = run(&i, seed * 0x9e37_79b9, How::Exec);
+                assert_eq!(b, want, "`{i}` seed {seed}, exec");
             }
         }
         assert_eq!(
@@ -525,7 +676,7 @@ mod tests {
         let mut h = Hint::NEW;
         h.prepare(&decode(&[0xfb]));
         assert!(
-            h.shadow && h.pre.is_none(),
+            h.shadow && h.pre().is_none(),
             "STI keeps its interrupt-shadow path"
         );
     }

@@ -28,8 +28,7 @@
 //! jump cache follows, so both tiers see the same translations at the same points.
 
 use super::Cpu;
-use crate::ctx::exit;
-use crate::interp::{self, End, Step};
+use crate::interp;
 use crate::state::fl;
 
 /// Entries in the chaining table (a power of two).
@@ -167,46 +166,15 @@ impl Cpu {
         let Some(b) = self.cache.blocks.get_mut(id) else {
             return After::Return;
         };
-        let ctx = &mut *self.ctx;
         let n = b.insns.len();
-        for (k, (i, h)) in b.insns.iter().zip(b.hints.iter_mut()).enumerate() {
-            let step = match h.pre() {
-                Some(p) => interp::step_pre(ctx, p),
-                None => interp::step(ctx, i, h),
-            };
-            match step {
-                Step::Retired(None) | Step::Retired(Some(End::FallThrough(_))) => {
-                    if ctx.exit != exit::NONE {
-                        return After::Return;
-                    }
-                    if k + 1 == n {
-                        // Cut by the size or page limit: the next block follows.
-                        return chainable(ctx, h);
-                    }
-                }
-                Step::Retired(Some(End::Jump(_))) => {
-                    if ctx.exit != exit::NONE {
-                        return After::Return;
-                    }
-                    return chainable(ctx, h);
-                }
-                Step::Retired(Some(End::Exit(crate::emit::ExitKind::Halt))) => {
-                    ctx.exit = exit::HALT;
-                    return After::Return;
-                }
-                Step::Retired(Some(End::Exit(_))) => {
-                    if ctx.exit == exit::NONE {
-                        ctx.exit = exit::RESYNC;
-                    }
-                    return After::Return;
-                }
-                Step::Fault(f) => {
-                    ctx.set_fault(f);
-                    return After::Return;
-                }
-            }
+        match interp::run_block(&mut self.ctx, &b.insns, &mut b.hints, n) {
+            // Ended by a jump, or cut by the size or page limit: the next block follows.
+            Some(k) => match b.hints.get(k) {
+                Some(h) => chainable(&self.ctx, h),
+                None => After::Return,
+            },
+            None => After::Return,
         }
-        After::Return
     }
 }
 

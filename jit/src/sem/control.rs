@@ -114,7 +114,18 @@ pub fn jmp_indirect<E: Emitter>(e: &mut E, src: &Opnd) -> Sem {
 /// Jcc: to `target` if `c` holds, else on to `next`.
 #[inline(always)]
 pub fn jcc<E: Emitter>(e: &mut E, c: Cond, target: u64, next: u64) -> Sem {
-    let c = cond(e, c)?;
+    jcc_by(e, target, next, |e| cond(e, c))
+}
+
+/// [`jcc`] with the condition evaluated by `c` (see [`super::data::cmov_by`]).
+#[inline(always)]
+pub fn jcc_by<E: Emitter>(
+    e: &mut E,
+    target: u64,
+    next: u64,
+    c: impl FnOnce(&mut E) -> Sem<E::V>,
+) -> Sem {
+    let c = c(e)?;
     e.branch(c, target, next);
     Ok(())
 }

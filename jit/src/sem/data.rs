@@ -204,16 +204,34 @@ pub fn lea<E: Emitter>(e: &mut E, dst: &Opnd, m: &Mem) -> Sem {
 /// even when the move does not happen) and the destination is always written.
 #[inline(always)]
 pub fn cmov<E: Emitter>(e: &mut E, c: Cond, dst: &Opnd, src: &Opnd) -> Sem {
+    cmov_by(e, dst, src, |e| cond(e, c))
+}
+
+/// [`cmov`] with the condition evaluated by `c` (the interpreter's pre-decoded forms
+/// pass an evaluator that gives [`cond`]'s value from its stored flag record).
+#[inline(always)]
+pub fn cmov_by<E: Emitter>(
+    e: &mut E,
+    dst: &Opnd,
+    src: &Opnd,
+    c: impl FnOnce(&mut E) -> Sem<E::V>,
+) -> Sem {
     let s = read(e, src)?;
     let old = read(e, dst)?;
-    let c = cond(e, c)?;
+    let c = c(e)?;
     let v = e.select(c, s, old);
     write(e, dst, v)
 }
 
 #[inline(always)]
 pub fn setcc<E: Emitter>(e: &mut E, c: Cond, dst: &Opnd) -> Sem {
-    let c = cond(e, c)?;
+    setcc_by(e, dst, |e| cond(e, c))
+}
+
+/// [`setcc`] with the condition evaluated by `c` (see [`cmov_by`]).
+#[inline(always)]
+pub fn setcc_by<E: Emitter>(e: &mut E, dst: &Opnd, c: impl FnOnce(&mut E) -> Sem<E::V>) -> Sem {
+    let c = c(e)?;
     write(e, dst, c)
 }
 
