@@ -158,6 +158,7 @@ impl Cond {
     }
 }
 
+#[inline(always)]
 pub fn size_mask(size: u8) -> u64 {
     if size >= 8 {
         u64::MAX
@@ -167,6 +168,7 @@ pub fn size_mask(size: u8) -> u64 {
 }
 
 /// `v` truncated to `size` bytes.
+#[inline(always)]
 pub fn mask<A: Alu>(a: &mut A, v: A::V, size: u8) -> A::V {
     if size >= 8 {
         v
@@ -176,6 +178,7 @@ pub fn mask<A: Alu>(a: &mut A, v: A::V, size: u8) -> A::V {
 }
 
 /// `v` truncated to `size` bytes and sign-extended to 64 bits.
+#[inline(always)]
 pub fn sext<A: Alu>(a: &mut A, v: A::V, size: u8) -> A::V {
     if size >= 8 {
         v
@@ -185,6 +188,7 @@ pub fn sext<A: Alu>(a: &mut A, v: A::V, size: u8) -> A::V {
 }
 
 /// The sign bit of `v` at `size`, as 0 or 1.
+#[inline(always)]
 pub fn sign_bit<A: Alu>(a: &mut A, v: A::V, size: u8) -> A::V {
     let sh = a.imm(size as u64 * 8 - 1);
     let t = a.shr(v, sh);
@@ -192,6 +196,7 @@ pub fn sign_bit<A: Alu>(a: &mut A, v: A::V, size: u8) -> A::V {
     a.and(t, one)
 }
 
+#[inline(always)]
 fn bit<A: Alu>(a: &mut A, v: A::V, n: u32) -> A::V {
     let sh = a.imm(n as u64);
     let t = a.shr(v, sh);
@@ -200,12 +205,14 @@ fn bit<A: Alu>(a: &mut A, v: A::V, n: u32) -> A::V {
 }
 
 /// 1 - v for v in {0, 1}.
+#[inline(always)]
 fn not01<A: Alu>(a: &mut A, v: A::V) -> A::V {
     let one = a.imm(1);
     a.xor(v, one)
 }
 
 /// Carry (or borrow) into the operation, recovered from result and operands.
+#[inline(always)]
 fn carry_in<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
     let t = if op.kind == CcKind::Adc {
         let s = a.add(f.s1, f.s2);
@@ -218,6 +225,7 @@ fn carry_in<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
     a.and(t, one)
 }
 
+#[inline(always)]
 pub fn cf<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
     let sz = op.size;
     match op.kind {
@@ -254,6 +262,7 @@ pub fn cf<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
     }
 }
 
+#[inline(always)]
 pub fn zf<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
     if op.kind == CcKind::Eflags {
         return bit(a, f.res, 6);
@@ -263,6 +272,7 @@ pub fn zf<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
     a.cmp(Cmp::Eq, r, z)
 }
 
+#[inline(always)]
 pub fn sf<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
     if op.kind == CcKind::Eflags {
         return bit(a, f.res, 7);
@@ -270,6 +280,7 @@ pub fn sf<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
     sign_bit(a, f.res, op.size)
 }
 
+#[inline(always)]
 pub fn pf<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
     if op.kind == CcKind::Eflags {
         return bit(a, f.res, 2);
@@ -281,6 +292,7 @@ pub fn pf<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
     not01(a, odd)
 }
 
+#[inline(always)]
 pub fn af<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
     match op.kind {
         CcKind::Eflags => bit(a, f.res, 4),
@@ -299,6 +311,7 @@ pub fn af<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
     }
 }
 
+#[inline(always)]
 pub fn of<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
     let sz = op.size;
     match op.kind {
@@ -365,6 +378,7 @@ pub fn eflags_static<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
 
 /// Evaluates a condition (0 or 1) for a statically known operation, using the shortest
 /// formula the operation allows.
+#[inline(always)]
 pub fn cond_static<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>, c: Cond) -> A::V {
     let sz = op.size;
     // Conditions come in pairs; evaluate the even one and invert for the odd.
@@ -450,7 +464,7 @@ pub fn cond_concrete(op: u64, res: u64, s1: u64, s2: u64, c: Cond) -> u64 {
     // Kinds 0..15 and size bytes 0..15 only (what `encode` produces lies inside);
     // the index is then `kind << 4 | size byte`.
     if op & !0xf0f != 0 {
-        return cond_static(a, CcOp::decode(op), &f, c);
+        return cond_decoded(op, &f, c);
     }
     match (op >> 4 | op) & 0xff {
         0x00..=0x0f => cond_static(a, CcOp::EFLAGS, &f, c),
@@ -472,8 +486,15 @@ pub fn cond_concrete(op: u64, res: u64, s1: u64, s2: u64, c: Cond) -> u64 {
         0x94 => k!(Shr, 4),
         0xa8 => k!(Sar, 8),
         0xa4 => k!(Sar, 4),
-        _ => cond_static(a, CcOp::decode(op), &f, c),
+        _ => cond_decoded(op, &f, c),
     }
+}
+
+/// [`cond_static`] for an operation known only from its stored value (out of line:
+/// the uncommon cases of [`cond_concrete`]).
+#[inline(never)]
+fn cond_decoded(op: u64, f: &LazyFlags<u64>, c: Cond) -> u64 {
+    cond_static(&mut ConstAlu, CcOp::decode(op), f, c)
 }
 
 /// Arithmetic flags from a stored lazy state (used by helpers and the interpreter).

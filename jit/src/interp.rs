@@ -27,15 +27,47 @@ pub struct Interp<'a> {
     pub end: Option<End>,
     /// The exception a pre-decoded handler raised ([`handlers::Handler`]).
     pub fault: Option<Fault>,
+    /// The TLB set of the current privilege level, or [`EACH_ACCESS`]: look it up at
+    /// every access (an instruction may change CPL half-way, a far CALL for one).
+    set: usize,
 }
 
+/// [`Interp::set`]: no TLB set fixed.
+const EACH_ACCESS: usize = usize::MAX;
+
 impl<'a> Interp<'a> {
+    /// An interpreter that looks the TLB set up at every memory access.
     #[inline(always)]
     pub fn new(ctx: &'a mut Ctx) -> Self {
         Interp {
             ctx,
             end: None,
             fault: None,
+            set: EACH_ACCESS,
+        }
+    }
+
+    /// An interpreter for the pre-decoded forms of one block: none of them changes
+    /// CPL, and an instruction that does ends the block (its mode key holds CPL), so
+    /// the TLB set stays that of the block's start.
+    #[inline(always)]
+    fn for_block(ctx: &'a mut Ctx) -> Self {
+        let set = crate::mmu::tlb_set(ctx);
+        Interp {
+            ctx,
+            end: None,
+            fault: None,
+            set,
+        }
+    }
+
+    /// The TLB set to use for an access now.
+    #[inline(always)]
+    fn tlb_set(&self) -> usize {
+        if self.set == EACH_ACCESS {
+            crate::mmu::tlb_set(self.ctx)
+        } else {
+            self.set
         }
     }
 }
@@ -104,24 +136,24 @@ impl Emitter for Interp<'_> {
     fn set_rflags_sys(&mut self, v: u64) {
         self.ctx.state.rflags_sys = v | crate::state::fl::FIXED1;
     }
-    #[inline]
+    #[inline(always)]
     fn load(&mut self, addr: u64, size: u8) -> Sem<u64> {
+        let set = self.tlb_set();
         let ctx = &mut *self.ctx;
-        let e = &ctx.tlb[crate::mmu::tlb_set(ctx)][crate::mmu::tlb_index(addr)];
+        let e = &ctx.tlb[set & 1][crate::mmu::tlb_index(addr)];
         if e.read == addr & !0xfff && (addr & 0xfff) + size as u64 <= 0x1000 {
             let p = addr.wrapping_add(e.addend) as *const u8;
             // SAFETY: a TLB read tag is installed only for RAM pages (mmu.rs), and the
             // access does not cross the page, so `p..p+size` lies inside guest RAM.
             return Ok(unsafe { crate::mmu::load_host(p, size) });
         }
-        let v = crate::mmu::read(ctx, addr, size)?;
-        note_device_access(ctx, addr, false);
-        Ok(v)
+        load_slow(ctx, addr, size)
     }
-    #[inline]
+    #[inline(always)]
     fn store(&mut self, addr: u64, v: u64, size: u8) -> Sem {
+        let set = self.tlb_set();
         let ctx = &mut *self.ctx;
-        let e = &ctx.tlb[crate::mmu::tlb_set(ctx)][crate::mmu::tlb_index(addr)];
+        let e = &ctx.tlb[set & 1][crate::mmu::tlb_index(addr)];
         if e.write == addr & !0xfff && (addr & 0xfff) + size as u64 <= 0x1000 {
             let p = addr.wrapping_add(e.addend) as *mut u8;
             // SAFETY: write tags are installed only for RAM pages that hold no
@@ -129,9 +161,7 @@ impl Emitter for Interp<'_> {
             unsafe { crate::mmu::store_host(p, size, v) };
             return Ok(());
         }
-        crate::mmu::write(ctx, addr, size, v)?;
-        note_device_access(ctx, addr, true);
-        Ok(())
+        store_slow(ctx, addr, v, size)
     }
     fn helper(&mut self, h: Helper, args: &[u64]) -> Sem<u64> {
         let v = helpers::call(self.ctx, h, args);
@@ -174,6 +204,22 @@ pub enum Step {
     Retired(Option<End>),
     /// Raised an exception; nothing retired, RIP still at the instruction.
     Fault(Fault),
+}
+
+/// [`Interp::load`] past a TLB miss, a page-crossing access or a device.
+#[inline(never)]
+fn load_slow(ctx: &mut Ctx, addr: u64, size: u8) -> Sem<u64> {
+    let v = crate::mmu::read(ctx, addr, size)?;
+    note_device_access(ctx, addr, false);
+    Ok(v)
+}
+
+/// [`Interp::store`] past a TLB miss, a page-crossing access, code or a device.
+#[inline(never)]
+fn store_slow(ctx: &mut Ctx, addr: u64, v: u64, size: u8) -> Sem {
+    crate::mmu::write(ctx, addr, size, v)?;
+    note_device_access(ctx, addr, true);
+    Ok(())
 }
 
 /// After a memory access that succeeded: if it did not hit RAM through the TLB it went
@@ -284,9 +330,9 @@ fn step_pre(ctx: &mut Ctx, run: Handler, p: &Pre) -> Step {
 
 /// Runs the instructions of a block from its first, at most `max` of them, until one
 /// ends the block's flow, faults or leaves something pending in `ctx.exit`. Returns
-/// the index of the last instruction when the run ended with nothing pending (the
-/// caller may then go on with the next block), `None` when `ctx.exit` says what
-/// happened (a fault, HLT, a device access, a resync …) or nothing ran.
+/// true when the next block may follow at once: the run ended with nothing pending
+/// (`ctx.exit` clear, no code page written) and its last instruction is not one after
+/// which the dispatcher must run ([`Hint::leaves_to_dispatcher`]).
 ///
 /// RIP and the instruction count are exact whenever something outside the
 /// instruction's own semantics can look at them: the count is kept in `ctx.state`
@@ -295,48 +341,41 @@ fn step_pre(ctx: &mut Ctx, run: Handler, p: &Pre) -> Step {
 /// run stops, at a fault (the faulting instruction's address), and before any
 /// instruction that goes through the groups.
 #[inline]
-pub fn run_block(
-    ctx: &mut Ctx,
-    insns: &[Instruction],
-    hints: &mut [Hint],
-    max: usize,
-) -> Option<usize> {
+pub fn run_block(ctx: &mut Ctx, insns: &[Instruction], hints: &mut [Hint], max: usize) -> bool {
     let n = max.min(insns.len()).min(hints.len());
-    let mut it = Interp::new(ctx);
-    let mut k = 0;
-    while k < n {
-        let (Some(i), Some(h)) = (insns.get(k), hints.get_mut(k)) else {
-            break;
-        };
+    let (Some(insns), Some(hints)) = (insns.get(..n), hints.get_mut(..n)) else {
+        return false;
+    };
+    let mut it = Interp::for_block(ctx);
+    for (h, i) in hints.iter_mut().zip(insns) {
         if let Some(run) = h.run {
             if run(&mut it, &h.pre) {
                 it.ctx.state.icount += 1;
-                k += 1;
                 continue;
             }
-            let st = &mut it.ctx.state;
-            if let Some(f) = it.fault.take() {
-                st.rip = i.ip();
+            if let Some(f) = it.fault {
+                it.ctx.state.rip = i.ip();
                 it.ctx.set_fault(f);
-                return None;
+                return false;
             }
+            let st = &mut it.ctx.state;
             st.icount += 1;
-            match it.end.take() {
+            match it.end {
                 Some(End::Jump(t)) => {
                     st.rip = t;
-                    return (it.ctx.exit == exit::NONE).then_some(k);
+                    return quiet(it.ctx, h);
                 }
                 Some(End::Exit(kind)) => {
                     st.rip = h.pre.next;
                     exited(it.ctx, kind);
-                    return None;
+                    return false;
                 }
                 None => {
+                    // A device access or a store to code: the dispatcher runs next.
                     st.rip = h.pre.next;
                     if it.ctx.exit != exit::NONE {
-                        return None;
+                        return false;
                     }
-                    k += 1;
                     continue;
                 }
             }
@@ -345,27 +384,33 @@ pub fn run_block(
         match step(it.ctx, i, h) {
             Step::Retired(None) => {
                 if it.ctx.exit != exit::NONE {
-                    return None;
+                    return false;
                 }
             }
-            Step::Retired(Some(End::Jump(_))) => {
-                return (it.ctx.exit == exit::NONE).then_some(k);
-            }
+            Step::Retired(Some(End::Jump(_))) => return quiet(it.ctx, h),
             Step::Retired(Some(End::Exit(kind))) => {
                 exited(it.ctx, kind);
-                return None;
+                return false;
             }
             Step::Fault(f) => {
                 it.ctx.set_fault(f);
-                return None;
+                return false;
             }
         }
-        k += 1;
     }
-    let last = n.checked_sub(1)?;
-    let i = insns.get(last)?;
+    // Cut by the size or page limit (or `max`): on with the next instruction.
+    let (Some(h), Some(i)) = (hints.last(), insns.last()) else {
+        return false;
+    };
     it.ctx.state.rip = i.next_ip();
-    Some(last)
+    quiet(it.ctx, h)
+}
+
+/// After instruction `last` retired and ended a run: may the next block follow
+/// without the dispatcher?
+#[inline(always)]
+fn quiet(ctx: &Ctx, last: &Hint) -> bool {
+    ctx.exit == exit::NONE && !last.leave && ctx.smc_pages.is_empty()
 }
 
 /// After an instruction that retired with [`End::Exit`]: tells the dispatcher why.

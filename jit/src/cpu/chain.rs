@@ -79,15 +79,6 @@ impl ChainTable {
     }
 }
 
-/// What [`Cpu::run_block`] saw at the block's end.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum After {
-    /// The block retired to its end with nothing pending: the next one may follow.
-    Chain,
-    /// The dispatcher must run next.
-    Return,
-}
-
 impl Cpu {
     /// Remembers that block `id` is what the dispatcher found for its RIP now.
     #[inline]
@@ -110,9 +101,9 @@ impl Cpu {
     }
 
     /// The block to chain to at RIP `rip` under mode key `mode`, if the table knows
-    /// one that is still valid and that the interpreter should run.
+    /// one that is still valid and that the interpreter should run, with its length.
     #[inline]
-    fn chain_next(&self, rip: u64, mode: u32) -> Option<usize> {
+    fn chain_next(&self, rip: u64, mode: u32) -> Option<(usize, u64)> {
         let e = self.chain.entries.get(slot(rip))?;
         if e.rip != rip || e.epoch != self.ctx.jmp_epoch || e.mode != mode {
             return None;
@@ -125,67 +116,48 @@ impl Cpu {
         if self.jit.is_some() && (b.code.is_some() || b.compiling) {
             return None;
         }
-        Some(id)
+        Some((id, b.insns.len() as u64))
     }
 
     /// Runs block `id` (found by the dispatcher, fitting the budget `limit` whole) and
     /// the blocks it chains to, until one of them needs the dispatcher.
+    ///
+    /// Every block of a chain has the first one's mode key: the table is asked for
+    /// that mode, and an instruction that changes the mode asks the dispatcher to run.
     pub(super) fn interpret_chain(&mut self, mut id: usize, limit: u64) {
         self.chain_note(id);
+        let Some(mode) = self.cache.blocks.get(id).map(|b| b.key.mode) else {
+            return;
+        };
+        let tiered = self.jit.is_some();
+        let mut chained = 0;
         loop {
-            self.stats.blocks_interpreted += 1;
-            let after = self.run_block(id);
-            if self.jit.is_some() {
+            let Some(b) = self.cache.blocks.get_mut(id) else {
+                break;
+            };
+            let n = b.insns.len();
+            let go = interp::run_block(&mut self.ctx, &b.insns, &mut b.hints, n);
+            if tiered {
                 self.maybe_compile(id);
             }
-            if after == After::Return {
-                return;
+            if !go {
+                break;
             }
             let st = &self.ctx.state;
             if st.interrupt_shadow & crate::interrupts::SHADOW != 0 || st.rflags_sys & fl::TF != 0 {
-                return;
+                break;
             }
-            let Some(b) = self.cache.blocks.get(id) else {
-                return;
+            let Some((next, n)) = self.chain_next(st.rip, mode) else {
+                break;
             };
-            let Some(next) = self.chain_next(st.rip, b.key.mode) else {
-                return;
-            };
-            let n = self.cache.blocks.get(next).map_or(0, |b| b.insns.len()) as u64;
             if st.icount + n > limit {
-                return;
+                break;
             }
-            self.stats.blocks_chained += 1;
+            chained += 1;
             id = next;
         }
-    }
-
-    /// Interprets all of block `id`.
-    #[inline]
-    fn run_block(&mut self, id: usize) -> After {
-        let Some(b) = self.cache.blocks.get_mut(id) else {
-            return After::Return;
-        };
-        let n = b.insns.len();
-        match interp::run_block(&mut self.ctx, &b.insns, &mut b.hints, n) {
-            // Ended by a jump, or cut by the size or page limit: the next block follows.
-            Some(k) => match b.hints.get(k) {
-                Some(h) => chainable(&self.ctx, h),
-                None => After::Return,
-            },
-            None => After::Return,
-        }
-    }
-}
-
-/// After the last instruction of a block retired without an exit: may the next block
-/// follow without the dispatcher?
-#[inline(always)]
-fn chainable(ctx: &crate::ctx::Ctx, last: &interp::Hint) -> After {
-    if last.leaves_to_dispatcher() || !ctx.smc_pages.is_empty() {
-        After::Return
-    } else {
-        After::Chain
+        self.stats.blocks_interpreted += chained + 1;
+        self.stats.blocks_chained += chained;
     }
 }
 

@@ -114,20 +114,16 @@ pub fn jmp_indirect<E: Emitter>(e: &mut E, src: &Opnd) -> Sem {
 /// Jcc: to `target` if `c` holds, else on to `next`.
 #[inline(always)]
 pub fn jcc<E: Emitter>(e: &mut E, c: Cond, target: u64, next: u64) -> Sem {
-    jcc_by(e, target, next, |e| cond(e, c))
+    let c = cond(e, c)?;
+    jcc_if(e, c, target, next);
+    Ok(())
 }
 
-/// [`jcc`] with the condition evaluated by `c` (see [`super::data::cmov_by`]).
+/// [`jcc`] with the condition already evaluated to `c` (see
+/// [`super::data::cmov_if`]).
 #[inline(always)]
-pub fn jcc_by<E: Emitter>(
-    e: &mut E,
-    target: u64,
-    next: u64,
-    c: impl FnOnce(&mut E) -> Sem<E::V>,
-) -> Sem {
-    let c = c(e)?;
+pub fn jcc_if<E: Emitter>(e: &mut E, c: E::V, target: u64, next: u64) {
     e.branch(c, target, next);
-    Ok(())
 }
 
 /// Near CALL: pushes `next` (`size` bytes) and jumps. An indirect target is read

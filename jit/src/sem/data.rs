@@ -204,34 +204,30 @@ pub fn lea<E: Emitter>(e: &mut E, dst: &Opnd, m: &Mem) -> Sem {
 /// even when the move does not happen) and the destination is always written.
 #[inline(always)]
 pub fn cmov<E: Emitter>(e: &mut E, c: Cond, dst: &Opnd, src: &Opnd) -> Sem {
-    cmov_by(e, dst, src, |e| cond(e, c))
+    let c = cond(e, c)?;
+    cmov_if(e, c, dst, src)
 }
 
-/// [`cmov`] with the condition evaluated by `c` (the interpreter's pre-decoded forms
-/// pass an evaluator that gives [`cond`]'s value from its stored flag record).
+/// [`cmov`] with the condition already evaluated to `c` (0 or 1; the interpreter's
+/// pre-decoded forms evaluate it from their stored flag record). Evaluating it first
+/// changes nothing a guest can see: a condition reads the flags and nothing else.
 #[inline(always)]
-pub fn cmov_by<E: Emitter>(
-    e: &mut E,
-    dst: &Opnd,
-    src: &Opnd,
-    c: impl FnOnce(&mut E) -> Sem<E::V>,
-) -> Sem {
+pub fn cmov_if<E: Emitter>(e: &mut E, c: E::V, dst: &Opnd, src: &Opnd) -> Sem {
     let s = read(e, src)?;
     let old = read(e, dst)?;
-    let c = c(e)?;
     let v = e.select(c, s, old);
     write(e, dst, v)
 }
 
 #[inline(always)]
 pub fn setcc<E: Emitter>(e: &mut E, c: Cond, dst: &Opnd) -> Sem {
-    setcc_by(e, dst, |e| cond(e, c))
+    let c = cond(e, c)?;
+    setcc_if(e, c, dst)
 }
 
-/// [`setcc`] with the condition evaluated by `c` (see [`cmov_by`]).
+/// [`setcc`] with the condition already evaluated to `c` (see [`cmov_if`]).
 #[inline(always)]
-pub fn setcc_by<E: Emitter>(e: &mut E, dst: &Opnd, c: impl FnOnce(&mut E) -> Sem<E::V>) -> Sem {
-    let c = c(e)?;
+pub fn setcc_if<E: Emitter>(e: &mut E, c: E::V, dst: &Opnd) -> Sem {
     write(e, dst, c)
 }
 

@@ -513,8 +513,10 @@ pub fn exec_as<E: PreEmitter>(e: &mut E, p: &Pre, kind: Kind, shape: Shape) -> S
         Kind::Binary(op) => shaped!(p, shape, |sz, a, b| alu::binary(e, op, sz, a, b)),
         Kind::Shift(k) => shaped!(p, shape, |sz, a, b| shift::shift_ops(e, k, sz, a, b)),
         Kind::Imul => shaped!(p, shape, |sz, a, b| muldiv::imul(e, sz, a, a, b)),
-        Kind::Cmov(c) => shaped!(p, shape, |_sz, a, b| data::cmov_by(e, a, b, |e| e
-            .cond_fast(c))),
+        Kind::Cmov(c) => {
+            let c = e.cond_fast(c)?;
+            shaped!(p, shape, |_sz, a, b| data::cmov_if(e, c, a, b))
+        }
         Kind::Inc => shaped1!(p, shape, |sz, a, _k| alu::inc_dec(e, true, sz, a)),
         Kind::Dec => shaped1!(p, shape, |sz, a, _k| alu::inc_dec(e, false, sz, a)),
         Kind::Neg => shaped1!(p, shape, |sz, a, _k| alu::neg(e, sz, a)),
@@ -529,8 +531,15 @@ pub fn exec_as<E: PreEmitter>(e: &mut E, p: &Pre, kind: Kind, shape: Shape) -> S
             sz,
             p.next
         )),
-        Kind::Setcc(c) => data::setcc_by(e, &p.a, |e| e.cond_fast(c)),
-        Kind::Jcc(c) => control::jcc_by(e, p.target, p.next, |e| e.cond_fast(c)),
+        Kind::Setcc(c) => {
+            let c = e.cond_fast(c)?;
+            data::setcc_if(e, c, &p.a)
+        }
+        Kind::Jcc(c) => {
+            let c = e.cond_fast(c)?;
+            control::jcc_if(e, c, p.target, p.next);
+            Ok(())
+        }
         Kind::Jmp => {
             e.jump_to(p.target);
             Ok(())
