@@ -27,6 +27,10 @@ pub struct Interp<'a> {
     pub end: Option<End>,
     /// The exception a pre-decoded handler raised ([`handlers::Handler`]).
     pub fault: Option<Fault>,
+    /// Set with `end`, and when a memory access or helper left something in
+    /// `ctx.exit`: the block loop must look before going on (one test per
+    /// instruction instead of two).
+    pub stop: bool,
     /// The TLB set of the current privilege level, or [`EACH_ACCESS`]: look it up at
     /// every access (an instruction may change CPL half-way, a far CALL for one).
     set: usize,
@@ -43,20 +47,24 @@ impl<'a> Interp<'a> {
             ctx,
             end: None,
             fault: None,
+            stop: false,
             set: EACH_ACCESS,
         }
     }
 
-    /// An interpreter for the pre-decoded forms of one block: none of them changes
-    /// CPL, and an instruction that does ends the block (its mode key holds CPL), so
-    /// the TLB set stays that of the block's start.
+    /// An interpreter for the pre-decoded forms of one block, or of a chain of blocks
+    /// of one mode: none of them changes CPL, and an instruction that does ends the
+    /// block and asks the dispatcher to run (far transfers, SYSCALL/SYSRET, IRET
+    /// exit or leave to it; the mode key holds CPL), so the TLB set stays that of the
+    /// start.
     #[inline(always)]
-    fn for_block(ctx: &'a mut Ctx) -> Self {
+    pub fn for_block(ctx: &'a mut Ctx) -> Self {
         let set = crate::mmu::tlb_set(ctx);
         Interp {
             ctx,
             end: None,
             fault: None,
+            stop: false,
             set,
         }
     }
@@ -147,7 +155,9 @@ impl Emitter for Interp<'_> {
             // access does not cross the page, so `p..p+size` lies inside guest RAM.
             return Ok(unsafe { crate::mmu::load_host(p, size) });
         }
-        load_slow(ctx, addr, size)
+        let r = load_slow(ctx, addr, size);
+        self.stop |= self.ctx.exit != exit::NONE;
+        r
     }
     #[inline(always)]
     fn store(&mut self, addr: u64, v: u64, size: u8) -> Sem {
@@ -161,7 +171,9 @@ impl Emitter for Interp<'_> {
             unsafe { crate::mmu::store_host(p, size, v) };
             return Ok(());
         }
-        store_slow(ctx, addr, v, size)
+        let r = store_slow(ctx, addr, v, size);
+        self.stop |= self.ctx.exit != exit::NONE;
+        r
     }
     fn helper(&mut self, h: Helper, args: &[u64]) -> Sem<u64> {
         let v = helpers::call(self.ctx, h, args);
@@ -169,6 +181,7 @@ impl Emitter for Interp<'_> {
             self.ctx.exit = exit::NONE;
             return Err(self.ctx.take_fault());
         }
+        self.stop |= self.ctx.exit != exit::NONE;
         Ok(v)
     }
     fn raise_if(&mut self, cond: u64, f: Fault) -> Sem {
@@ -180,9 +193,11 @@ impl Emitter for Interp<'_> {
     }
     fn jump(&mut self, target: u64) {
         self.end = Some(End::Jump(target));
+        self.stop = true;
     }
     fn jump_to(&mut self, target: u64) {
         self.end = Some(End::Jump(target));
+        self.stop = true;
     }
     fn branch(&mut self, cond: u64, taken: u64, not_taken: u64) {
         // Not taken, it falls through: the instruction retires and the block goes on
@@ -190,10 +205,12 @@ impl Emitter for Interp<'_> {
         let _ = not_taken;
         if cond != 0 {
             self.end = Some(End::Jump(taken));
+            self.stop = true;
         }
     }
     fn exit(&mut self, kind: ExitKind) {
         self.end = Some(End::Exit(kind));
+        self.stop = true;
     }
 }
 
@@ -342,25 +359,33 @@ fn step_pre(ctx: &mut Ctx, run: Handler, p: &Pre) -> Step {
 /// instruction that goes through the groups.
 #[inline]
 pub fn run_block(ctx: &mut Ctx, insns: &[Instruction], hints: &mut [Hint], max: usize) -> bool {
+    run_insns(&mut Interp::for_block(ctx), insns, hints, max)
+}
+
+/// [`run_block`] on an interpreter made by [`Interp::for_block`], which may serve a
+/// chain of blocks of one mode (see `cpu/chain.rs`). `it` has no end or fault
+/// pending when this returns.
+#[inline(always)]
+pub fn run_insns(it: &mut Interp, insns: &[Instruction], hints: &mut [Hint], max: usize) -> bool {
     let n = max.min(insns.len()).min(hints.len());
     let (Some(insns), Some(hints)) = (insns.get(..n), hints.get_mut(..n)) else {
         return false;
     };
-    let mut it = Interp::for_block(ctx);
     for (h, i) in hints.iter_mut().zip(insns) {
         if let Some(run) = h.run {
-            if run(&mut it, &h.pre) {
+            if run(it, &h.pre) {
                 it.ctx.state.icount += 1;
                 continue;
             }
-            if let Some(f) = it.fault {
+            it.stop = false;
+            if let Some(f) = it.fault.take() {
                 it.ctx.state.rip = i.ip();
                 it.ctx.set_fault(f);
                 return false;
             }
             let st = &mut it.ctx.state;
             st.icount += 1;
-            match it.end {
+            match it.end.take() {
                 Some(End::Jump(t)) => {
                     st.rip = t;
                     return quiet(it.ctx, h);

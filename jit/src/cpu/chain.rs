@@ -104,19 +104,15 @@ impl Cpu {
     /// one that is still valid and that the interpreter should run, with its length.
     #[inline]
     fn chain_next(&self, rip: u64, mode: u32) -> Option<(usize, u64)> {
-        let e = self.chain.entries.get(slot(rip))?;
-        if e.rip != rip || e.epoch != self.ctx.jmp_epoch || e.mode != mode {
-            return None;
-        }
-        let id = e.id as usize;
-        let b = self.cache.blocks.get(id)?;
-        if !b.valid || b.serial != e.serial {
-            return None;
-        }
-        if self.jit.is_some() && (b.code.is_some() || b.compiling) {
-            return None;
-        }
-        Some((id, b.insns.len() as u64))
+        let tiered = self.jit.is_some();
+        next_in(
+            &self.chain,
+            &self.cache,
+            self.ctx.jmp_epoch,
+            rip,
+            mode,
+            tiered,
+        )
     }
 
     /// Runs block `id` (found by the dispatcher, fitting the budget `limit` whole) and
@@ -124,12 +120,55 @@ impl Cpu {
     ///
     /// Every block of a chain has the first one's mode key: the table is asked for
     /// that mode, and an instruction that changes the mode asks the dispatcher to run.
-    pub(super) fn interpret_chain(&mut self, mut id: usize, limit: u64) {
+    pub(super) fn interpret_chain(&mut self, id: usize, limit: u64) {
         self.chain_note(id);
         let Some(mode) = self.cache.blocks.get(id).map(|b| b.key.mode) else {
             return;
         };
-        let tiered = self.jit.is_some();
+        let chained = if self.jit.is_some() {
+            self.chain_tiered(id, limit, mode)
+        } else {
+            self.chain_interpreted(id, limit, mode)
+        };
+        self.stats.blocks_interpreted += chained + 1;
+        self.stats.blocks_chained += chained;
+    }
+
+    /// [`Cpu::interpret_chain`] in the interpreter-only configuration: one
+    /// [`interp::Interp`] serves the whole chain. Returns the number of blocks chained.
+    fn chain_interpreted(&mut self, mut id: usize, limit: u64, mode: u32) -> u64 {
+        let Cpu {
+            ctx, cache, chain, ..
+        } = self;
+        let mut it = interp::Interp::for_block(ctx);
+        let mut chained = 0;
+        loop {
+            let Some(b) = cache.blocks.get_mut(id) else {
+                break;
+            };
+            if !interp::run_insns(&mut it, &b.insns, &mut b.hints, usize::MAX) {
+                break;
+            }
+            let ctx = &*it.ctx;
+            let st = &ctx.state;
+            if st.interrupt_shadow & crate::interrupts::SHADOW != 0 || st.rflags_sys & fl::TF != 0 {
+                break;
+            }
+            let Some((next, n)) = next_in(chain, cache, ctx.jmp_epoch, st.rip, mode, false) else {
+                break;
+            };
+            if st.icount + n > limit {
+                break;
+            }
+            chained += 1;
+            id = next;
+        }
+        chained
+    }
+
+    /// [`Cpu::interpret_chain`] in the tiered configuration (each block may get hot
+    /// and be compiled). Returns the number of blocks chained.
+    fn chain_tiered(&mut self, mut id: usize, limit: u64, mode: u32) -> u64 {
         let mut chained = 0;
         loop {
             let Some(b) = self.cache.blocks.get_mut(id) else {
@@ -137,9 +176,7 @@ impl Cpu {
             };
             let n = b.insns.len();
             let go = interp::run_block(&mut self.ctx, &b.insns, &mut b.hints, n);
-            if tiered {
-                self.maybe_compile(id);
-            }
+            self.maybe_compile(id);
             if !go {
                 break;
             }
@@ -156,9 +193,36 @@ impl Cpu {
             chained += 1;
             id = next;
         }
-        self.stats.blocks_interpreted += chained + 1;
-        self.stats.blocks_chained += chained;
+        chained
     }
+}
+
+/// The block to chain to at RIP `rip` under mode key `mode` and jump-cache epoch
+/// `epoch`, if `chain` knows one that is still valid in `cache` and that the
+/// interpreter should run (`tiered`: one without compiled code or a compile under
+/// way), with its length.
+#[inline(always)]
+fn next_in(
+    chain: &ChainTable,
+    cache: &crate::cache::BlockCache,
+    epoch: u64,
+    rip: u64,
+    mode: u32,
+    tiered: bool,
+) -> Option<(usize, u64)> {
+    let e = chain.entries.get(slot(rip))?;
+    if e.rip != rip || e.epoch != epoch || e.mode != mode {
+        return None;
+    }
+    let id = e.id as usize;
+    let b = cache.blocks.get(id)?;
+    if !b.valid || b.serial != e.serial {
+        return None;
+    }
+    if tiered && (b.code.is_some() || b.compiling) {
+        return None;
+    }
+    Some((id, b.insns.len() as u64))
 }
 
 #[cfg(test)]

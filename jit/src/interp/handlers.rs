@@ -10,7 +10,6 @@
 //! specialised handler get the generic one ([`sem::pre::exec`]).
 
 use super::Interp;
-use crate::ctx::exit;
 use crate::emit::Sem;
 use crate::flags::Cond;
 use crate::sem;
@@ -19,16 +18,16 @@ use crate::sem::pre::{exec_as, Kind, Pre, Shape};
 use crate::sem::shift::ShiftKind;
 
 /// Runs one pre-decoded instruction. True when it retired and nothing needs the block
-/// loop's attention (no jump, exit, fault or pending `ctx.exit`); otherwise the loop
-/// looks at [`Interp::fault`], [`Interp::end`] and `ctx.exit`. RIP and the instruction
-/// count are the loop's business.
+/// loop's attention (no jump, exit, fault or pending `ctx.exit`: [`Interp::stop`]
+/// clear); otherwise the loop looks at [`Interp::fault`], [`Interp::end`] and
+/// `ctx.exit`. RIP and the instruction count are the loop's business.
 pub type Handler = for<'a, 'b, 'c> fn(&'a mut Interp<'b>, &'c Pre) -> bool;
 
 /// The handler's verdict on a semantic function's result.
 #[inline(always)]
 fn done(e: &mut Interp<'_>, r: Sem) -> bool {
     match r {
-        Ok(()) => e.end.is_none() && e.ctx.exit == exit::NONE,
+        Ok(()) => !e.stop,
         Err(f) => {
             e.fault = Some(f);
             false
