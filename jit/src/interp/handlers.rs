@@ -130,6 +130,7 @@ pub fn of(p: &Pre) -> Handler {
             ShiftKind::Sar => two!(Kind::Shift(ShiftKind::Sar), s),
         },
         Kind::Imul => two!(Kind::Imul, s),
+        Kind::Imul3 => two!(Kind::Imul3, s),
         Kind::Cmov(c) => by_cond!(c, two, Kind::Cmov, s),
         Kind::Inc => one!(Kind::Inc, s),
         Kind::Dec => one!(Kind::Dec, s),
@@ -149,6 +150,6 @@ pub fn of(p: &Pre) -> Handler {
         Kind::Nop => h!(Kind::Nop, Shape::Any),
         Kind::Call => h!(Kind::Call, Shape::Any),
         Kind::Ret => h!(Kind::Ret, Shape::Any),
-        Kind::Movsx | Kind::Imul3 => generic,
+        Kind::Movsx => generic,
     }
 }

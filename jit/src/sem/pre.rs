@@ -169,7 +169,7 @@ impl Pre {
             };
         }
         let two = match self.kind {
-            Kind::Binary(_) | Kind::Imul | Kind::Mov | Kind::Cmov(_) => true,
+            Kind::Binary(_) | Kind::Imul | Kind::Imul3 | Kind::Mov | Kind::Cmov(_) => true,
             Kind::Shift(_) => matches!(self.b, Opnd::Imm(_)),
             Kind::Inc | Kind::Dec | Kind::Neg | Kind::Not | Kind::Push | Kind::Pop => false,
             Kind::JmpIndirect | Kind::CallIndirect | Kind::Setcc(_) => false,
@@ -513,6 +513,13 @@ pub fn exec_as<E: PreEmitter>(e: &mut E, p: &Pre, kind: Kind, shape: Shape) -> S
         Kind::Binary(op) => shaped!(p, shape, |sz, a, b| alu::binary(e, op, sz, a, b)),
         Kind::Shift(k) => shaped!(p, shape, |sz, a, b| shift::shift_ops(e, k, sz, a, b)),
         Kind::Imul => shaped!(p, shape, |sz, a, b| muldiv::imul(e, sz, a, a, b)),
+        Kind::Imul3 => shaped!(p, shape, |sz, a, b| muldiv::imul(
+            e,
+            sz,
+            a,
+            b,
+            &Opnd::Imm(p.target)
+        )),
         Kind::Cmov(c) => {
             let c = e.cond_fast(c)?;
             shaped!(p, shape, |_sz, a, b| data::cmov_if(e, c, a, b))
