@@ -43,13 +43,16 @@ pub enum CcKind {
     /// SAR by a non-zero count: res is the result, s1 the last bit shifted out. OF =
     /// AF = 0.
     Sar = 10,
+    /// MUL/IMUL: res is the (low half of the) product, s1 is CF = OF (0 or 1). SF, ZF
+    /// and PF from res (the SDM leaves them undefined), AF = 0.
+    Mul = 11,
 }
 
 /// [`CcKind`] by its number; everything else reads as explicit flags.
 const KIND_OF: [CcKind; 16] = {
     use CcKind::*;
     [
-        Eflags, Add, Adc, Sub, Sbb, Logic, Inc, Dec, Shl, Shr, Sar, Eflags, Eflags, Eflags, Eflags,
+        Eflags, Add, Adc, Sub, Sbb, Logic, Inc, Dec, Shl, Shr, Sar, Mul, Eflags, Eflags, Eflags,
         Eflags,
     ]
 };
@@ -258,7 +261,7 @@ pub fn cf<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
         }
         CcKind::Logic => a.imm(0),
         CcKind::Inc | CcKind::Dec => f.s2,
-        CcKind::Shl | CcKind::Shr | CcKind::Sar => f.s1,
+        CcKind::Shl | CcKind::Shr | CcKind::Sar | CcKind::Mul => f.s1,
     }
 }
 
@@ -296,7 +299,7 @@ pub fn pf<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
 pub fn af<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
     match op.kind {
         CcKind::Eflags => bit(a, f.res, 4),
-        CcKind::Logic | CcKind::Shl | CcKind::Shr | CcKind::Sar => a.imm(0),
+        CcKind::Logic | CcKind::Shl | CcKind::Shr | CcKind::Sar | CcKind::Mul => a.imm(0),
         CcKind::Inc | CcKind::Dec => {
             let t = a.xor(f.s1, f.res);
             let one = a.imm(1);
@@ -329,6 +332,7 @@ pub fn of<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
             sign_bit(a, t, sz)
         }
         CcKind::Logic | CcKind::Sar => a.imm(0),
+        CcKind::Mul => f.s1,
         CcKind::Shl => {
             let s = sign_bit(a, f.res, sz);
             a.xor(s, f.s1)
@@ -486,6 +490,8 @@ pub fn cond_concrete(op: u64, res: u64, s1: u64, s2: u64, c: Cond) -> u64 {
         0x94 => k!(Shr, 4),
         0xa8 => k!(Sar, 8),
         0xa4 => k!(Sar, 4),
+        0xb8 => k!(Mul, 8),
+        0xb4 => k!(Mul, 4),
         _ => cond_decoded(op, &f, c),
     }
 }
@@ -754,6 +760,33 @@ mod tests {
     }
 
     #[test]
+    fn mul_kind_matches_the_eager_flags() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for size in [1u8, 2, 4, 8] {
+            for n in 0..500 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let res = if n % 5 == 0 { seed & 0xff00 } else { seed };
+                let ov = seed >> 63;
+                let r = res & size_mask(size);
+                let mut want = ov | ov << 11;
+                if r == 0 {
+                    want |= fl::ZF;
+                }
+                if r >> (size as u32 * 8 - 1) & 1 != 0 {
+                    want |= fl::SF;
+                }
+                if (r & 0xff).count_ones() % 2 == 0 {
+                    want |= fl::PF;
+                }
+                let got = flags_of(CcKind::Mul, size, res, ov, 0);
+                assert_eq!(got, want, "size {size} res {res:#x} ov {ov}");
+            }
+        }
+    }
+
+    #[test]
     fn cond_concrete_matches_cond_static() {
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         let mut next = || {
@@ -803,7 +836,7 @@ mod tests {
 
     #[test]
     fn decode_reads_unknown_values_as_explicit_flags() {
-        for v in [0u64, 11 << 8, 0xff << 8, u64::MAX, 0x1_0000_0304] {
+        for v in [0u64, 12 << 8, 0xff << 8, u64::MAX, 0x1_0000_0304] {
             assert_eq!(CcOp::decode(v).kind, CcKind::Eflags, "{v:#x}");
         }
         assert_eq!(
