@@ -378,14 +378,17 @@ pub fn run_insns(it: &mut Interp, insns: &[Instruction], hints: &mut [Hint], max
                 continue;
             }
             it.stop = false;
-            if let Some(f) = it.fault.take() {
+            if let Some(f) = it.fault {
+                it.fault = None;
                 it.ctx.state.rip = i.ip();
                 it.ctx.set_fault(f);
                 return false;
             }
             let st = &mut it.ctx.state;
             st.icount += 1;
-            match it.end.take() {
+            let end = it.end;
+            it.end = None;
+            match end {
                 Some(End::Jump(t)) => {
                     st.rip = t;
                     return quiet(it.ctx, h);

@@ -128,7 +128,7 @@ pub fn jcc_if<E: Emitter>(e: &mut E, c: E::V, target: u64, next: u64) {
 
 /// Near CALL: pushes `next` (`size` bytes) and jumps. An indirect target is read
 /// before the push.
-#[inline]
+#[inline(always)]
 pub fn call<E: Emitter>(e: &mut E, k: Stk, target: &Target, size: u8, next: u64) -> Sem {
     let t = match target {
         Target::Direct(t) => e.imm(*t),
@@ -145,7 +145,7 @@ pub fn call<E: Emitter>(e: &mut E, k: Stk, target: &Target, size: u8, next: u64)
 }
 
 /// Near RET popping `size` bytes, then `imm` more bytes of stack.
-#[inline]
+#[inline(always)]
 pub fn ret<E: Emitter>(e: &mut E, k: Stk, size: u8, imm: u64) -> Sem {
     let (t, sp) = pop_load_s(e, k, size)?;
     let sp = if imm != 0 {
