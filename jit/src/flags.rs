@@ -777,7 +777,7 @@ mod tests {
                 if r >> (size as u32 * 8 - 1) & 1 != 0 {
                     want |= fl::SF;
                 }
-                if (r & 0xff).count_ones() % 2 == 0 {
+                if (r & 0xff).count_ones().is_multiple_of(2) {
                     want |= fl::PF;
                 }
                 let got = flags_of(CcKind::Mul, size, res, ov, 0);

@@ -142,10 +142,7 @@ impl Cpu {
         } = self;
         let mut it = interp::Interp::for_block(ctx);
         let mut chained = 0;
-        loop {
-            let Some(b) = cache.blocks.get_mut(id) else {
-                break;
-            };
+        while let Some(b) = cache.blocks.get_mut(id) {
             if !interp::run_insns(&mut it, &b.insns, &mut b.hints, usize::MAX) {
                 break;
             }
@@ -170,10 +167,7 @@ impl Cpu {
     /// and be compiled). Returns the number of blocks chained.
     fn chain_tiered(&mut self, mut id: usize, limit: u64, mode: u32) -> u64 {
         let mut chained = 0;
-        loop {
-            let Some(b) = self.cache.blocks.get_mut(id) else {
-                break;
-            };
+        while let Some(b) = self.cache.blocks.get_mut(id) {
             let n = b.insns.len();
             let go = interp::run_block(&mut self.ctx, &b.insns, &mut b.hints, n);
             self.maybe_compile(id);
