@@ -43,13 +43,16 @@ pub enum CcKind {
     /// SAR by a non-zero count: res is the result, s1 the last bit shifted out. OF =
     /// AF = 0.
     Sar = 10,
+    /// MUL/IMUL: res is the (low half of the) product, s1 is CF = OF (0 or 1). SF, ZF
+    /// and PF from res (the SDM leaves them undefined), AF = 0.
+    Mul = 11,
 }
 
 /// [`CcKind`] by its number; everything else reads as explicit flags.
 const KIND_OF: [CcKind; 16] = {
     use CcKind::*;
     [
-        Eflags, Add, Adc, Sub, Sbb, Logic, Inc, Dec, Shl, Shr, Sar, Eflags, Eflags, Eflags, Eflags,
+        Eflags, Add, Adc, Sub, Sbb, Logic, Inc, Dec, Shl, Shr, Sar, Mul, Eflags, Eflags, Eflags,
         Eflags,
     ]
 };
@@ -158,6 +161,7 @@ impl Cond {
     }
 }
 
+#[inline(always)]
 pub fn size_mask(size: u8) -> u64 {
     if size >= 8 {
         u64::MAX
@@ -167,6 +171,7 @@ pub fn size_mask(size: u8) -> u64 {
 }
 
 /// `v` truncated to `size` bytes.
+#[inline(always)]
 pub fn mask<A: Alu>(a: &mut A, v: A::V, size: u8) -> A::V {
     if size >= 8 {
         v
@@ -176,6 +181,7 @@ pub fn mask<A: Alu>(a: &mut A, v: A::V, size: u8) -> A::V {
 }
 
 /// `v` truncated to `size` bytes and sign-extended to 64 bits.
+#[inline(always)]
 pub fn sext<A: Alu>(a: &mut A, v: A::V, size: u8) -> A::V {
     if size >= 8 {
         v
@@ -185,6 +191,7 @@ pub fn sext<A: Alu>(a: &mut A, v: A::V, size: u8) -> A::V {
 }
 
 /// The sign bit of `v` at `size`, as 0 or 1.
+#[inline(always)]
 pub fn sign_bit<A: Alu>(a: &mut A, v: A::V, size: u8) -> A::V {
     let sh = a.imm(size as u64 * 8 - 1);
     let t = a.shr(v, sh);
@@ -192,6 +199,7 @@ pub fn sign_bit<A: Alu>(a: &mut A, v: A::V, size: u8) -> A::V {
     a.and(t, one)
 }
 
+#[inline(always)]
 fn bit<A: Alu>(a: &mut A, v: A::V, n: u32) -> A::V {
     let sh = a.imm(n as u64);
     let t = a.shr(v, sh);
@@ -200,12 +208,14 @@ fn bit<A: Alu>(a: &mut A, v: A::V, n: u32) -> A::V {
 }
 
 /// 1 - v for v in {0, 1}.
+#[inline(always)]
 fn not01<A: Alu>(a: &mut A, v: A::V) -> A::V {
     let one = a.imm(1);
     a.xor(v, one)
 }
 
 /// Carry (or borrow) into the operation, recovered from result and operands.
+#[inline(always)]
 fn carry_in<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
     let t = if op.kind == CcKind::Adc {
         let s = a.add(f.s1, f.s2);
@@ -218,6 +228,7 @@ fn carry_in<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
     a.and(t, one)
 }
 
+#[inline(always)]
 pub fn cf<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
     let sz = op.size;
     match op.kind {
@@ -250,10 +261,11 @@ pub fn cf<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
         }
         CcKind::Logic => a.imm(0),
         CcKind::Inc | CcKind::Dec => f.s2,
-        CcKind::Shl | CcKind::Shr | CcKind::Sar => f.s1,
+        CcKind::Shl | CcKind::Shr | CcKind::Sar | CcKind::Mul => f.s1,
     }
 }
 
+#[inline(always)]
 pub fn zf<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
     if op.kind == CcKind::Eflags {
         return bit(a, f.res, 6);
@@ -263,6 +275,7 @@ pub fn zf<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
     a.cmp(Cmp::Eq, r, z)
 }
 
+#[inline(always)]
 pub fn sf<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
     if op.kind == CcKind::Eflags {
         return bit(a, f.res, 7);
@@ -270,6 +283,7 @@ pub fn sf<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
     sign_bit(a, f.res, op.size)
 }
 
+#[inline(always)]
 pub fn pf<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
     if op.kind == CcKind::Eflags {
         return bit(a, f.res, 2);
@@ -281,10 +295,11 @@ pub fn pf<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
     not01(a, odd)
 }
 
+#[inline(always)]
 pub fn af<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
     match op.kind {
         CcKind::Eflags => bit(a, f.res, 4),
-        CcKind::Logic | CcKind::Shl | CcKind::Shr | CcKind::Sar => a.imm(0),
+        CcKind::Logic | CcKind::Shl | CcKind::Shr | CcKind::Sar | CcKind::Mul => a.imm(0),
         CcKind::Inc | CcKind::Dec => {
             let t = a.xor(f.s1, f.res);
             let one = a.imm(1);
@@ -299,6 +314,7 @@ pub fn af<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
     }
 }
 
+#[inline(always)]
 pub fn of<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
     let sz = op.size;
     match op.kind {
@@ -316,6 +332,7 @@ pub fn of<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
             sign_bit(a, t, sz)
         }
         CcKind::Logic | CcKind::Sar => a.imm(0),
+        CcKind::Mul => f.s1,
         CcKind::Shl => {
             let s = sign_bit(a, f.res, sz);
             a.xor(s, f.s1)
@@ -365,6 +382,7 @@ pub fn eflags_static<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>) -> A::V {
 
 /// Evaluates a condition (0 or 1) for a statically known operation, using the shortest
 /// formula the operation allows.
+#[inline(always)]
 pub fn cond_static<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>, c: Cond) -> A::V {
     let sz = op.size;
     // Conditions come in pairs; evaluate the even one and invert for the odd.
@@ -423,6 +441,66 @@ pub fn cond_static<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>, c: Cond) ->
     } else {
         v
     }
+}
+
+/// [`cond_static`] on a stored lazy state (`op` as in `CpuState::cc_op`), for the
+/// interpreter: the recorded operations that conditions most often follow (SUB/CMP,
+/// AND/OR/XOR/TEST, ADD, INC, DEC and the shifts at 4 and 8 bytes, SUB and logic at 1
+/// byte, explicit flags) are picked by one table jump and evaluated with the operation
+/// as a constant, so inlined with a constant `c` each is a couple of instructions.
+/// Everything else goes through [`CcOp::decode`]. Same function, same result:
+/// `tests::cond_concrete_matches_cond_static` checks every kind, size and condition.
+#[inline(always)]
+pub fn cond_concrete(op: u64, res: u64, s1: u64, s2: u64, c: Cond) -> u64 {
+    let f = LazyFlags {
+        op: None,
+        dyn_op: op,
+        res,
+        s1,
+        s2,
+    };
+    let a = &mut ConstAlu;
+    macro_rules! k {
+        ($kind:ident, $size:expr) => {
+            cond_static(a, CcOp::new(CcKind::$kind, $size), &f, c)
+        };
+    }
+    // Kinds 0..15 and size bytes 0..15 only (what `encode` produces lies inside);
+    // the index is then `kind << 4 | size byte`.
+    if op & !0xf0f != 0 {
+        return cond_decoded(op, &f, c);
+    }
+    match (op >> 4 | op) & 0xff {
+        0x00..=0x0f => cond_static(a, CcOp::EFLAGS, &f, c),
+        0x18 => k!(Add, 8),
+        0x14 => k!(Add, 4),
+        0x38 => k!(Sub, 8),
+        0x34 => k!(Sub, 4),
+        0x31 => k!(Sub, 1),
+        0x58 => k!(Logic, 8),
+        0x54 => k!(Logic, 4),
+        0x51 => k!(Logic, 1),
+        0x68 => k!(Inc, 8),
+        0x64 => k!(Inc, 4),
+        0x78 => k!(Dec, 8),
+        0x74 => k!(Dec, 4),
+        0x88 => k!(Shl, 8),
+        0x84 => k!(Shl, 4),
+        0x98 => k!(Shr, 8),
+        0x94 => k!(Shr, 4),
+        0xa8 => k!(Sar, 8),
+        0xa4 => k!(Sar, 4),
+        0xb8 => k!(Mul, 8),
+        0xb4 => k!(Mul, 4),
+        _ => cond_decoded(op, &f, c),
+    }
+}
+
+/// [`cond_static`] for an operation known only from its stored value (out of line:
+/// the uncommon cases of [`cond_concrete`]).
+#[inline(never)]
+fn cond_decoded(op: u64, f: &LazyFlags<u64>, c: Cond) -> u64 {
+    cond_static(&mut ConstAlu, CcOp::decode(op), f, c)
 }
 
 /// Arithmetic flags from a stored lazy state (used by helpers and the interpreter).
@@ -682,8 +760,83 @@ mod tests {
     }
 
     #[test]
+    fn mul_kind_matches_the_eager_flags() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for size in [1u8, 2, 4, 8] {
+            for n in 0..500 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let res = if n % 5 == 0 { seed & 0xff00 } else { seed };
+                let ov = seed >> 63;
+                let r = res & size_mask(size);
+                let mut want = ov | ov << 11;
+                if r == 0 {
+                    want |= fl::ZF;
+                }
+                if r >> (size as u32 * 8 - 1) & 1 != 0 {
+                    want |= fl::SF;
+                }
+                if (r & 0xff).count_ones().is_multiple_of(2) {
+                    want |= fl::PF;
+                }
+                let got = flags_of(CcKind::Mul, size, res, ov, 0);
+                assert_eq!(got, want, "size {size} res {res:#x} ov {ov}");
+            }
+        }
+    }
+
+    #[test]
+    fn cond_concrete_matches_cond_static() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut ops: Vec<u64> = Vec::new();
+        for k in 0..16u64 {
+            for lo in 0..16u64 {
+                ops.push(k << 8 | lo);
+            }
+        }
+        ops.extend([0x1000, 0x318, 0x311, u64::MAX, 0x3_0000_0308, 0x3f8]);
+        for &op in &ops {
+            for n in 0..64 {
+                let (s1, s2) = (next(), next());
+                // Results consistent with the kind half of the time, random otherwise.
+                let res = match (op >> 8, n & 1) {
+                    (1, 0) => s1.wrapping_add(s2),
+                    (3, 0) => s1.wrapping_sub(s2),
+                    (_, 0) => s1 & s2,
+                    _ => next() >> (n % 64),
+                };
+                let (s1, s2) = if n % 3 == 0 {
+                    (s1 & 0xff, s2 & 1)
+                } else {
+                    (s1, s2)
+                };
+                for ci in 0..16 {
+                    let c = Cond::from_index(ci);
+                    let f = LazyFlags {
+                        op: None,
+                        dyn_op: op,
+                        res,
+                        s1,
+                        s2,
+                    };
+                    let want = cond_static(&mut ConstAlu, CcOp::decode(op), &f, c);
+                    let got = cond_concrete(op, res, s1, s2, c);
+                    assert_eq!(got, want, "op {op:#x} {c:?} res {res:#x} {s1:#x} {s2:#x}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn decode_reads_unknown_values_as_explicit_flags() {
-        for v in [0u64, 11 << 8, 0xff << 8, u64::MAX, 0x1_0000_0304] {
+        for v in [0u64, 12 << 8, 0xff << 8, u64::MAX, 0x1_0000_0304] {
             assert_eq!(CcOp::decode(v).kind, CcKind::Eflags, "{v:#x}");
         }
         assert_eq!(

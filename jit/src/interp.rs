@@ -10,18 +10,87 @@ use crate::sem::pre::Pre;
 use crate::sem::{self, Outcome};
 use iced_x86::Instruction;
 
-/// How an instruction ended when it did not simply fall through.
+mod handlers;
+
+pub use handlers::Handler;
+
+/// How an instruction ended when it did not simply fall through (a conditional branch
+/// not taken falls through).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum End {
     Jump(u64),
-    /// A conditional branch not taken: continue with the next instruction.
-    FallThrough(u64),
     Exit(ExitKind),
 }
 
 pub struct Interp<'a> {
     pub ctx: &'a mut Ctx,
     pub end: Option<End>,
+    /// The exception a pre-decoded handler raised ([`handlers::Handler`]).
+    pub fault: Option<Fault>,
+    /// Set with `end`, and when a memory access or helper left something in
+    /// `ctx.exit`: the block loop must look before going on (one test per
+    /// instruction instead of two).
+    pub stop: bool,
+    /// The TLB set of the current privilege level, or [`EACH_ACCESS`]: look it up at
+    /// every access (an instruction may change CPL half-way, a far CALL for one).
+    set: usize,
+}
+
+/// [`Interp::set`]: no TLB set fixed.
+const EACH_ACCESS: usize = usize::MAX;
+
+impl<'a> Interp<'a> {
+    /// An interpreter that looks the TLB set up at every memory access.
+    #[inline(always)]
+    pub fn new(ctx: &'a mut Ctx) -> Self {
+        Interp {
+            ctx,
+            end: None,
+            fault: None,
+            stop: false,
+            set: EACH_ACCESS,
+        }
+    }
+
+    /// An interpreter for the pre-decoded forms of one block, or of a chain of blocks
+    /// of one mode: none of them changes CPL, and an instruction that does ends the
+    /// block and asks the dispatcher to run (far transfers, SYSCALL/SYSRET, IRET
+    /// exit or leave to it; the mode key holds CPL), so the TLB set stays that of the
+    /// start.
+    #[inline(always)]
+    pub fn for_block(ctx: &'a mut Ctx) -> Self {
+        let set = crate::mmu::tlb_set(ctx);
+        Interp {
+            ctx,
+            end: None,
+            fault: None,
+            stop: false,
+            set,
+        }
+    }
+
+    /// The TLB set to use for an access now.
+    #[inline(always)]
+    fn tlb_set(&self) -> usize {
+        if self.set == EACH_ACCESS {
+            crate::mmu::tlb_set(self.ctx)
+        } else {
+            self.set
+        }
+    }
+}
+
+impl sem::pre::PreEmitter for Interp<'_> {
+    /// The condition straight from the stored flag record
+    /// ([`crate::flags::cond_concrete`], the shared `cond_static` with the common
+    /// recorded operations as constants).
+    #[inline(always)]
+    fn cond_fast(&mut self, c: crate::flags::Cond) -> Sem<u64> {
+        let st = &self.ctx.state;
+        Ok(crate::flags::cond_concrete(
+            st.cc_op, st.cc_res, st.cc_src1, st.cc_src2, c,
+        ))
+    }
 }
 
 impl Alu for Interp<'_> {
@@ -75,24 +144,26 @@ impl Emitter for Interp<'_> {
     fn set_rflags_sys(&mut self, v: u64) {
         self.ctx.state.rflags_sys = v | crate::state::fl::FIXED1;
     }
-    #[inline]
+    #[inline(always)]
     fn load(&mut self, addr: u64, size: u8) -> Sem<u64> {
+        let set = self.tlb_set();
         let ctx = &mut *self.ctx;
-        let e = &ctx.tlb[crate::mmu::tlb_set(ctx)][crate::mmu::tlb_index(addr)];
+        let e = &ctx.tlb[set & 1][crate::mmu::tlb_index(addr)];
         if e.read == addr & !0xfff && (addr & 0xfff) + size as u64 <= 0x1000 {
             let p = addr.wrapping_add(e.addend) as *const u8;
             // SAFETY: a TLB read tag is installed only for RAM pages (mmu.rs), and the
             // access does not cross the page, so `p..p+size` lies inside guest RAM.
             return Ok(unsafe { crate::mmu::load_host(p, size) });
         }
-        let v = crate::mmu::read(ctx, addr, size)?;
-        note_device_access(ctx, addr, false);
-        Ok(v)
+        let r = load_slow(ctx, addr, size);
+        self.stop |= self.ctx.exit != exit::NONE;
+        r
     }
-    #[inline]
+    #[inline(always)]
     fn store(&mut self, addr: u64, v: u64, size: u8) -> Sem {
+        let set = self.tlb_set();
         let ctx = &mut *self.ctx;
-        let e = &ctx.tlb[crate::mmu::tlb_set(ctx)][crate::mmu::tlb_index(addr)];
+        let e = &ctx.tlb[set & 1][crate::mmu::tlb_index(addr)];
         if e.write == addr & !0xfff && (addr & 0xfff) + size as u64 <= 0x1000 {
             let p = addr.wrapping_add(e.addend) as *mut u8;
             // SAFETY: write tags are installed only for RAM pages that hold no
@@ -100,9 +171,9 @@ impl Emitter for Interp<'_> {
             unsafe { crate::mmu::store_host(p, size, v) };
             return Ok(());
         }
-        crate::mmu::write(ctx, addr, size, v)?;
-        note_device_access(ctx, addr, true);
-        Ok(())
+        let r = store_slow(ctx, addr, v, size);
+        self.stop |= self.ctx.exit != exit::NONE;
+        r
     }
     fn helper(&mut self, h: Helper, args: &[u64]) -> Sem<u64> {
         let v = helpers::call(self.ctx, h, args);
@@ -110,6 +181,7 @@ impl Emitter for Interp<'_> {
             self.ctx.exit = exit::NONE;
             return Err(self.ctx.take_fault());
         }
+        self.stop |= self.ctx.exit != exit::NONE;
         Ok(v)
     }
     fn raise_if(&mut self, cond: u64, f: Fault) -> Sem {
@@ -121,21 +193,24 @@ impl Emitter for Interp<'_> {
     }
     fn jump(&mut self, target: u64) {
         self.end = Some(End::Jump(target));
+        self.stop = true;
     }
     fn jump_to(&mut self, target: u64) {
         self.end = Some(End::Jump(target));
+        self.stop = true;
     }
     fn branch(&mut self, cond: u64, taken: u64, not_taken: u64) {
+        // Not taken, it falls through: the instruction retires and the block goes on
+        // with the next instruction, `not_taken`.
+        let _ = not_taken;
         if cond != 0 {
             self.end = Some(End::Jump(taken));
-        } else {
-            // Falls through: the instruction retires and the block goes on (RIP is
-            // set to `not_taken`, the next instruction).
-            self.end = Some(End::FallThrough(not_taken));
+            self.stop = true;
         }
     }
     fn exit(&mut self, kind: ExitKind) {
         self.end = Some(End::Exit(kind));
+        self.stop = true;
     }
 }
 
@@ -146,6 +221,22 @@ pub enum Step {
     Retired(Option<End>),
     /// Raised an exception; nothing retired, RIP still at the instruction.
     Fault(Fault),
+}
+
+/// [`Interp::load`] past a TLB miss, a page-crossing access or a device.
+#[inline(never)]
+fn load_slow(ctx: &mut Ctx, addr: u64, size: u8) -> Sem<u64> {
+    let v = crate::mmu::read(ctx, addr, size)?;
+    note_device_access(ctx, addr, false);
+    Ok(v)
+}
+
+/// [`Interp::store`] past a TLB miss, a page-crossing access, code or a device.
+#[inline(never)]
+fn store_slow(ctx: &mut Ctx, addr: u64, v: u64, size: u8) -> Sem {
+    crate::mmu::write(ctx, addr, size, v)?;
+    note_device_access(ctx, addr, true);
+    Ok(())
 }
 
 /// After a memory access that succeeded: if it did not hit RAM through the TLB it went
@@ -174,8 +265,10 @@ pub struct Hint {
     leave: bool,
     /// The semantic group that handled it last ([`sem::NO_HINT`] if none yet).
     group: u8,
-    /// The pre-decoded form, for the instructions that have one.
-    pre: Option<Pre>,
+    /// The handler of the pre-decoded form, for the instructions that have one.
+    run: Option<Handler>,
+    /// The pre-decoded form when `run` is set ([`Pre::EMPTY`] otherwise).
+    pre: Pre,
 }
 
 impl Hint {
@@ -185,13 +278,16 @@ impl Hint {
         shadow: false,
         leave: false,
         group: sem::NO_HINT,
-        pre: None,
+        run: None,
+        pre: Pre::EMPTY,
     };
 
     fn prepare(&mut self, i: &Instruction) {
         self.shadow = sem::interrupt::interpreter_only(i);
         self.leave = sem::interrupt::leaves_to_dispatcher(i);
-        self.pre = if self.shadow { None } else { Pre::of(i) };
+        let pre = if self.shadow { None } else { Pre::of(i) };
+        self.run = pre.as_ref().map(handlers::of);
+        self.pre = pre.unwrap_or(Pre::EMPTY);
         self.prepared = true;
     }
 }
@@ -200,7 +296,7 @@ impl Hint {
     /// The pre-decoded form, once the instruction has run and if it has one.
     #[inline(always)]
     pub fn pre(&self) -> Option<&Pre> {
-        self.pre.as_ref()
+        self.run.map(|_| &self.pre)
     }
 
     /// True if the dispatcher must run after this instruction (once it has run).
@@ -226,30 +322,131 @@ pub fn step(ctx: &mut Ctx, i: &Instruction, hint: &mut Hint) -> Step {
     if !hint.prepared {
         hint.prepare(i);
     }
-    if let Some(p) = &hint.pre {
-        return step_pre(ctx, p);
+    if let Some(run) = hint.run {
+        return step_pre(ctx, run, &hint.pre);
     }
     step_slow(ctx, i, hint)
 }
 
-/// [`step`] for an instruction whose hint holds a pre-decoded form ([`Hint::pre`]):
-/// meant to be inlined into the loop over a block's instructions, so that running one
-/// instruction is one dispatch on its kind and no call.
+/// [`step`] through a pre-decoded form's handler.
+fn step_pre(ctx: &mut Ctx, run: Handler, p: &Pre) -> Step {
+    let mut it = Interp::new(ctx);
+    run(&mut it, p);
+    if let Some(f) = it.fault {
+        return Step::Fault(f);
+    }
+    let end = it.end;
+    let st = &mut it.ctx.state;
+    st.rip = match end {
+        Some(End::Jump(t)) => t,
+        _ => p.next,
+    };
+    st.icount += 1;
+    Step::Retired(end)
+}
+
+/// Runs the instructions of a block from its first, at most `max` of them, until one
+/// ends the block's flow, faults or leaves something pending in `ctx.exit`. Returns
+/// true when the next block may follow at once: the run ended with nothing pending
+/// (`ctx.exit` clear, no code page written) and its last instruction is not one after
+/// which the dispatcher must run ([`Hint::leaves_to_dispatcher`]).
+///
+/// RIP and the instruction count are exact whenever something outside the
+/// instruction's own semantics can look at them: the count is kept in `ctx.state`
+/// after every instruction (devices read the virtual clock during MMIO accesses);
+/// RIP, which no semantic function of a pre-decoded form reads, is written when the
+/// run stops, at a fault (the faulting instruction's address), and before any
+/// instruction that goes through the groups.
+#[inline]
+pub fn run_block(ctx: &mut Ctx, insns: &[Instruction], hints: &mut [Hint], max: usize) -> bool {
+    run_insns(&mut Interp::for_block(ctx), insns, hints, max)
+}
+
+/// [`run_block`] on an interpreter made by [`Interp::for_block`], which may serve a
+/// chain of blocks of one mode (see `cpu/chain.rs`). `it` has no end or fault
+/// pending when this returns.
 #[inline(always)]
-pub fn step_pre(ctx: &mut Ctx, p: &Pre) -> Step {
-    let mut it = Interp { ctx, end: None };
-    match sem::pre::exec(&mut it, p) {
-        Ok(()) => {
-            let end = it.end;
+pub fn run_insns(it: &mut Interp, insns: &[Instruction], hints: &mut [Hint], max: usize) -> bool {
+    let n = max.min(insns.len()).min(hints.len());
+    let (Some(insns), Some(hints)) = (insns.get(..n), hints.get_mut(..n)) else {
+        return false;
+    };
+    for (h, i) in hints.iter_mut().zip(insns) {
+        if let Some(run) = h.run {
+            if run(it, &h.pre) {
+                it.ctx.state.icount += 1;
+                continue;
+            }
+            it.stop = false;
+            if let Some(f) = it.fault {
+                it.fault = None;
+                it.ctx.state.rip = i.ip();
+                it.ctx.set_fault(f);
+                return false;
+            }
             let st = &mut it.ctx.state;
-            st.rip = match end {
-                Some(End::Jump(t)) | Some(End::FallThrough(t)) => t,
-                _ => p.next,
-            };
             st.icount += 1;
-            Step::Retired(end)
+            let end = it.end;
+            it.end = None;
+            match end {
+                Some(End::Jump(t)) => {
+                    st.rip = t;
+                    return quiet(it.ctx, h);
+                }
+                Some(End::Exit(kind)) => {
+                    st.rip = h.pre.next;
+                    exited(it.ctx, kind);
+                    return false;
+                }
+                None => {
+                    // A device access or a store to code: the dispatcher runs next.
+                    st.rip = h.pre.next;
+                    if it.ctx.exit != exit::NONE {
+                        return false;
+                    }
+                    continue;
+                }
+            }
         }
-        Err(f) => Step::Fault(f),
+        it.ctx.state.rip = i.ip();
+        match step(it.ctx, i, h) {
+            Step::Retired(None) => {
+                if it.ctx.exit != exit::NONE {
+                    return false;
+                }
+            }
+            Step::Retired(Some(End::Jump(_))) => return quiet(it.ctx, h),
+            Step::Retired(Some(End::Exit(kind))) => {
+                exited(it.ctx, kind);
+                return false;
+            }
+            Step::Fault(f) => {
+                it.ctx.set_fault(f);
+                return false;
+            }
+        }
+    }
+    // Cut by the size or page limit (or `max`): on with the next instruction.
+    let (Some(h), Some(i)) = (hints.last(), insns.last()) else {
+        return false;
+    };
+    it.ctx.state.rip = i.next_ip();
+    quiet(it.ctx, h)
+}
+
+/// After instruction `last` retired and ended a run: may the next block follow
+/// without the dispatcher?
+#[inline(always)]
+fn quiet(ctx: &Ctx, last: &Hint) -> bool {
+    ctx.exit == exit::NONE && !last.leave && ctx.smc_pages.is_empty()
+}
+
+/// After an instruction that retired with [`End::Exit`]: tells the dispatcher why.
+fn exited(ctx: &mut Ctx, kind: ExitKind) {
+    if kind == ExitKind::Halt {
+        ctx.exit = exit::HALT;
+    } else if ctx.exit == exit::NONE {
+        ctx.exit = exit::RESYNC;
     }
 }
 
@@ -259,7 +456,7 @@ fn step_slow(ctx: &mut Ctx, i: &Instruction, hint: &mut Hint) -> Step {
     let shadow_insn = hint.shadow;
     let pre_shadow = ctx.state.interrupt_shadow;
     let pre_if = ctx.state.rflags_sys & crate::state::fl::IF;
-    let mut it = Interp { ctx, end: None };
+    let mut it = Interp::new(ctx);
     let r = sem::translate_hinted(&mut it, i, &mut hint.group);
     if shadow_insn {
         let st = &mut it.ctx.state;
@@ -278,7 +475,7 @@ fn step_slow(ctx: &mut Ctx, i: &Instruction, hint: &mut Hint) -> Step {
             let end = it.end;
             let st = &mut it.ctx.state;
             st.rip = match end {
-                Some(End::Jump(t)) | Some(End::FallThrough(t)) => t,
+                Some(End::Jump(t)) => t,
                 _ => i.next_ip(),
             };
             st.icount += 1;
@@ -370,6 +567,8 @@ mod tests {
         &[0xc1, 0xfa, 0x03],                         // sar edx, 3
         &[0x48, 0x0f, 0xaf, 0xc3],                   // imul rax, rbx
         &[0x0f, 0xaf, 0x03],                         // imul eax, [rbx]
+        &[0x69, 0xdb, 0x6d, 0x4e, 0xc6, 0x41],       // imul ebx, ebx, 0x41c64e6d
+        &[0x48, 0x6b, 0x43, 0x08, 0xfd],             // imul rax, [rbx+8], -3
         &[0x48, 0x83, 0x7c, 0x24, 0x08, 0x00],       // cmp qword [rsp+8], 0
         &[0x83, 0x03, 0x05],                         // add dword [rbx], 5
         &[0x89, 0xc1],                               // mov ecx, eax
@@ -411,8 +610,19 @@ mod tests {
         ram: Vec<u8>,
     }
 
-    /// Runs `i` from a seeded state, through the pre-decoded path (`pre`) or the groups.
-    fn run(i: &Instruction, seed: u64, pre: bool) -> After {
+    /// Which route [`run`] takes.
+    #[derive(Clone, Copy)]
+    enum How {
+        /// The pre-decoded form's handler, as the block loop calls it.
+        Handler,
+        /// `sem::pre::exec` on the pre-decoded form.
+        Exec,
+        /// The instruction groups on iced-x86's `Instruction`.
+        Groups,
+    }
+
+    /// Runs `i` from a seeded state, through the route `how`.
+    fn run(i: &Instruction, seed: u64, how: How) -> After {
         let mut ram = vec![0u8; 0x10000];
         let mut s = seed | 1;
         for b in ram.iter_mut() {
@@ -432,29 +642,43 @@ mod tests {
                 v
             };
         }
-        ctx.state.cc_op = crate::flags::CcOp::new(crate::flags::CcKind::Sub, 8).encode();
+        // A flag record of a kind and size picked by the seed (the conditions of Jcc,
+        // SETcc and CMOVcc have fast paths per kind); SUB's operands consistent.
+        use crate::flags::{CcKind::*, CcOp};
+        let kinds = [Sub, Add, Logic, Inc, Dec, Shl, Shr, Sar, Adc, Sbb, Eflags];
+        let kind = kinds[(seed as usize / 7) % kinds.len()];
+        let size = [8u8, 4, 1, 2][(seed as usize / 3) % 4];
+        ctx.state.cc_op = CcOp::new(kind, size).encode();
         ctx.state.cc_res = next(&mut s);
         ctx.state.cc_src1 = next(&mut s);
-        ctx.state.cc_src2 = ctx.state.cc_src1.wrapping_sub(ctx.state.cc_res);
-        let mut it = Interp {
-            ctx: &mut ctx,
-            end: None,
-        };
-        let r = if pre {
-            let p = Pre::of(i).expect("pre-decoded form");
-            sem::pre::exec(&mut it, &p)
+        ctx.state.cc_src2 = if kind == Sub {
+            ctx.state.cc_src1.wrapping_sub(ctx.state.cc_res)
         } else {
-            match sem::translate(&mut it, i) {
+            next(&mut s) >> (seed % 64)
+        };
+        let mut it = Interp::new(&mut ctx);
+        let r = match how {
+            How::Handler => {
+                let p = Pre::of(i).expect("pre-decoded form");
+                let run = handlers::of(&p);
+                let clean = run(&mut it, &p);
+                let r = it.fault.map_or(Ok(()), Err);
+                let quiet = it.ctx.exit == exit::NONE;
+                assert_eq!(clean, r.is_ok() && it.end.is_none() && quiet, "`{i}`");
+                r
+            }
+            How::Exec => {
+                let p = Pre::of(i).expect("pre-decoded form");
+                sem::pre::exec(&mut it, &p)
+            }
+            How::Groups => match sem::translate(&mut it, i) {
                 Ok(Outcome::Done) => Ok(()),
                 Ok(Outcome::Unsupported) => panic!("no semantics for {i}"),
                 Err(f) => Err(f),
-            }
+            },
         };
         let end = it.end;
-        let mut e = Interp {
-            ctx: &mut ctx,
-            end: None,
-        };
+        let mut e = Interp::new(&mut ctx);
         let flags = sem::rflags(&mut e).unwrap_or(0);
         let gpr = ctx.state.gpr;
         drop(ctx);
@@ -476,10 +700,12 @@ mod tests {
                 continue;
             }
             covered += 1;
-            for seed in 1..40u64 {
-                let a = run(&i, seed * 0x9e37_79b9, true);
-                let b = run(&i, seed * 0x9e37_79b9, false);
-                assert_eq!(a, b, "`{i}` seed {seed}");
+            for seed in 1..200u64 {
+                let want = run(&i, seed * 0x9e37_79b9, How::Groups);
+                let a = run(&i, seed * 0x9e37_79b9, How::Handler);
+                assert_eq!(a, want, "`{i}` seed {seed}, handler");
+                let b = run(&i, seed * 0x9e37_79b9, How::Exec);
+                assert_eq!(b, want, "`{i}` seed {seed}, exec");
             }
         }
         assert_eq!(
@@ -499,6 +725,9 @@ mod tests {
             (&[0x8b, 0x44, 0x8b, 0x08], Shape::Rm32),
             (&[0x48, 0x89, 0x43, 0x10], Shape::Mr64),
             (&[0x48, 0x83, 0x7c, 0x24, 0x08, 0x00], Shape::Mi64),
+            (&[0x69, 0xdb, 0x6d, 0x4e, 0xc6, 0x41], Shape::Rr32),
+            (&[0x48, 0x6b, 0x43, 0x08, 0xfd], Shape::Rm64),
+            (&[0x48, 0x8d, 0x44, 0x4b, 0xf0], Shape::Rm64),
             (&[0x48, 0xc1, 0xe0, 0x0d], Shape::Ri64),
             (&[0x55], Shape::R64),
             (&[0xff, 0x33], Shape::M64),
@@ -525,7 +754,7 @@ mod tests {
         let mut h = Hint::NEW;
         h.prepare(&decode(&[0xfb]));
         assert!(
-            h.shadow && h.pre.is_none(),
+            h.shadow && h.pre().is_none(),
             "STI keeps its interrupt-shadow path"
         );
     }

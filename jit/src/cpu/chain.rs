@@ -28,8 +28,7 @@
 //! jump cache follows, so both tiers see the same translations at the same points.
 
 use super::Cpu;
-use crate::ctx::exit;
-use crate::interp::{self, End, Step};
+use crate::interp;
 use crate::state::fl;
 
 /// Entries in the chaining table (a power of two).
@@ -80,15 +79,6 @@ impl ChainTable {
     }
 }
 
-/// What [`Cpu::run_block`] saw at the block's end.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum After {
-    /// The block retired to its end with nothing pending: the next one may follow.
-    Chain,
-    /// The dispatcher must run next.
-    Return,
-}
-
 impl Cpu {
     /// Remembers that block `id` is what the dispatcher found for its RIP now.
     #[inline]
@@ -111,114 +101,122 @@ impl Cpu {
     }
 
     /// The block to chain to at RIP `rip` under mode key `mode`, if the table knows
-    /// one that is still valid and that the interpreter should run.
+    /// one that is still valid and that the interpreter should run, with its length.
     #[inline]
-    fn chain_next(&self, rip: u64, mode: u32) -> Option<usize> {
-        let e = self.chain.entries.get(slot(rip))?;
-        if e.rip != rip || e.epoch != self.ctx.jmp_epoch || e.mode != mode {
-            return None;
-        }
-        let id = e.id as usize;
-        let b = self.cache.blocks.get(id)?;
-        if !b.valid || b.serial != e.serial {
-            return None;
-        }
-        if self.jit.is_some() && (b.code.is_some() || b.compiling) {
-            return None;
-        }
-        Some(id)
+    fn chain_next(&self, rip: u64, mode: u32) -> Option<(usize, u64)> {
+        let tiered = self.jit.is_some();
+        next_in(
+            &self.chain,
+            &self.cache,
+            self.ctx.jmp_epoch,
+            rip,
+            mode,
+            tiered,
+        )
     }
 
     /// Runs block `id` (found by the dispatcher, fitting the budget `limit` whole) and
     /// the blocks it chains to, until one of them needs the dispatcher.
-    pub(super) fn interpret_chain(&mut self, mut id: usize, limit: u64) {
+    ///
+    /// Every block of a chain has the first one's mode key: the table is asked for
+    /// that mode, and an instruction that changes the mode asks the dispatcher to run.
+    pub(super) fn interpret_chain(&mut self, id: usize, limit: u64) {
         self.chain_note(id);
-        loop {
-            self.stats.blocks_interpreted += 1;
-            let after = self.run_block(id);
-            if self.jit.is_some() {
-                self.maybe_compile(id);
+        let Some(mode) = self.cache.blocks.get(id).map(|b| b.key.mode) else {
+            return;
+        };
+        let chained = if self.jit.is_some() {
+            self.chain_tiered(id, limit, mode)
+        } else {
+            self.chain_interpreted(id, limit, mode)
+        };
+        self.stats.blocks_interpreted += chained + 1;
+        self.stats.blocks_chained += chained;
+    }
+
+    /// [`Cpu::interpret_chain`] in the interpreter-only configuration: one
+    /// [`interp::Interp`] serves the whole chain. Returns the number of blocks chained.
+    fn chain_interpreted(&mut self, mut id: usize, limit: u64, mode: u32) -> u64 {
+        let Cpu {
+            ctx, cache, chain, ..
+        } = self;
+        let mut it = interp::Interp::for_block(ctx);
+        let mut chained = 0;
+        while let Some(b) = cache.blocks.get_mut(id) {
+            if !interp::run_insns(&mut it, &b.insns, &mut b.hints, usize::MAX) {
+                break;
             }
-            if after == After::Return {
-                return;
+            let ctx = &*it.ctx;
+            let st = &ctx.state;
+            if st.interrupt_shadow & crate::interrupts::SHADOW != 0 || st.rflags_sys & fl::TF != 0 {
+                break;
+            }
+            let Some((next, n)) = next_in(chain, cache, ctx.jmp_epoch, st.rip, mode, false) else {
+                break;
+            };
+            if st.icount + n > limit {
+                break;
+            }
+            chained += 1;
+            id = next;
+        }
+        chained
+    }
+
+    /// [`Cpu::interpret_chain`] in the tiered configuration (each block may get hot
+    /// and be compiled). Returns the number of blocks chained.
+    fn chain_tiered(&mut self, mut id: usize, limit: u64, mode: u32) -> u64 {
+        let mut chained = 0;
+        while let Some(b) = self.cache.blocks.get_mut(id) {
+            let n = b.insns.len();
+            let go = interp::run_block(&mut self.ctx, &b.insns, &mut b.hints, n);
+            self.maybe_compile(id);
+            if !go {
+                break;
             }
             let st = &self.ctx.state;
             if st.interrupt_shadow & crate::interrupts::SHADOW != 0 || st.rflags_sys & fl::TF != 0 {
-                return;
+                break;
             }
-            let Some(b) = self.cache.blocks.get(id) else {
-                return;
+            let Some((next, n)) = self.chain_next(st.rip, mode) else {
+                break;
             };
-            let Some(next) = self.chain_next(st.rip, b.key.mode) else {
-                return;
-            };
-            let n = self.cache.blocks.get(next).map_or(0, |b| b.insns.len()) as u64;
             if st.icount + n > limit {
-                return;
+                break;
             }
-            self.stats.blocks_chained += 1;
+            chained += 1;
             id = next;
         }
-    }
-
-    /// Interprets all of block `id`.
-    #[inline]
-    fn run_block(&mut self, id: usize) -> After {
-        let Some(b) = self.cache.blocks.get_mut(id) else {
-            return After::Return;
-        };
-        let ctx = &mut *self.ctx;
-        let n = b.insns.len();
-        for (k, (i, h)) in b.insns.iter().zip(b.hints.iter_mut()).enumerate() {
-            let step = match h.pre() {
-                Some(p) => interp::step_pre(ctx, p),
-                None => interp::step(ctx, i, h),
-            };
-            match step {
-                Step::Retired(None) | Step::Retired(Some(End::FallThrough(_))) => {
-                    if ctx.exit != exit::NONE {
-                        return After::Return;
-                    }
-                    if k + 1 == n {
-                        // Cut by the size or page limit: the next block follows.
-                        return chainable(ctx, h);
-                    }
-                }
-                Step::Retired(Some(End::Jump(_))) => {
-                    if ctx.exit != exit::NONE {
-                        return After::Return;
-                    }
-                    return chainable(ctx, h);
-                }
-                Step::Retired(Some(End::Exit(crate::emit::ExitKind::Halt))) => {
-                    ctx.exit = exit::HALT;
-                    return After::Return;
-                }
-                Step::Retired(Some(End::Exit(_))) => {
-                    if ctx.exit == exit::NONE {
-                        ctx.exit = exit::RESYNC;
-                    }
-                    return After::Return;
-                }
-                Step::Fault(f) => {
-                    ctx.set_fault(f);
-                    return After::Return;
-                }
-            }
-        }
-        After::Return
+        chained
     }
 }
 
-/// After the last instruction of a block retired without an exit: may the next block
-/// follow without the dispatcher?
+/// The block to chain to at RIP `rip` under mode key `mode` and jump-cache epoch
+/// `epoch`, if `chain` knows one that is still valid in `cache` and that the
+/// interpreter should run (`tiered`: one without compiled code or a compile under
+/// way), with its length.
 #[inline(always)]
-fn chainable(ctx: &crate::ctx::Ctx, last: &interp::Hint) -> After {
-    if last.leaves_to_dispatcher() || !ctx.smc_pages.is_empty() {
-        After::Return
-    } else {
-        After::Chain
+fn next_in(
+    chain: &ChainTable,
+    cache: &crate::cache::BlockCache,
+    epoch: u64,
+    rip: u64,
+    mode: u32,
+    tiered: bool,
+) -> Option<(usize, u64)> {
+    let e = chain.entries.get(slot(rip))?;
+    if e.rip != rip || e.epoch != epoch || e.mode != mode {
+        return None;
     }
+    let id = e.id as usize;
+    let b = cache.blocks.get(id)?;
+    if !b.valid || b.serial != e.serial {
+        return None;
+    }
+    if tiered && (b.code.is_some() || b.compiling) {
+        return None;
+    }
+    Some((id, b.insns.len() as u64))
 }
 
 #[cfg(test)]

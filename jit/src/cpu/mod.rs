@@ -6,7 +6,7 @@ use crate::cache::{BlockCache, LookupError};
 use crate::cl::Jit;
 use crate::ctx::{exit, Ctx};
 use crate::exception::Fault;
-use crate::interp::{self, End, Step};
+use crate::interp;
 use crate::interrupts;
 use crate::ram::GuestRam;
 use crate::state::{fl, CpuState};
@@ -338,34 +338,8 @@ impl Cpu {
     }
 
     fn interpret(&mut self, id: usize, max: usize) {
-        for k in 0..max {
-            let step = {
-                let b = &mut self.cache.blocks[id];
-                interp::step(&mut self.ctx, &b.insns[k], &mut b.hints[k])
-            };
-            match step {
-                Step::Retired(None) | Step::Retired(Some(End::FallThrough(_))) => {
-                    if self.ctx.exit != exit::NONE {
-                        return;
-                    }
-                }
-                Step::Retired(Some(End::Exit(crate::emit::ExitKind::Halt))) => {
-                    self.ctx.exit = exit::HALT;
-                    return;
-                }
-                Step::Retired(Some(End::Exit(_))) => {
-                    if self.ctx.exit == exit::NONE {
-                        self.ctx.exit = exit::RESYNC;
-                    }
-                    return;
-                }
-                Step::Retired(Some(End::Jump(_))) => return,
-                Step::Fault(f) => {
-                    self.ctx.set_fault(f);
-                    return;
-                }
-            }
-        }
+        let b = &mut self.cache.blocks[id];
+        interp::run_block(&mut self.ctx, &b.insns, &mut b.hints, max);
     }
 
     /// Acts on `ctx.exit` after a block; returns `Some` when `run` must return.

@@ -115,13 +115,20 @@ pub fn jmp_indirect<E: Emitter>(e: &mut E, src: &Opnd) -> Sem {
 #[inline(always)]
 pub fn jcc<E: Emitter>(e: &mut E, c: Cond, target: u64, next: u64) -> Sem {
     let c = cond(e, c)?;
-    e.branch(c, target, next);
+    jcc_if(e, c, target, next);
     Ok(())
+}
+
+/// [`jcc`] with the condition already evaluated to `c` (see
+/// [`super::data::cmov_if`]).
+#[inline(always)]
+pub fn jcc_if<E: Emitter>(e: &mut E, c: E::V, target: u64, next: u64) {
+    e.branch(c, target, next);
 }
 
 /// Near CALL: pushes `next` (`size` bytes) and jumps. An indirect target is read
 /// before the push.
-#[inline]
+#[inline(always)]
 pub fn call<E: Emitter>(e: &mut E, k: Stk, target: &Target, size: u8, next: u64) -> Sem {
     let t = match target {
         Target::Direct(t) => e.imm(*t),
@@ -138,7 +145,7 @@ pub fn call<E: Emitter>(e: &mut E, k: Stk, target: &Target, size: u8, next: u64)
 }
 
 /// Near RET popping `size` bytes, then `imm` more bytes of stack.
-#[inline]
+#[inline(always)]
 pub fn ret<E: Emitter>(e: &mut E, k: Stk, size: u8, imm: u64) -> Sem {
     let (t, sp) = pop_load_s(e, k, size)?;
     let sp = if imm != 0 {

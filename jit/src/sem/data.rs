@@ -204,9 +204,17 @@ pub fn lea<E: Emitter>(e: &mut E, dst: &Opnd, m: &Mem) -> Sem {
 /// even when the move does not happen) and the destination is always written.
 #[inline(always)]
 pub fn cmov<E: Emitter>(e: &mut E, c: Cond, dst: &Opnd, src: &Opnd) -> Sem {
+    let c = cond(e, c)?;
+    cmov_if(e, c, dst, src)
+}
+
+/// [`cmov`] with the condition already evaluated to `c` (0 or 1; the interpreter's
+/// pre-decoded forms evaluate it from their stored flag record). Evaluating it first
+/// changes nothing a guest can see: a condition reads the flags and nothing else.
+#[inline(always)]
+pub fn cmov_if<E: Emitter>(e: &mut E, c: E::V, dst: &Opnd, src: &Opnd) -> Sem {
     let s = read(e, src)?;
     let old = read(e, dst)?;
-    let c = cond(e, c)?;
     let v = e.select(c, s, old);
     write(e, dst, v)
 }
@@ -214,6 +222,12 @@ pub fn cmov<E: Emitter>(e: &mut E, c: Cond, dst: &Opnd, src: &Opnd) -> Sem {
 #[inline(always)]
 pub fn setcc<E: Emitter>(e: &mut E, c: Cond, dst: &Opnd) -> Sem {
     let c = cond(e, c)?;
+    setcc_if(e, c, dst)
+}
+
+/// [`setcc`] with the condition already evaluated to `c` (see [`cmov_if`]).
+#[inline(always)]
+pub fn setcc_if<E: Emitter>(e: &mut E, c: E::V, dst: &Opnd) -> Sem {
     write(e, dst, c)
 }
 

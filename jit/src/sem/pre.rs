@@ -106,9 +106,35 @@ pub struct Pre {
     pub target: u64,
     /// The address of the next instruction.
     pub next: u64,
+    /// The parts of the memory operand (`a`'s or `b`'s), for the memory shapes.
+    pub disp: u64,
+    pub base: u8,
+    pub index: u8,
+    pub scale: u8,
+    /// `b`'s value when it is an immediate.
+    pub imm: u64,
 }
 
 impl Pre {
+    /// A placeholder (a NOP without operands) for instructions that have no form.
+    pub const EMPTY: Pre = Pre {
+        kind: Kind::Nop,
+        shape: Shape::Any,
+        ra: 0,
+        rb: 0,
+        a: Opnd::Other,
+        b: Opnd::Other,
+        size: 0,
+        stk: LONG_STACK,
+        target: 0,
+        next: 0,
+        disp: 0,
+        base: NO_REG,
+        index: NO_REG,
+        scale: 0,
+        imm: 0,
+    };
+
     /// The pre-decoded form of `i`, if it has one.
     pub fn of(i: &Instruction) -> Option<Pre> {
         let mut p = Self::of_any(i)?;
@@ -119,6 +145,14 @@ impl Pre {
         if let Opnd::Gpr(g) = p.b {
             p.rb = g.idx as u8;
         }
+        for o in [p.a, p.b] {
+            if let Opnd::Mem(m) = o {
+                (p.disp, p.base, p.index, p.scale) = (m.disp, m.base, m.index, m.shift);
+            }
+        }
+        if let Opnd::Imm(v) = p.b {
+            p.imm = v;
+        }
         Some(p)
     }
 
@@ -127,8 +161,15 @@ impl Pre {
         use Shape::*;
         // Kinds whose `size` is not the operands' size, or whose operands differ in
         // size, stay generic; so do far-from-hot ones.
+        if let (Kind::Lea, Opnd::Gpr(g), Opnd::Mem(m)) = (self.kind, self.a, self.b) {
+            return if g.size == 8 && !g.high8 && plain_mem64(&m) {
+                Rm64
+            } else {
+                Any
+            };
+        }
         let two = match self.kind {
-            Kind::Binary(_) | Kind::Imul | Kind::Mov | Kind::Cmov(_) => true,
+            Kind::Binary(_) | Kind::Imul | Kind::Imul3 | Kind::Mov | Kind::Cmov(_) => true,
             Kind::Shift(_) => matches!(self.b, Opnd::Imm(_)),
             Kind::Inc | Kind::Dec | Kind::Neg | Kind::Not | Kind::Push | Kind::Pop => false,
             Kind::JmpIndirect | Kind::CallIndirect | Kind::Setcc(_) => false,
@@ -192,6 +233,11 @@ impl Pre {
             stk: Stk::of(i),
             target: 0,
             next: i.next_ip(),
+            disp: 0,
+            base: NO_REG,
+            index: NO_REG,
+            scale: 0,
+            imm: 0,
         };
         let ops = |p: &mut Pre| {
             p.a = Opnd::of(i, 0);
@@ -337,43 +383,36 @@ fn reg(idx: u8, size: u8) -> Opnd {
     })
 }
 
-/// The memory operand in `o` (which [`plain_mem64`] accepted) with the fixed parts
-/// as constants.
+/// The memory operand of `p` (which [`plain_mem64`] accepted) with the fixed parts as
+/// constants and the rest from `p`'s copies of them.
 #[inline(always)]
-fn mem64(o: &Opnd, size: u8) -> Opnd {
-    let (disp, base, index, shift) = match o {
-        Opnd::Mem(m) => (m.disp, m.base, m.index, m.shift),
-        _ => (0, NO_REG, NO_REG, 0),
-    };
-    Opnd::Mem(Mem {
-        disp,
-        base,
-        index,
-        shift,
+fn m64(p: &Pre, size: u8) -> Mem {
+    Mem {
+        disp: p.disp,
+        base: p.base,
+        index: p.index,
+        shift: p.scale,
         base_size: 8,
         index_size: 8,
         asize: 8,
         seg: crate::state::seg::DS as u8,
         size,
         long: true,
-    })
-}
-
-/// The immediate in `o`.
-#[inline(always)]
-fn imm(o: &Opnd) -> Opnd {
-    match o {
-        Opnd::Imm(v) => Opnd::Imm(*v),
-        _ => Opnd::Imm(0),
     }
 }
 
+/// [`m64`] as an operand.
+#[inline(always)]
+fn mem64(p: &Pre, size: u8) -> Opnd {
+    Opnd::Mem(m64(p, size))
+}
+
 /// Evaluates `$body` with `$a`, `$b` (operand references) and `$sz` (the operation
-/// size) bound to constants of `$p`'s shape where it has one.
+/// size) bound to constants of shape `$shape` where it has one.
 macro_rules! shaped {
-    ($p:expr, |$sz:ident, $a:ident, $b:ident| $body:expr) => {{
+    ($p:expr, $shape:expr, |$sz:ident, $a:ident, $b:ident| $body:expr) => {{
         let p = $p;
-        match p.shape {
+        match $shape {
             Shape::Rr64 => {
                 let ($sz, $a, $b) = (8u8, &reg(p.ra, 8), &reg(p.rb, 8));
                 $body
@@ -383,35 +422,35 @@ macro_rules! shaped {
                 $body
             }
             Shape::Ri64 => {
-                let ($sz, $a, $b) = (8u8, &reg(p.ra, 8), &imm(&p.b));
+                let ($sz, $a, $b) = (8u8, &reg(p.ra, 8), &Opnd::Imm(p.imm));
                 $body
             }
             Shape::Ri32 => {
-                let ($sz, $a, $b) = (4u8, &reg(p.ra, 4), &imm(&p.b));
+                let ($sz, $a, $b) = (4u8, &reg(p.ra, 4), &Opnd::Imm(p.imm));
                 $body
             }
             Shape::Rm64 => {
-                let ($sz, $a, $b) = (8u8, &reg(p.ra, 8), &mem64(&p.b, 8));
+                let ($sz, $a, $b) = (8u8, &reg(p.ra, 8), &mem64(p, 8));
                 $body
             }
             Shape::Rm32 => {
-                let ($sz, $a, $b) = (4u8, &reg(p.ra, 4), &mem64(&p.b, 4));
+                let ($sz, $a, $b) = (4u8, &reg(p.ra, 4), &mem64(p, 4));
                 $body
             }
             Shape::Mr64 => {
-                let ($sz, $a, $b) = (8u8, &mem64(&p.a, 8), &reg(p.rb, 8));
+                let ($sz, $a, $b) = (8u8, &mem64(p, 8), &reg(p.rb, 8));
                 $body
             }
             Shape::Mr32 => {
-                let ($sz, $a, $b) = (4u8, &mem64(&p.a, 4), &reg(p.rb, 4));
+                let ($sz, $a, $b) = (4u8, &mem64(p, 4), &reg(p.rb, 4));
                 $body
             }
             Shape::Mi64 => {
-                let ($sz, $a, $b) = (8u8, &mem64(&p.a, 8), &imm(&p.b));
+                let ($sz, $a, $b) = (8u8, &mem64(p, 8), &Opnd::Imm(p.imm));
                 $body
             }
             Shape::Mi32 => {
-                let ($sz, $a, $b) = (4u8, &mem64(&p.a, 4), &imm(&p.b));
+                let ($sz, $a, $b) = (4u8, &mem64(p, 4), &Opnd::Imm(p.imm));
                 $body
             }
             _ => {
@@ -424,9 +463,9 @@ macro_rules! shaped {
 
 /// [`shaped`] for one-operand kinds (`$k` the stack, constant in the 64-bit shapes).
 macro_rules! shaped1 {
-    ($p:expr, |$sz:ident, $a:ident, $k:ident| $body:expr) => {{
+    ($p:expr, $shape:expr, |$sz:ident, $a:ident, $k:ident| $body:expr) => {{
         let p = $p;
-        match p.shape {
+        match $shape {
             Shape::R64 => {
                 let ($sz, $a, $k) = (8u8, &reg(p.ra, 8), LONG_STACK);
                 $body
@@ -436,7 +475,7 @@ macro_rules! shaped1 {
                 $body
             }
             Shape::M64 => {
-                let ($sz, $a, $k) = (8u8, &mem64(&p.a, 8), LONG_STACK);
+                let ($sz, $a, $k) = (8u8, &mem64(p, 8), LONG_STACK);
                 $body
             }
             _ => {
@@ -447,27 +486,74 @@ macro_rules! shaped1 {
     }};
 }
 
+/// The emitter pre-decoded forms run on: an [`Emitter`] that may evaluate a condition
+/// from its own flag record faster than [`super::cond`], giving the same value (the
+/// interpreter, from `CpuState`'s record through [`crate::flags::cond_concrete`]).
+pub trait PreEmitter: Emitter + Sized {
+    #[inline(always)]
+    fn cond_fast(&mut self, c: Cond) -> Sem<Self::V> {
+        super::cond(self, c)
+    }
+}
+
 /// Executes a pre-decoded instruction through the shared semantic functions.
 #[inline(always)]
-pub fn exec<E: Emitter>(e: &mut E, p: &Pre) -> Sem {
-    match p.kind {
-        Kind::Mov => shaped!(p, |_sz, a, b| data::mov(e, a, b)),
-        Kind::Binary(op) => shaped!(p, |sz, a, b| alu::binary(e, op, sz, a, b)),
-        Kind::Shift(k) => shaped!(p, |sz, a, b| shift::shift_ops(e, k, sz, a, b)),
-        Kind::Imul => shaped!(p, |sz, a, b| muldiv::imul(e, sz, a, a, b)),
-        Kind::Cmov(c) => shaped!(p, |_sz, a, b| data::cmov(e, c, a, b)),
-        Kind::Inc => shaped1!(p, |sz, a, _k| alu::inc_dec(e, true, sz, a)),
-        Kind::Dec => shaped1!(p, |sz, a, _k| alu::inc_dec(e, false, sz, a)),
-        Kind::Push => shaped1!(p, |sz, a, k| stack::push_op(e, k, a, sz)),
-        Kind::Pop => shaped1!(p, |sz, a, k| stack::pop_op(e, k, a, sz)),
-        Kind::JmpIndirect => shaped1!(p, |_sz, a, _k| control::jmp_indirect(e, a)),
-        Kind::Jcc(c) => control::jcc(e, c, p.target, p.next),
+pub fn exec<E: PreEmitter>(e: &mut E, p: &Pre) -> Sem {
+    exec_as(e, p, p.kind, p.shape)
+}
+
+/// [`exec`] with the kind and shape given separately: called with constants (as the
+/// interpreter's per-form handlers do), every test on them folds away, leaving only
+/// the register numbers, memory operand parts and immediates read from `p`. `kind`
+/// and `shape` must be `p`'s.
+#[inline(always)]
+pub fn exec_as<E: PreEmitter>(e: &mut E, p: &Pre, kind: Kind, shape: Shape) -> Sem {
+    match kind {
+        Kind::Mov => shaped!(p, shape, |_sz, a, b| data::mov(e, a, b)),
+        Kind::Binary(op) => shaped!(p, shape, |sz, a, b| alu::binary(e, op, sz, a, b)),
+        Kind::Shift(k) => shaped!(p, shape, |sz, a, b| shift::shift_ops(e, k, sz, a, b)),
+        Kind::Imul => shaped!(p, shape, |sz, a, b| muldiv::imul(e, sz, a, a, b)),
+        Kind::Imul3 => shaped!(p, shape, |sz, a, b| muldiv::imul(
+            e,
+            sz,
+            a,
+            b,
+            &Opnd::Imm(p.target)
+        )),
+        Kind::Cmov(c) => {
+            let c = e.cond_fast(c)?;
+            shaped!(p, shape, |_sz, a, b| data::cmov_if(e, c, a, b))
+        }
+        Kind::Inc => shaped1!(p, shape, |sz, a, _k| alu::inc_dec(e, true, sz, a)),
+        Kind::Dec => shaped1!(p, shape, |sz, a, _k| alu::inc_dec(e, false, sz, a)),
+        Kind::Neg => shaped1!(p, shape, |sz, a, _k| alu::neg(e, sz, a)),
+        Kind::Not => shaped1!(p, shape, |_sz, a, _k| alu::not(e, a)),
+        Kind::Push => shaped1!(p, shape, |sz, a, k| stack::push_op(e, k, a, sz)),
+        Kind::Pop => shaped1!(p, shape, |sz, a, k| stack::pop_op(e, k, a, sz)),
+        Kind::JmpIndirect => shaped1!(p, shape, |_sz, a, _k| control::jmp_indirect(e, a)),
+        Kind::CallIndirect => shaped1!(p, shape, |sz, a, k| control::call(
+            e,
+            k,
+            &Target::Indirect(*a),
+            sz,
+            p.next
+        )),
+        Kind::Setcc(c) => {
+            let c = e.cond_fast(c)?;
+            data::setcc_if(e, c, &p.a)
+        }
+        Kind::Jcc(c) => {
+            let c = e.cond_fast(c)?;
+            control::jcc_if(e, c, p.target, p.next);
+            Ok(())
+        }
         Kind::Jmp => {
             e.jump_to(p.target);
             Ok(())
         }
-        Kind::Lea => match &p.b {
-            Opnd::Mem(m) => data::lea(e, &p.a, m),
+        Kind::Lea => match (shape, &p.b) {
+            (Shape::Rm64, _) => data::lea(e, &reg(p.ra, 8), &m64(p, 0)),
+            (_, Opnd::Mem(m)) => data::lea(e, &p.a, m),
             _ => Ok(()),
         },
         Kind::Nop => Ok(()),
@@ -481,7 +567,7 @@ pub fn exec<E: Emitter>(e: &mut E, p: &Pre) -> Sem {
 
 /// [`exec`] for the kinds and shapes without a specialised copy.
 #[inline(never)]
-fn exec_any<E: Emitter>(e: &mut E, p: &Pre) -> Sem {
+fn exec_any<E: PreEmitter>(e: &mut E, p: &Pre) -> Sem {
     match p.kind {
         Kind::Mov => data::mov(e, &p.a, &p.b),
         Kind::Movsx => data::movsx(e, &p.a, &p.b, p.size),

@@ -30,7 +30,7 @@ fn stack_linear<E: Emitter>(e: &mut E, i: &Instruction, sp: E::V) -> E::V {
     stack_linear_s(e, Stk::of(i), sp)
 }
 
-#[inline]
+#[inline(always)]
 fn stack_linear_s<E: Emitter>(e: &mut E, k: Stk, sp: E::V) -> E::V {
     super::operand::linear_in(e, k.long, seg::SS, sp)
 }
@@ -41,7 +41,7 @@ fn set_sp<E: Emitter>(e: &mut E, i: &Instruction, v: E::V) {
 }
 
 /// Writes the stack pointer at the stack width.
-#[inline]
+#[inline(always)]
 pub fn set_sp_s<E: Emitter>(e: &mut E, k: Stk, v: E::V) {
     if k.width == 8 {
         e.set_gpr(reg::RSP, v)
@@ -65,7 +65,7 @@ pub fn push_store<E: Emitter>(e: &mut E, i: &Instruction, v: E::V, size: u8) -> 
 }
 
 /// [`push_store`] on a resolved stack.
-#[inline]
+#[inline(always)]
 pub fn push_store_s<E: Emitter>(e: &mut E, k: Stk, v: E::V, size: u8) -> Sem<E::V> {
     let sp = e.gpr(reg::RSP);
     let n = e.imm(size as u64);
@@ -80,7 +80,7 @@ pub fn push<E: Emitter>(e: &mut E, i: &Instruction, v: E::V, size: u8) -> Sem {
     push_s(e, Stk::of(i), v, size)
 }
 
-#[inline]
+#[inline(always)]
 pub fn push_s<E: Emitter>(e: &mut E, k: Stk, v: E::V, size: u8) -> Sem {
     let sp = push_store_s(e, k, v, size)?;
     set_sp_s(e, k, sp);
@@ -94,7 +94,7 @@ pub fn pop_load<E: Emitter>(e: &mut E, i: &Instruction, size: u8) -> Sem<(E::V, 
 }
 
 /// [`pop_load`] on a resolved stack.
-#[inline]
+#[inline(always)]
 pub fn pop_load_s<E: Emitter>(e: &mut E, k: Stk, size: u8) -> Sem<(E::V, E::V)> {
     let sp = e.gpr(reg::RSP);
     let sp = mask(e, sp, k.width);
@@ -106,14 +106,14 @@ pub fn pop_load_s<E: Emitter>(e: &mut E, k: Stk, size: u8) -> Sem<(E::V, E::V)> 
 }
 
 /// PUSH of a GPR, memory or immediate operand of `size` bytes.
-#[inline]
+#[inline(always)]
 pub fn push_op<E: Emitter>(e: &mut E, k: Stk, src: &Opnd, size: u8) -> Sem {
     let v = read(e, src)?;
     push_s(e, k, v, size)
 }
 
 /// POP into a GPR or memory operand of `size` bytes.
-#[inline]
+#[inline(always)]
 pub fn pop_op<E: Emitter>(e: &mut E, k: Stk, dst: &Opnd, size: u8) -> Sem {
     let (v, sp) = pop_load_s(e, k, size)?;
     if dst.is_mem() {

@@ -16,8 +16,6 @@
 pub mod bcd;
 
 use super::operand::{op_size, read, read_gpr, read_op, write, write_gpr, Gpr, Opnd};
-use super::set_eflags;
-use super::shift::flagbits::szp;
 use crate::emit::{Cmp, Emitter, Sem};
 use crate::exception::{vec, Fault};
 use crate::flags::{mask, sext, size_mask};
@@ -46,14 +44,12 @@ fn acc(idx: usize, size: u8) -> Gpr {
     }
 }
 
-/// Records the flags of a multiplication: CF = OF = `ov`, SF/ZF/PF from `lo`.
+/// Records the flags of a multiplication: CF = OF = `ov`, SF/ZF/PF from `lo`, lazily
+/// ([`crate::flags::CcKind::Mul`]).
+#[inline(always)]
 fn mul_flags<E: Emitter>(e: &mut E, lo: E::V, size: u8, ov: E::V) {
-    let f = szp(e, lo, size);
-    let sh = e.imm(11);
-    let o = e.shl(ov, sh);
-    let f = e.or(f, o);
-    let f = e.or(f, ov);
-    set_eflags(e, f);
+    let z = e.imm(0);
+    super::set_flags(e, crate::flags::CcKind::Mul, size, lo, ov, z);
 }
 
 /// The 64-bit product of two operands of at most 32 bits, and whether it overflows
@@ -120,7 +116,7 @@ fn imul_short<E: Emitter>(e: &mut E, i: &Instruction) -> Sem {
 }
 
 /// Two- and three-operand IMUL on resolved operands: `to = x * y`.
-#[inline]
+#[inline(always)]
 pub fn imul<E: Emitter>(e: &mut E, size: u8, to: &Opnd, x: &Opnd, y: &Opnd) -> Sem {
     let (x, y) = (read(e, x)?, read(e, y)?);
     let (lo, ov) = if size == 8 {

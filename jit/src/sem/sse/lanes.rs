@@ -399,10 +399,7 @@ mod tests {
                 y[0] = (y[0] & rnd()) | (x[0] & !(y[0] & rnd()));
                 ctx.state.xmm[1] = x;
                 ctx.state.xmm[2] = y;
-                let mut it = Interp {
-                    ctx: &mut ctx,
-                    end: None,
-                };
+                let mut it = Interp::new(&mut ctx);
                 assert_eq!(super::emit(&mut it, i), Ok(Some(())), "{i}");
                 let (d, s) = (join(x[0], x[1]), join(y[0], y[1]));
                 let imm = if i.op_count() > 1 && i.op_kind(i.op_count() - 1) == OpKind::Immediate8 {
