@@ -1,7 +1,9 @@
 //! The log format: round trips, cuts at every byte, flipped bytes, versions, magic.
 
 use reprise_replay::clock::ClockConfig;
-use reprise_replay::log::{LogError, LogHeader, LogReader, LogWriter, SharedSink, FORMAT_VERSION};
+use reprise_replay::log::{
+    LogError, LogHeader, LogReader, LogWriter, SharedSink, FORMAT_VERSION, OLDEST_READABLE,
+};
 use reprise_replay::{AsyncEvent, Checkpoint, CpuEvent, Event, ShutdownCause, SyncKind, Thread};
 use std::io::Cursor;
 
@@ -188,6 +190,17 @@ fn header_damage_wrong_magic_and_other_versions_are_distinct_errors() {
     let e = read_all(&b).1.unwrap();
     assert!(matches!(e, LogError::Version { found, .. } if found == FORMAT_VERSION + 1));
     let want = format!("format version {}", FORMAT_VERSION + 1);
+    assert!(e.to_string().contains(&want), "{e}");
+
+    // The oldest readable version still reads; the one before it does not.
+    let mut b = bytes.clone();
+    b[8..10].copy_from_slice(&OLDEST_READABLE.to_le_bytes());
+    assert!(read_all(&b).1.is_none(), "version {OLDEST_READABLE} reads");
+    let mut b = bytes.clone();
+    b[8..10].copy_from_slice(&(OLDEST_READABLE - 1).to_le_bytes());
+    let e = read_all(&b).1.unwrap();
+    assert!(matches!(e, LogError::Version { .. }), "{e}");
+    let want = format!("versions {OLDEST_READABLE} to {FORMAT_VERSION}");
     assert!(e.to_string().contains(&want), "{e}");
 
     let mut b = bytes.clone();

@@ -15,8 +15,12 @@ pub enum LogError {
     },
     #[error("not a reprise log: it starts with {found:02x?} instead of the magic \"RPRSLOG\\0\"; give a file written by `reprise record`")]
     NotALog { found: Vec<u8> },
-    #[error("the log has format version {found}, this reprise reads version {supported}; replay it with the reprise that recorded it")]
-    Version { found: u16, supported: u16 },
+    #[error("the log has format version {found}, this reprise reads versions {oldest} to {newest}; replay it with the reprise that recorded it")]
+    Version {
+        found: u16,
+        oldest: u16,
+        newest: u16,
+    },
     #[error("the log header is truncated ({have} of {needed} bytes); the recording was cut before it started, record again")]
     TruncatedHeader { needed: u64, have: u64 },
     #[error("the log header is corrupt (checksum {found:08x}, computed {computed:08x}); the file was damaged, record again")]

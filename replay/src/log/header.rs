@@ -6,9 +6,15 @@ use crate::codec::{put_bytes, put_varint, Dec, DecodeError};
 use crate::image::{ImageId, ImageRecord};
 
 pub const MAGIC: [u8; 8] = *b"RPRSLOG\0";
-/// 2: the recorded run gained drives, audio, keyboard, netdev and no-reboot; snapshots
-/// carry the PCI bus. Version-1 logs are refused with a message naming both versions.
-pub const FORMAT_VERSION: u16 = 2;
+/// The version this reprise writes. 2: the recorded run gained drives, audio, keyboard,
+/// netdev and no-reboot; snapshots carry the PCI bus. 3: snapshots may hold the lazy
+/// flag kind of MUL/IMUL (`CcKind::Mul`), which a version-2 reader would take for
+/// explicit flags. Logs older than [`OLDEST_READABLE`] are refused with a message
+/// naming the versions.
+pub const FORMAT_VERSION: u16 = 3;
+/// The oldest version this reprise still reads (a version-2 log never holds a flag kind
+/// this reprise reads differently).
+pub const OLDEST_READABLE: u16 = 2;
 /// magic (8) + version (2) + body length (4) + body crc32 (4).
 pub const PREFIX_LEN: usize = 18;
 /// A header body larger than this is refused (the machine configuration is small).
@@ -87,10 +93,11 @@ impl LogHeader {
         }
         let mut d = Dec::new(p.get(8..).unwrap_or_default(), "header prefix");
         let version = u16::from_le_bytes(d.array().map_err(LogError::HeaderDecode)?);
-        if version != FORMAT_VERSION {
+        if !(OLDEST_READABLE..=FORMAT_VERSION).contains(&version) {
             return Err(LogError::Version {
                 found: version,
-                supported: FORMAT_VERSION,
+                oldest: OLDEST_READABLE,
+                newest: FORMAT_VERSION,
             });
         }
         let len = u32::from_le_bytes(d.array().map_err(LogError::HeaderDecode)?);

@@ -8,7 +8,7 @@
 //! | offset | size | field |
 //! |---|---|---|
 //! | 0 | 8 | magic `RPRSLOG\0` |
-//! | 8 | 2 | format version (u16, now 1) |
+//! | 8 | 2 | format version (u16, now 3; versions 2 and 3 are read) |
 //! | 10 | 4 | header body length `H` (u32, at most 64 MiB) |
 //! | 14 | 4 | CRC-32 (IEEE) of the header body |
 //! | 18 | H | header body |
@@ -68,6 +68,6 @@ mod reader;
 mod writer;
 
 pub use error::LogError;
-pub use header::{LogHeader, FORMAT_VERSION, MAGIC};
+pub use header::{LogHeader, FORMAT_VERSION, MAGIC, OLDEST_READABLE};
 pub use reader::{ChunkInfo, ChunkStats, LogReader, Record};
 pub use writer::{LogWriter, SharedSink, Sink, SnapshotPos, DEFAULT_CHUNK_SIZE};
