@@ -426,8 +426,8 @@ fn damaged_logs_and_changed_kernels() {
         ("magic", Box::new(|b| b[0] ^= 0xff), "not a reprise log"),
         (
             "version",
-            Box::new(|b| b[8..10].copy_from_slice(&3u16.to_le_bytes())),
-            "format version 3",
+            Box::new(|b| b[8..10].copy_from_slice(&99u16.to_le_bytes())),
+            "format version 99",
         ),
         (
             "header body",
