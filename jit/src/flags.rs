@@ -111,6 +111,20 @@ pub struct LazyFlags<V> {
     pub s2: V,
 }
 
+impl<V> LazyFlags<V> {
+    /// A record whose operation is known only at run time (`op` as stored in
+    /// `CpuState::cc_op`).
+    pub fn stored(op: V, res: V, s1: V, s2: V) -> Self {
+        LazyFlags {
+            op: None,
+            dyn_op: op,
+            res,
+            s1,
+            s2,
+        }
+    }
+}
+
 /// x86 condition codes, in the encoding order of Jcc.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cond {
@@ -452,13 +466,7 @@ pub fn cond_static<A: Alu>(a: &mut A, op: CcOp, f: &LazyFlags<A::V>, c: Cond) ->
 /// `tests::cond_concrete_matches_cond_static` checks every kind, size and condition.
 #[inline(always)]
 pub fn cond_concrete(op: u64, res: u64, s1: u64, s2: u64, c: Cond) -> u64 {
-    let f = LazyFlags {
-        op: None,
-        dyn_op: op,
-        res,
-        s1,
-        s2,
-    };
+    let f = LazyFlags::stored(op, res, s1, s2);
     let a = &mut ConstAlu;
     macro_rules! k {
         ($kind:ident, $size:expr) => {
@@ -506,13 +514,7 @@ fn cond_decoded(op: u64, f: &LazyFlags<u64>, c: Cond) -> u64 {
 /// Arithmetic flags from a stored lazy state (used by helpers and the interpreter).
 pub fn eflags_concrete(op: u64, res: u64, s1: u64, s2: u64) -> u64 {
     let mut c = ConstAlu;
-    let f = LazyFlags {
-        op: None,
-        dyn_op: op,
-        res,
-        s1,
-        s2,
-    };
+    let f = LazyFlags::stored(op, res, s1, s2);
     eflags_static(&mut c, CcOp::decode(op), &f) & fl::ARITH
 }
 
@@ -819,13 +821,7 @@ mod tests {
                 };
                 for ci in 0..16 {
                     let c = Cond::from_index(ci);
-                    let f = LazyFlags {
-                        op: None,
-                        dyn_op: op,
-                        res,
-                        s1,
-                        s2,
-                    };
+                    let f = LazyFlags::stored(op, res, s1, s2);
                     let want = cond_static(&mut ConstAlu, CcOp::decode(op), &f, c);
                     let got = cond_concrete(op, res, s1, s2, c);
                     assert_eq!(got, want, "op {op:#x} {c:?} res {res:#x} {s1:#x} {s2:#x}");

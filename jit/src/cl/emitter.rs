@@ -4,7 +4,8 @@
 //! cached in Cranelift variables: loaded from the context on first use, written back
 //! only where control leaves the block (and around helpers that read or write the
 //! architectural state directly). The TLB hit path of every load and store is inline;
-//! misses call the MMU's slow path.
+//! misses call the MMU's slow path through the register-preserving thunks of
+//! `cl/thunks.rs` (see [`ClEmitter::slow_access`]).
 
 use super::thunks::SlowPaths;
 use crate::ctx::{exit, Ctx, TlbEntry, TLB_SIZE};
