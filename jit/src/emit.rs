@@ -148,6 +148,12 @@ pub trait Emitter: Alu {
     /// The mode this code runs in (static: part of the translation key).
     fn mode(&self) -> Mode;
 
+    /// The fault an SSE instruction takes in this mode ([`Mode::sse_fault`]); an
+    /// emitter may answer without working out the whole mode.
+    fn sse_fault(&self) -> Option<crate::exception::Fault> {
+        self.mode().sse_fault()
+    }
+
     /// Full 64-bit general-purpose register.
     fn gpr(&mut self, r: usize) -> Self::V;
     fn set_gpr(&mut self, r: usize, v: Self::V);

@@ -256,6 +256,8 @@ impl Cpu {
         self.ctx.bus = Some(unsafe {
             std::mem::transmute::<*mut (dyn Bus + '_), *mut (dyn Bus + 'static)>(bus_ptr)
         });
+        // The SSE semantics compute with the host's default MXCSR control.
+        crate::sem::sse::mxcsr::normalize_host();
         let r = self.run_loop(icount_limit);
         self.ctx.bus = None;
         r

@@ -83,6 +83,18 @@ macro_rules! one {
     };
 }
 
+/// The handlers of an SSE kind, by shape.
+macro_rules! sse {
+    ($k:expr, $shape:expr) => {
+        match $shape {
+            Shape::Xx => h!($k, Shape::Xx),
+            Shape::Xm => h!($k, Shape::Xm),
+            Shape::Mx => h!($k, Shape::Mx),
+            _ => generic,
+        }
+    };
+}
+
 /// `$m!(kind(Cond::X), shape)` for the condition `$c`.
 macro_rules! by_cond {
     ($c:expr, $m:ident, $kind:path, $shape:expr) => {
@@ -151,5 +163,20 @@ pub fn of(p: &Pre) -> Handler {
         Kind::Call => h!(Kind::Call, Shape::Any),
         Kind::Ret => h!(Kind::Ret, Shape::Any),
         Kind::Movsx => generic,
+        Kind::XMov { aligned: true } => sse!(Kind::XMov { aligned: true }, s),
+        Kind::XMov { aligned: false } => sse!(Kind::XMov { aligned: false }, s),
+        Kind::XMovScalar => sse!(Kind::XMovScalar, s),
+        Kind::XLogic(op) => {
+            use sem::sse::logic::Op;
+            match op {
+                Op::And => sse!(Kind::XLogic(Op::And), s),
+                Op::AndNot => sse!(Kind::XLogic(Op::AndNot), s),
+                Op::Or => sse!(Kind::XLogic(Op::Or), s),
+                Op::Xor => sse!(Kind::XLogic(Op::Xor), s),
+                Op::Add => sse!(Kind::XLogic(Op::Add), s),
+                Op::Sub => sse!(Kind::XLogic(Op::Sub), s),
+            }
+        }
+        Kind::XHelper => sse!(Kind::XHelper, s),
     }
 }

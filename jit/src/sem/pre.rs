@@ -1,4 +1,5 @@
-//! Pre-decoded forms of the most frequent integer instructions.
+//! Pre-decoded forms of the most frequent integer instructions and SSE moves,
+//! logic and arithmetic.
 //!
 //! An interpreter that executes the same decoded instruction many times should not ask
 //! iced-x86 for its mnemonic, operand kinds, registers and sizes every time. [`Pre::of`]
@@ -19,6 +20,7 @@ use super::data::{self, condition, is_plain};
 use super::muldiv;
 use super::operand::{op_size, Gpr, Mem, Opnd, NO_REG};
 use super::shift::{self, ShiftKind};
+use super::sse::{self, logic::Op as LogicOp, XOpnd};
 use super::stack::{self, push_pop_plain, Stk};
 use crate::emit::{Emitter, Sem};
 use crate::flags::Cond;
@@ -56,6 +58,18 @@ pub enum Kind {
     Setcc(Cond),
     Cmov(Cond),
     Nop,
+    /// SSE 128-bit move `a = b` (MOVAPS … MOVDQU); `aligned`: a memory operand must
+    /// be 16-byte aligned.
+    XMov {
+        aligned: bool,
+    },
+    /// MOVSS / MOVSD (`size` 4 / 8) between XMM registers, from or to memory.
+    XMovScalar,
+    /// SSE bitwise logic (and PADDQ/PSUBQ) on XMM `a` with `b`.
+    XLogic(LogicOp),
+    /// An SSE operation the SSE helper computes into XMM `a` from `b`: `target` holds
+    /// the helper's packed operation, `imm` the immediate.
+    XHelper,
 }
 
 /// The operand shapes [`exec`] has specialised copies of the semantic functions for:
@@ -87,6 +101,12 @@ pub enum Shape {
     R64,
     R32,
     M64,
+    /// SSE kinds: `a` and `b` XMM registers (`ra`, `rb`); `a` an XMM register and
+    /// `b` memory; `a` memory and `b` an XMM register. Memory is 64-bit code's,
+    /// `size` bytes. The SSE kinds have no other shape.
+    Xx,
+    Xm,
+    Mx,
 }
 
 /// One instruction, pre-decoded.
@@ -159,6 +179,10 @@ impl Pre {
     /// The specialised shape `self` fits, if any.
     fn shape_of(&self) -> Shape {
         use Shape::*;
+        if self.kind.is_sse() {
+            // Set by `of_sse`.
+            return self.shape;
+        }
         // Kinds whose `size` is not the operands' size, or whose operands differ in
         // size, stay generic; so do far-from-hot ones.
         if let (Kind::Lea, Opnd::Gpr(g), Opnd::Mem(m)) = (self.kind, self.a, self.b) {
@@ -350,9 +374,89 @@ impl Pre {
                 p.a = Opnd::of(i, 0);
             }
             Nop | Pause | Endbr64 | Endbr32 => p.kind = Kind::Nop,
-            _ => return None,
+            _ => return Self::of_sse(i, p),
         }
         Some(p)
+    }
+
+    /// The SSE forms: the moves, logic and helper-computed operations the SSE group
+    /// handles the same way (`sse::emit` tries `mov`, `logic`, `lanes`, then the
+    /// helper), with XMM and plain 64-bit memory operands only.
+    fn of_sse(i: &Instruction, mut p: Pre) -> Option<Pre> {
+        use Mnemonic::*;
+        let m = i.mnemonic();
+        let (a, b) = (XOpnd::of(i, 0)?, XOpnd::of(i, 1)?);
+        let two = i.op_count() == 2;
+        let imm3 = i.op_count() == 3 && !matches!(i.op_kind(2), OpKind::Register | OpKind::Memory);
+        let to_xmm = matches!(a, XOpnd::Xmm(_));
+        p.kind = match m {
+            Movaps | Movapd | Movdqa | Movups | Movupd | Movdqu | Lddqu | Movntps | Movntpd
+            | Movntdq
+                if two =>
+            {
+                Kind::XMov {
+                    aligned: !sse::unaligned_ok(i),
+                }
+            }
+            Movss | Movsd if two => Kind::XMovScalar,
+            _ if two && to_xmm && sse::logic::op_of(m).is_some() => {
+                Kind::XLogic(sse::logic::op_of(m)?)
+            }
+            _ if to_xmm && (two || imm3) && sse::computed_into_xmm(m) => Kind::XHelper,
+            _ => return None,
+        };
+        // Only the moves write memory; every form here that reads it needs alignment
+        // unless it is an unaligned move.
+        if !matches!(p.kind, Kind::XMov { .. }) && sse::unaligned_ok(i) {
+            return None;
+        }
+        let plain = |o: &XOpnd| match o {
+            XOpnd::Mem(mm) if plain_mem64(mm) => Some(*mm),
+            _ => None,
+        };
+        let mem = match (a, b) {
+            (XOpnd::Xmm(x), XOpnd::Xmm(y)) => {
+                (p.shape, p.ra, p.rb) = (Shape::Xx, x as u8, y as u8);
+                None
+            }
+            (XOpnd::Xmm(x), _) => {
+                (p.shape, p.ra) = (Shape::Xm, x as u8);
+                Some(plain(&b)?)
+            }
+            (_, XOpnd::Xmm(y)) if matches!(p.kind, Kind::XMov { .. } | Kind::XMovScalar) => {
+                (p.shape, p.rb) = (Shape::Mx, y as u8);
+                Some(plain(&a)?)
+            }
+            _ => return None,
+        };
+        p.size = match (p.kind, m, mem) {
+            (Kind::XMovScalar, Movss, _) => 4,
+            (Kind::XMovScalar, _, _) => 8,
+            (_, _, Some(mm)) => mm.size,
+            _ => 16,
+        };
+        if let Some(mm) = mem {
+            if mm.size != p.size {
+                return None;
+            }
+            (p.disp, p.base, p.index, p.scale) = (mm.disp, mm.base, mm.index, mm.shift);
+        }
+        if matches!(p.kind, Kind::XHelper) {
+            p.target = sse::pack_op(m, p.ra as usize, 0);
+            p.imm = if imm3 { i.immediate(2) } else { 0 };
+        }
+        Some(p)
+    }
+}
+
+impl Kind {
+    /// True for the SSE kinds (shapes `Xx`, `Xm`, `Mx`).
+    #[inline(always)]
+    pub fn is_sse(self) -> bool {
+        matches!(
+            self,
+            Kind::XMov { .. } | Kind::XMovScalar | Kind::XLogic(_) | Kind::XHelper
+        )
     }
 }
 
@@ -486,6 +590,58 @@ macro_rules! shaped1 {
     }};
 }
 
+/// Evaluates `$body` with `$a` and `$b` bound to the SSE operands of shape `$shape`.
+macro_rules! xshaped {
+    ($p:expr, $shape:expr, |$a:ident, $b:ident| $body:expr) => {{
+        let p = $p;
+        let xa = XOpnd::Xmm(p.ra as usize & 15);
+        let xb = XOpnd::Xmm(p.rb as usize & 15);
+        match $shape {
+            Shape::Xx => {
+                let ($a, $b) = (&xa, &xb);
+                $body
+            }
+            Shape::Xm => {
+                let ($a, $b) = (&xa, &XOpnd::Mem(m64(p, p.size)));
+                $body
+            }
+            Shape::Mx => {
+                let ($a, $b) = (&XOpnd::Mem(m64(p, p.size)), &xb);
+                $body
+            }
+            // `of_sse` gives SSE kinds no other shape.
+            _ => Ok(()),
+        }
+    }};
+}
+
+/// The SSE kinds, through the SSE group's semantic functions.
+#[inline(always)]
+fn exec_sse<E: PreEmitter>(e: &mut E, p: &Pre, kind: Kind, shape: Shape) -> Sem {
+    match kind {
+        Kind::XMov { aligned } => xshaped!(p, shape, |a, b| sse::mov::full(e, a, b, aligned)),
+        Kind::XMovScalar => {
+            xshaped!(p, shape, |a, b| sse::mov::scalar(e, p.size, a, b)
+                .map(|_| ()))
+        }
+        // Logic and helper operations with a memory source always require alignment
+        // (`of_sse` takes no unaligned form of them).
+        Kind::XLogic(op) => {
+            xshaped!(p, shape, |_a, b| sse::logic::apply(
+                e,
+                op,
+                p.ra as usize & 15,
+                b,
+                true
+            ))
+        }
+        Kind::XHelper => xshaped!(p, shape, |_a, b| sse::helper_to_xmm(
+            e, p.target, b, true, p.imm
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The emitter pre-decoded forms run on: an [`Emitter`] that may evaluate a condition
 /// from its own flag record faster than [`super::cond`], giving the same value (the
 /// interpreter, from `CpuState`'s record through [`crate::flags::cond_concrete`]).
@@ -561,6 +717,9 @@ pub fn exec_as<E: PreEmitter>(e: &mut E, p: &Pre, kind: Kind, shape: Shape) -> S
             control::call(e, LONG_STACK, &Target::Direct(p.target), 8, p.next)
         }
         Kind::Ret if p.stk == LONG_STACK && p.size == 8 => control::ret(e, LONG_STACK, 8, p.target),
+        Kind::XMov { .. } | Kind::XMovScalar | Kind::XLogic(_) | Kind::XHelper => {
+            exec_sse(e, p, kind, shape)
+        }
         _ => exec_any(e, p),
     }
 }
@@ -597,5 +756,8 @@ fn exec_any<E: PreEmitter>(e: &mut E, p: &Pre) -> Sem {
         Kind::Setcc(c) => data::setcc(e, c, &p.a),
         Kind::Cmov(c) => data::cmov(e, c, &p.a, &p.b),
         Kind::Nop => Ok(()),
+        Kind::XMov { .. } | Kind::XMovScalar | Kind::XLogic(_) | Kind::XHelper => {
+            exec_sse(e, p, p.kind, p.shape)
+        }
     }
 }

@@ -3,8 +3,7 @@
 //! integer indefinite value, as the host instruction does.
 
 use super::float::{host2, to_m};
-use super::mxcsr::{host_csr, Computed, Value, FLAGS};
-use core::arch::asm;
+use super::mxcsr::{run_csr, under_guest_csr, Computed, Value, FLAGS};
 use iced_x86::Mnemonic;
 
 pub fn handles(m: Mnemonic) -> bool {
@@ -34,23 +33,18 @@ pub fn handles(m: Mnemonic) -> bool {
 macro_rules! to_gpr {
     ($csr:expr, $s:expr, $insn:expr) => {{
         let b = to_m($s);
-        let mut csr: u32 = host_csr($csr);
+        let mut csr: u32 = run_csr($csr);
         let mut save: u32 = 0;
         let g: u64;
         // SAFETY: reads and writes only the named registers and the two local u32s it
-        // is given pointers to; restores the host MXCSR before it ends.
+        // is given pointers to; leaves the host MXCSR's control bits as they were.
         unsafe {
-            asm!(
-                "xor {g:e}, {g:e}",
-                "stmxcsr [{save}]",
-                "ldmxcsr [{csr}]",
-                $insn,
-                "stmxcsr [{csr}]",
-                "ldmxcsr [{save}]",
+            under_guest_csr!(
+                csr,
+                save,
+                ["xor {g:e}, {g:e}", $insn],
                 g = out(reg) g,
                 b = in(xmm_reg) b,
-                csr = in(reg) &mut csr,
-                save = in(reg) &mut save,
                 options(nostack),
             );
         }
@@ -63,20 +57,16 @@ macro_rules! from_gpr {
     ($csr:expr, $d:expr, $g:expr, $insn:expr) => {{
         let mut a = to_m($d);
         let g: u64 = $g;
-        let mut csr: u32 = host_csr($csr);
+        let mut csr: u32 = run_csr($csr);
         let mut save: u32 = 0;
         // SAFETY: as in `to_gpr!`.
         unsafe {
-            asm!(
-                "stmxcsr [{save}]",
-                "ldmxcsr [{csr}]",
-                $insn,
-                "stmxcsr [{csr}]",
-                "ldmxcsr [{save}]",
+            under_guest_csr!(
+                csr,
+                save,
+                [$insn],
                 a = inout(xmm_reg) a,
                 g = in(reg) g,
-                csr = in(reg) &mut csr,
-                save = in(reg) &mut save,
                 options(nostack),
             );
         }

@@ -1,10 +1,9 @@
 //! Floating-point arithmetic and compares: ADD/SUB/MUL/DIV/MIN/MAX/SQRT, CMPcc (PS PD SS
 //! SD), COMIS*/UCOMIS*. These results are fully specified by IEEE 754 and the SDM, so
 //! they run as the same instruction on the host, under the guest's rounding mode and
-//! DAZ/FTZ with all exceptions masked (see [`super::mxcsr`]).
+//! DAZ/FTZ with all exceptions masked (see [`super::mxcsr::run_csr`]).
 
-use super::mxcsr::{host_csr, Computed, Value, FLAGS};
-use core::arch::asm;
+use super::mxcsr::{run_csr, under_guest_csr, Computed, Value, FLAGS};
 use core::arch::x86_64::__m128i;
 use iced_x86::Mnemonic;
 
@@ -19,28 +18,24 @@ pub fn from_m(v: __m128i) -> u128 {
 }
 
 /// Runs a two-XMM-operand instruction template (`{a}` destination, `{b}` source) on the
-/// host under guest MXCSR `$csr`; yields (new destination, exception flags). The MXCSR
-/// switch and the instruction are one asm block, so the compiler cannot move other
-/// floating-point work into or out of the guest's MXCSR.
+/// host under guest MXCSR `$csr` ([`super::mxcsr::under_guest_csr!`]); yields (new
+/// destination, MXCSR exception flags after it).
 macro_rules! host2 {
     ($csr:expr, $d:expr, $s:expr, $insn:expr) => {{
         let mut a = $crate::sem::sse::float::to_m($d);
         let b = $crate::sem::sse::float::to_m($s);
-        let mut csr: u32 = $crate::sem::sse::mxcsr::host_csr($csr);
+        let mut csr: u32 = $crate::sem::sse::mxcsr::run_csr($csr);
         let mut save: u32 = 0;
         // SAFETY: the asm reads and writes only the named registers and the two local
-        // u32s it is given pointers to, and restores the host MXCSR before it ends.
+        // u32s it is given pointers to, and leaves the host MXCSR's control bits as
+        // they were.
         unsafe {
-            core::arch::asm!(
-                "stmxcsr [{save}]",
-                "ldmxcsr [{csr}]",
-                $insn,
-                "stmxcsr [{csr}]",
-                "ldmxcsr [{save}]",
+            $crate::sem::sse::mxcsr::under_guest_csr!(
+                csr,
+                save,
+                [$insn],
                 a = inout(xmm_reg) a,
                 b = in(xmm_reg) b,
-                csr = in(reg) &mut csr,
-                save = in(reg) &mut save,
                 options(nostack),
             );
         }
@@ -110,29 +105,23 @@ macro_rules! cmp8 {
     };
 }
 
-/// COMIS*/UCOMIS*: returns (ZF|PF|CF as the host set them, exception flags).
+/// COMIS*/UCOMIS*: returns (ZF|PF|CF as the host set them, MXCSR exception flags).
 macro_rules! comi {
     ($csr:expr, $d:expr, $s:expr, $insn:literal) => {{
         let a = to_m($d);
         let b = to_m($s);
-        let mut csr: u32 = host_csr($csr);
+        let mut csr: u32 = run_csr($csr);
         let mut save: u32 = 0;
         let f: u64;
         // SAFETY: as in `host2!`; additionally pushes and pops one word on the stack
         // to read RFLAGS.
         unsafe {
-            asm!(
-                "stmxcsr [{save}]",
-                "ldmxcsr [{csr}]",
-                $insn,
-                "pushfq",
-                "pop {f}",
-                "stmxcsr [{csr}]",
-                "ldmxcsr [{save}]",
+            under_guest_csr!(
+                csr,
+                save,
+                [$insn, "pushfq", "pop {f}"],
                 a = in(xmm_reg) a,
                 b = in(xmm_reg) b,
-                csr = in(reg) &mut csr,
-                save = in(reg) &mut save,
                 f = out(reg) f,
             );
         }

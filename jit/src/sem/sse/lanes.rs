@@ -40,15 +40,10 @@ fn width(m: Mnemonic) -> u32 {
     }
 }
 
-pub fn emit<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Option<()>> {
+/// The two-operand lane operations with an inline version (any source).
+fn binary(m: Mnemonic) -> bool {
     use Mnemonic::*;
-    let m = i.mnemonic();
-    let imm_shift = matches!(
-        m,
-        Psllw | Pslld | Psllq | Psrlw | Psrld | Psrlq | Psraw | Psrad
-    ) && i.op_kind(1) != OpKind::Register
-        && i.op_kind(1) != OpKind::Memory;
-    let binary = matches!(
+    matches!(
         m,
         Paddb
             | Paddw
@@ -71,7 +66,40 @@ pub fn emit<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Option<()>> {
             | Unpcklpd
             | Unpckhpd
             | Shufpd
-    );
+    )
+}
+
+/// True for the mnemonics [`emit`] may handle (some only with certain operands).
+pub fn inline(m: Mnemonic) -> bool {
+    use Mnemonic::*;
+    binary(m)
+        || matches!(
+            m,
+            Psllw
+                | Pslld
+                | Psllq
+                | Psrlw
+                | Psrld
+                | Psrlq
+                | Psraw
+                | Psrad
+                | Pslldq
+                | Psrldq
+                | Pmovmskb
+                | Movmskps
+                | Movmskpd
+        )
+}
+
+pub fn emit<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Option<()>> {
+    use Mnemonic::*;
+    let m = i.mnemonic();
+    let imm_shift = matches!(
+        m,
+        Psllw | Pslld | Psllq | Psrlw | Psrld | Psrlq | Psraw | Psrad
+    ) && i.op_kind(1) != OpKind::Register
+        && i.op_kind(1) != OpKind::Memory;
+    let binary = binary(m);
     if matches!(m, Pmovmskb | Movmskps | Movmskpd) {
         return mask_to_gpr(e, i);
     }

@@ -11,11 +11,13 @@
 //! Files: [`mov`] (moves), [`logic`] (inline bitwise and 64-bit lane ops), [`lanes`]
 //! (inline SWAR versions of the hottest integer lane ops), [`int`]
 //! (integer lane arithmetic), [`shuffle`] (shuffles, unpacks, packs, inserts, masks),
-//! [`float`] (arithmetic and compares, on the host under the guest's MXCSR), [`convert`],
+//! [`float`] (arithmetic and compares, on the host under the guest's MXCSR), [`fast`]
+//! (the common arithmetic cases that need no MXCSR access at all), [`convert`],
 //! [`approx`] (RCP/RSQRT in software), [`mxcsr`] (MXCSR handling and LDMXCSR/STMXCSR).
 
 pub mod approx;
 pub mod convert;
+pub mod fast;
 pub mod float;
 pub mod int;
 pub mod lanes;
@@ -24,7 +26,7 @@ pub mod mov;
 pub mod mxcsr;
 pub mod shuffle;
 
-use super::operand::{gpr_of, mem_addr, read_reg};
+use super::operand::{gpr_of, mem_linear, read_reg, Mem};
 use crate::ctx::Ctx;
 use crate::emit::{Cmp, Emitter, Sem};
 use crate::exception::{vec, Fault};
@@ -70,8 +72,30 @@ pub fn xmm_op(i: &Instruction, n: u32) -> Option<usize> {
     }
 }
 
+/// An XMM register or memory operand of an SSE instruction, resolved once: the
+/// instruction groups build it from iced-x86's `Instruction` at every execution, the
+/// pre-decoded forms ([`crate::sem::pre`]) once per instruction. The semantic
+/// functions that take it are shared by both.
+#[derive(Clone, Copy, Debug)]
+pub enum XOpnd {
+    Xmm(usize),
+    /// Memory (`Mem::size` bytes: 16, or fewer read zero-extended).
+    Mem(Mem),
+}
+
+impl XOpnd {
+    /// Operand `n` of `i` if it is an XMM register or memory.
+    pub fn of(i: &Instruction, n: u32) -> Option<XOpnd> {
+        match i.op_kind(n) {
+            OpKind::Register => xmm_op(i, n).map(XOpnd::Xmm),
+            OpKind::Memory => Some(XOpnd::Mem(Mem::of(i))),
+            _ => None,
+        }
+    }
+}
+
 /// True for instructions whose 16-byte memory operand may be misaligned.
-fn unaligned_ok(i: &Instruction) -> bool {
+pub fn unaligned_ok(i: &Instruction) -> bool {
     use Mnemonic::*;
     matches!(i.mnemonic(), Movups | Movupd | Movdqu | Lddqu)
 }
@@ -79,8 +103,15 @@ fn unaligned_ok(i: &Instruction) -> bool {
 /// Linear address of the memory operand; #GP(0) when a 16-byte operand must be
 /// aligned and is not.
 pub fn sse_addr<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<E::V> {
-    let a = mem_addr(e, i);
-    if i.memory_size().size() == 16 && !unaligned_ok(i) {
+    mem_addr_checked(e, &Mem::of(i), !unaligned_ok(i))
+}
+
+/// Linear address of memory operand `m`; #GP(0) when it is 16 bytes, `aligned` (the
+/// instruction requires alignment) and not 16-byte aligned.
+#[inline(always)]
+pub fn mem_addr_checked<E: Emitter>(e: &mut E, m: &Mem, aligned: bool) -> Sem<E::V> {
+    let a = mem_linear(e, m);
+    if m.size == 16 && aligned {
         let m = e.imm(15);
         let low = e.and(a, m);
         let z = e.imm(0);
@@ -93,33 +124,14 @@ pub fn sse_addr<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<E::V> {
 /// Reads operand `n` as a (low, high) pair: an XMM register, memory (16 bytes, or
 /// fewer zero-extended), a GPR or an immediate.
 pub fn read_src<E: Emitter>(e: &mut E, i: &Instruction, n: u32) -> Sem<(E::V, E::V)> {
+    if let Some(o) = XOpnd::of(i, n) {
+        return read_x(e, &o, !unaligned_ok(i));
+    }
     match i.op_kind(n) {
         OpKind::Register => {
-            let r = i.op_register(n);
-            if let Some(x) = xmm_of(r) {
-                let lo = e.xmm(x, 0);
-                let hi = e.xmm(x, 1);
-                Ok((lo, hi))
-            } else {
-                let v = read_reg(e, r);
-                let z = e.imm(0);
-                Ok((v, z))
-            }
-        }
-        OpKind::Memory => {
-            let a = sse_addr(e, i)?;
-            let size = i.memory_size().size();
-            if size == 16 {
-                let lo = e.load(a, 8)?;
-                let eight = e.imm(8);
-                let a8 = e.add(a, eight);
-                let hi = e.load(a8, 8)?;
-                Ok((lo, hi))
-            } else {
-                let lo = e.load(a, size.clamp(1, 8) as u8)?;
-                let z = e.imm(0);
-                Ok((lo, z))
-            }
+            let v = read_reg(e, i.op_register(n));
+            let z = e.imm(0);
+            Ok((v, z))
         }
         _ => {
             let v = e.imm(i.immediate(n));
@@ -129,10 +141,62 @@ pub fn read_src<E: Emitter>(e: &mut E, i: &Instruction, n: u32) -> Sem<(E::V, E:
     }
 }
 
+/// Reads an XMM or memory operand as a (low, high) pair (memory of fewer than 16
+/// bytes zero-extended); `aligned` as in [`mem_addr_checked`].
+#[inline(always)]
+pub fn read_x<E: Emitter>(e: &mut E, o: &XOpnd, aligned: bool) -> Sem<(E::V, E::V)> {
+    match o {
+        XOpnd::Xmm(x) => {
+            let lo = e.xmm(*x, 0);
+            let hi = e.xmm(*x, 1);
+            Ok((lo, hi))
+        }
+        XOpnd::Mem(m) => {
+            let a = mem_addr_checked(e, m, aligned)?;
+            if m.size == 16 {
+                let lo = e.load(a, 8)?;
+                let eight = e.imm(8);
+                let a8 = e.add(a, eight);
+                let hi = e.load(a8, 8)?;
+                Ok((lo, hi))
+            } else {
+                let lo = e.load(a, m.size.clamp(1, 8))?;
+                let z = e.imm(0);
+                Ok((lo, z))
+            }
+        }
+    }
+}
+
+/// An operation the SSE helper computes into XMM register `dst`: `op` from
+/// [`pack_op`], source `src`, immediate `imm`. The source is read (and a memory
+/// operand's faults taken) before the helper runs; the mode's SSE faults come first.
+#[inline(always)]
+pub fn helper_to_xmm<E: Emitter>(e: &mut E, op: u64, src: &XOpnd, aligned: bool, imm: u64) -> Sem {
+    if matches!(src, XOpnd::Mem(_)) {
+        // Precondition faults take priority over memory faults.
+        guard(e)?;
+    }
+    let (lo, hi) = read_x(e, src, aligned)?;
+    let imm = e.imm(imm);
+    let op = e.imm(op);
+    e.helper(Helper::Sse, &[op, lo, hi, imm])?;
+    Ok(())
+}
+
+/// True for the SSE operations [`helper_to_xmm`] computes from an XMM or memory
+/// source (the rest of what the helper does takes a GPR, writes a GPR or RFLAGS, or
+/// has an inline version).
+pub fn computed_into_xmm(m: Mnemonic) -> bool {
+    !matches!(m, Mnemonic::Cvtsi2ss | Mnemonic::Cvtsi2sd)
+        && !lanes::inline(m)
+        && helper_dest(m) == Some(Dest::Xmm)
+}
+
 /// Raises the fault SSE instructions take in this mode (CR0.EM/TS, CR4.OSFXSR).
 pub fn guard<E: Emitter>(e: &mut E) -> Sem {
     // CR0.EM/TS and CR4.OSFXSR are part of the translation key, so this is static.
-    if let Some(f) = e.mode().sse_fault() {
+    if let Some(f) = e.sse_fault() {
         let one = e.imm(1);
         e.raise_if(one, f)?;
     }
@@ -146,7 +210,7 @@ pub fn pack_op(m: Mnemonic, dst: usize, aux: u8) -> u64 {
 
 /// Instructions computed by the helper, with where their result goes.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Dest {
+pub(crate) enum Dest {
     /// The helper writes XMM operand 0.
     Xmm,
     /// The helper returns a value for GPR operand 0.
@@ -155,7 +219,7 @@ enum Dest {
     Flags,
 }
 
-fn helper_dest(m: Mnemonic) -> Option<Dest> {
+pub(crate) fn helper_dest(m: Mnemonic) -> Option<Dest> {
     use Mnemonic::*;
     if int::handles(m) || shuffle::handles(m) || float::handles(m) || convert::handles(m) {
         return Some(match m {
@@ -199,16 +263,23 @@ fn via_helper<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Option<()>> {
         Mnemonic::Cvtsi2ss | Mnemonic::Cvtsi2sd => super::operand::op_size(i, 1),
         _ => gpr.map(|g| g.size).unwrap_or(0),
     };
+    let imm = if i.op_count() > 2 && i.op_kind(2) != OpKind::Register {
+        i.immediate(2)
+    } else {
+        0
+    };
+    if dest == Dest::Xmm && computed_into_xmm(m) {
+        if let Some(src) = XOpnd::of(i, 1) {
+            helper_to_xmm(e, pack_op(m, dst, aux), &src, !unaligned_ok(i), imm)?;
+            return Ok(Some(()));
+        }
+    }
     if i.op_kind(1) == OpKind::Memory {
         // Precondition faults take priority over memory faults.
         guard(e)?;
     }
     let (lo, hi) = read_src(e, i, 1)?;
-    let imm = if i.op_count() > 2 && i.op_kind(2) != OpKind::Register {
-        e.imm(i.immediate(2))
-    } else {
-        e.imm(0)
-    };
+    let imm = e.imm(imm);
     let op = e.imm(pack_op(m, dst, aux));
     let r = e.helper(Helper::Sse, &[op, lo, hi, imm])?;
     match dest {
@@ -280,6 +351,14 @@ fn run(ctx: &mut Ctx, op: u64, src: u128, imm: u8) -> Result<u64, Fault> {
     let [dlo, dhi] = ctx.state.xmm[dst];
     let d = join(dlo, dhi);
     let put = |ctx: &mut Ctx, v: u128| ctx.state.xmm[dst] = split(v);
+    // Floating-point arithmetic first: it is what numeric code runs most.
+    if float::handles(m) {
+        if let Some(v) = fast::run(m, d, src, ctx.state.mxcsr) {
+            put(ctx, v);
+            return Ok(0);
+        }
+        return on_host(ctx, m, dst, float::run(m, d, src, imm, ctx.state.mxcsr));
+    }
     if let Some(r) = int::run(m, d, src, imm) {
         put(ctx, r);
         return Ok(0);
@@ -297,19 +376,21 @@ fn run(ctx: &mut Ctx, op: u64, src: u128, imm: u8) -> Result<u64, Fault> {
         put(ctx, r);
         return Ok(0);
     }
-    let csr = ctx.state.mxcsr;
-    let out = if float::handles(m) {
-        float::run(m, d, src, imm, csr)
-    } else if convert::handles(m) {
-        convert::run(m, d, src, aux, csr)
-    } else {
-        return Err(Fault::ud());
-    };
-    let flags = out.flags | mxcsr::unmasked_underflow(m, csr, &out);
+    if convert::handles(m) {
+        return on_host(ctx, m, dst, convert::run(m, d, src, aux, ctx.state.mxcsr));
+    }
+    Err(Fault::ud())
+}
+
+/// Commits what an operation computed on the host (`m` into XMM `dst`): its MXCSR
+/// flags, then its result unless an unmasked exception stops it.
+#[inline(always)]
+fn on_host(ctx: &mut Ctx, m: Mnemonic, dst: usize, out: mxcsr::Computed) -> Result<u64, Fault> {
+    let flags = out.flags | mxcsr::unmasked_underflow(m, ctx.state.mxcsr, &out);
     mxcsr::commit(ctx, flags)?;
     match out.value {
         mxcsr::Value::Xmm(v) => {
-            put(ctx, v);
+            ctx.state.xmm[dst & 15] = split(v);
             Ok(0)
         }
         mxcsr::Value::Scalar(v) => Ok(v),

@@ -3,7 +3,9 @@
 //! MOVHLPS/MOVLHPS, MASKMOVDQU (through the helper: a byte-masked store).
 
 use super::super::operand::{gpr_of, linear, seg_index, write_gpr};
-use super::{guard, pack_op, read_src, sse_addr, xmm_op};
+use super::{
+    guard, mem_addr_checked, pack_op, read_src, read_x, sse_addr, unaligned_ok, xmm_op, XOpnd,
+};
 use crate::emit::{Emitter, Sem};
 use crate::flags::mask;
 use crate::helpers::Helper;
@@ -41,49 +43,28 @@ pub fn emit<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Option<()>> {
     if !handled || i.op_count() != 2 {
         return Ok(None);
     }
+    let full_or_scalar = (XOpnd::of(i, 0), XOpnd::of(i, 1));
+    match (m, full_or_scalar) {
+        (
+            Movaps | Movapd | Movdqa | Movups | Movupd | Movdqu | Lddqu | Movntps | Movntpd
+            | Movntdq,
+            (Some(d), Some(s)),
+        ) => return full(e, &d, &s, !unaligned_ok(i)).map(Some),
+        (Movss | Movsd, (Some(d), Some(s))) => {
+            let bytes = if m == Movss { 4 } else { 8 };
+            return scalar(e, bytes, &d, &s).map(|done| done.then_some(()));
+        }
+        _ => {}
+    }
     if m != Movnti {
         // MOVNTI is an integer instruction: no SSE state, no CR0/CR4 conditions.
         guard(e)?;
     }
     match m {
-        Movaps | Movapd | Movdqa | Movups | Movupd | Movdqu | Lddqu | Movntps | Movntpd
-        | Movntdq => {
-            let (lo, hi) = read_src(e, i, 1)?;
-            store_full(e, i, lo, hi)?;
-        }
         Movnti => {
             let v = read_src(e, i, 1)?.0;
             let a = sse_addr(e, i)?;
             e.store(a, v, i.memory_size().size() as u8)?;
-        }
-        Movss | Movsd => {
-            let bytes: u8 = if m == Movss { 4 } else { 8 };
-            match (xmm_op(i, 0), xmm_op(i, 1)) {
-                (Some(d), Some(s)) => {
-                    let v = e.xmm(s, 0);
-                    let r = if bytes == 4 {
-                        let old = e.xmm(d, 0);
-                        let keep = e.imm(!0xffff_ffffu64);
-                        let old = e.and(old, keep);
-                        let low = mask(e, v, 4);
-                        e.or(old, low)
-                    } else {
-                        v
-                    };
-                    e.set_xmm(d, 0, r);
-                }
-                (Some(d), None) => {
-                    let (lo, hi) = read_src(e, i, 1)?;
-                    e.set_xmm(d, 0, lo);
-                    e.set_xmm(d, 1, hi);
-                }
-                (None, Some(s)) => {
-                    let v = e.xmm(s, 0);
-                    let a = sse_addr(e, i)?;
-                    e.store(a, v, bytes)?;
-                }
-                _ => return Ok(None),
-            }
         }
         Movd | Movq => match xmm_op(i, 0) {
             Some(d) => {
@@ -142,21 +123,64 @@ pub fn emit<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Option<()>> {
     Ok(Some(()))
 }
 
-/// Writes a full 128-bit value to operand 0 (XMM register or memory).
-fn store_full<E: Emitter>(e: &mut E, i: &Instruction, lo: E::V, hi: E::V) -> Sem {
-    if let Some(d) = xmm_op(i, 0) {
-        e.set_xmm(d, 0, lo);
-        e.set_xmm(d, 1, hi);
-        return Ok(());
+/// MOVAPS/MOVUPS and the other 128-bit moves: `d = s`, either an XMM register or
+/// memory (`aligned`: a memory operand must be 16-byte aligned).
+#[inline(always)]
+pub fn full<E: Emitter>(e: &mut E, d: &XOpnd, s: &XOpnd, aligned: bool) -> Sem {
+    guard(e)?;
+    let (lo, hi) = read_x(e, s, aligned)?;
+    match d {
+        XOpnd::Xmm(x) => {
+            e.set_xmm(*x, 0, lo);
+            e.set_xmm(*x, 1, hi);
+            Ok(())
+        }
+        XOpnd::Mem(m) => {
+            let a = mem_addr_checked(e, m, aligned)?;
+            let eight = e.imm(8);
+            let a8 = e.add(a, eight);
+            // High half first: if a misaligned store crosses into a page that faults,
+            // the part on the second page faults before anything is written (an
+            // 8-byte store that itself crosses is checked whole by the MMU).
+            e.store(a8, hi, 8)?;
+            e.store(a, lo, 8)
+        }
     }
-    let a = sse_addr(e, i)?;
-    let eight = e.imm(8);
-    let a8 = e.add(a, eight);
-    // High half first: if a misaligned store crosses into a page that faults, the
-    // part on the second page faults before anything is written (an 8-byte store
-    // that itself crosses is checked whole by the MMU).
-    e.store(a8, hi, 8)?;
-    e.store(a, lo, 8)
+}
+
+/// MOVSS / MOVSD (`bytes` 4 / 8) between XMM registers (the low element replaced),
+/// from memory (zero-extended to 128 bits) or to memory. False, doing nothing, for
+/// two memory operands (no such encoding).
+#[inline(always)]
+pub fn scalar<E: Emitter>(e: &mut E, bytes: u8, d: &XOpnd, s: &XOpnd) -> Sem<bool> {
+    guard(e)?;
+    match (d, s) {
+        (XOpnd::Xmm(d), XOpnd::Xmm(s)) => {
+            let v = e.xmm(*s, 0);
+            let r = if bytes == 4 {
+                let old = e.xmm(*d, 0);
+                let keep = e.imm(!0xffff_ffffu64);
+                let old = e.and(old, keep);
+                let low = mask(e, v, 4);
+                e.or(old, low)
+            } else {
+                v
+            };
+            e.set_xmm(*d, 0, r);
+        }
+        (XOpnd::Xmm(d), XOpnd::Mem(_)) => {
+            let (lo, hi) = read_x(e, s, false)?;
+            e.set_xmm(*d, 0, lo);
+            e.set_xmm(*d, 1, hi);
+        }
+        (XOpnd::Mem(m), XOpnd::Xmm(s)) => {
+            let v = e.xmm(*s, 0);
+            let a = mem_addr_checked(e, m, false)?;
+            e.store(a, v, bytes)?;
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
 }
 
 /// MASKMOVDQU xmm1, xmm2: stores the bytes of xmm1 whose xmm2 byte has its top bit set

@@ -45,6 +45,80 @@ pub fn host_csr(guest: u32) -> u32 {
     c | MASKS
 }
 
+/// The MXCSR a host operation runs under ([`under_guest_csr!`]): [`host_csr`], plus the
+/// guest's exception flags when the guest masks every exception.
+///
+/// With every exception masked, an operation's only effect on the guest MXCSR is to
+/// OR the flags it raises into it, so the flags may start at the guest's instead of
+/// at zero: the flags read after the operation are then the guest's new flags, and the
+/// host MXCSR can stay as it is until the next operation. When the guest's rounding
+/// and denormal control are the host's (round to nearest, no DAZ/FTZ: what the
+/// emulator's threads run with, Rust never changes it), nothing but STMXCSR is
+/// executed around the operation in the steady state, instead of two LDMXCSR.
+/// Otherwise the operation starts with no flags, and the flags read are exactly the
+/// ones it raised (needed to tell which unmasked exception occurred).
+#[inline(always)]
+pub fn run_csr(guest: u32) -> u32 {
+    let c = host_csr(guest);
+    if guest & MASKS == MASKS {
+        c | (guest & FLAGS)
+    } else {
+        c
+    }
+}
+
+/// Runs host SSE instructions (the template pieces `$insn`) under the MXCSR
+/// [`run_csr`] gives for the guest's, as one asm block (so the compiler cannot move
+/// other floating-point work into or out of it). `$csr` names a `u32` holding that
+/// value on entry and the MXCSR after the instructions on exit; `$save` a scratch
+/// `u32`. The host MXCSR is loaded only when it differs from the wanted one, and
+/// restored afterwards only when its control bits (rounding, DAZ, FTZ, masks)
+/// differ from the host's; its exception flags are left as the guest operation
+/// set them (nothing on the host reads them). `$rest` are further asm operands.
+macro_rules! under_guest_csr {
+    ($csr:ident, $save:ident, [$($insn:expr),+ $(,)?], $($rest:tt)*) => {
+        core::arch::asm!(
+            "stmxcsr [{save}]",
+            "mov {csr_t:e}, [{save}]",
+            "cmp {csr_t:e}, [{csr}]",
+            "je 2f",
+            "ldmxcsr [{csr}]",
+            "2:",
+            $($insn,)+
+            "stmxcsr [{csr}]",
+            "mov {csr_t:e}, [{csr}]",
+            "xor {csr_t:e}, [{save}]",
+            "test {csr_t:e}, -64",
+            "jz 3f",
+            "ldmxcsr [{save}]",
+            "3:",
+            csr = in(reg) &mut $csr,
+            save = in(reg) &mut $save,
+            csr_t = out(reg) _,
+            $($rest)*
+        )
+    };
+}
+pub(crate) use under_guest_csr;
+
+/// The MXCSR control (round to nearest, no DAZ/FTZ, all exceptions masked) the
+/// emulator's threads compute with: the x86-64 ABI's initial value, which Rust never
+/// changes. [`super::fast`] relies on it.
+pub const HOST_CONTROL: u32 = 0x1f80;
+
+/// Puts the host MXCSR's control bits back to [`HOST_CONTROL`] if something in the
+/// process changed them (its exception flags are left as they are).
+pub fn normalize_host() {
+    let mut v: u32 = 0;
+    // SAFETY: STMXCSR writes the four bytes of the local it is given.
+    unsafe { core::arch::asm!("stmxcsr [{p}]", p = in(reg) &mut v, options(nostack)) };
+    if v & !FLAGS != HOST_CONTROL {
+        v = HOST_CONTROL | (v & FLAGS);
+        // SAFETY: LDMXCSR reads the local; the value has no reserved bit set.
+        unsafe { core::arch::asm!("ldmxcsr [{p}]", p = in(reg) &v, options(nostack)) };
+    }
+}
+
 const UM: u32 = 1 << 11;
 const FTZ: u32 = 1 << 15;
 const UE: u32 = 1 << 4;
