@@ -50,6 +50,7 @@ helpers! {
 }
 
 /// Calls a helper from Rust (the interpreter tier).
+#[inline(always)]
 pub fn call(ctx: &mut Ctx, h: Helper, args: &[u64]) -> u64 {
     let a = |n: usize| args.get(n).copied().unwrap_or(0);
     (h.func())(ctx as *mut Ctx, a(0), a(1), a(2), a(3))

@@ -69,63 +69,82 @@ macro_rules! compute {
     };
 }
 
-/// The operation, lane width in bits and number of lanes computed.
-fn form(m: Mnemonic) -> Option<(Op, u32, u32)> {
+/// The forms computed here: mnemonic, operation, lane width in bits, lanes computed.
+/// A form is named by its position plus one ([`form_index`]), which the SSE helper's
+/// packed operation carries so that the helper finds it without a mnemonic match.
+const FORMS: [(Mnemonic, Op, u32, u32); 28] = {
     use Mnemonic::*;
-    Some(match m {
-        Addsd => (Op::Add, 64, 1),
-        Subsd => (Op::Sub, 64, 1),
-        Mulsd => (Op::Mul, 64, 1),
-        Divsd => (Op::Div, 64, 1),
-        Sqrtsd => (Op::Sqrt, 64, 1),
-        Minsd => (Op::Min, 64, 1),
-        Maxsd => (Op::Max, 64, 1),
-        Addpd => (Op::Add, 64, 2),
-        Subpd => (Op::Sub, 64, 2),
-        Mulpd => (Op::Mul, 64, 2),
-        Divpd => (Op::Div, 64, 2),
-        Sqrtpd => (Op::Sqrt, 64, 2),
-        Minpd => (Op::Min, 64, 2),
-        Maxpd => (Op::Max, 64, 2),
-        Addss => (Op::Add, 32, 1),
-        Subss => (Op::Sub, 32, 1),
-        Mulss => (Op::Mul, 32, 1),
-        Divss => (Op::Div, 32, 1),
-        Sqrtss => (Op::Sqrt, 32, 1),
-        Minss => (Op::Min, 32, 1),
-        Maxss => (Op::Max, 32, 1),
-        Addps => (Op::Add, 32, 4),
-        Subps => (Op::Sub, 32, 4),
-        Mulps => (Op::Mul, 32, 4),
-        Divps => (Op::Div, 32, 4),
-        Sqrtps => (Op::Sqrt, 32, 4),
-        Minps => (Op::Min, 32, 4),
-        Maxps => (Op::Max, 32, 4),
-        _ => return None,
-    })
+    [
+        (Addsd, Op::Add, 64, 1),
+        (Subsd, Op::Sub, 64, 1),
+        (Mulsd, Op::Mul, 64, 1),
+        (Divsd, Op::Div, 64, 1),
+        (Sqrtsd, Op::Sqrt, 64, 1),
+        (Minsd, Op::Min, 64, 1),
+        (Maxsd, Op::Max, 64, 1),
+        (Addpd, Op::Add, 64, 2),
+        (Subpd, Op::Sub, 64, 2),
+        (Mulpd, Op::Mul, 64, 2),
+        (Divpd, Op::Div, 64, 2),
+        (Sqrtpd, Op::Sqrt, 64, 2),
+        (Minpd, Op::Min, 64, 2),
+        (Maxpd, Op::Max, 64, 2),
+        (Addss, Op::Add, 32, 1),
+        (Subss, Op::Sub, 32, 1),
+        (Mulss, Op::Mul, 32, 1),
+        (Divss, Op::Div, 32, 1),
+        (Sqrtss, Op::Sqrt, 32, 1),
+        (Minss, Op::Min, 32, 1),
+        (Maxss, Op::Max, 32, 1),
+        (Addps, Op::Add, 32, 4),
+        (Subps, Op::Sub, 32, 4),
+        (Mulps, Op::Mul, 32, 4),
+        (Divps, Op::Div, 32, 4),
+        (Sqrtps, Op::Sqrt, 32, 4),
+        (Minps, Op::Min, 32, 4),
+        (Maxps, Op::Max, 32, 4),
+    ]
+};
+
+/// The form index (1..=28) of `m`, or 0 if it has none.
+pub fn form_index(m: Mnemonic) -> u8 {
+    FORMS
+        .iter()
+        .position(|f| f.0 == m)
+        .map_or(0, |k| k as u8 + 1)
 }
 
-/// The new destination of `m` (destination `d`, source `s`) under guest MXCSR `csr`,
-/// if it can be computed without MXCSR (see the module doc): then the guest MXCSR
-/// does not change.
-#[inline]
-pub fn run(m: Mnemonic, d: u128, s: u128, csr: u32) -> Option<u128> {
+/// The new destination of form `index` ([`form_index`]; destination `d`, source `s`)
+/// under guest MXCSR `csr`, if it can be computed without MXCSR (see the module doc):
+/// then the guest MXCSR does not change.
+#[inline(always)]
+pub fn run_form(index: u8, d: u128, s: u128, csr: u32) -> Option<u128> {
     if csr & FAST_MASK != FAST_CSR {
         return None;
     }
-    let (op, w, n) = form(m)?;
-    let mut out = d;
-    for k in 0..n {
-        let sh = k * w;
-        let r = if w == 64 {
-            lane64(op, (d >> sh) as u64, (s >> sh) as u64)? as u128
-        } else {
-            lane32(op, (d >> sh) as u32, (s >> sh) as u32)? as u128
-        };
-        let ones = (1u128 << w) - 1;
-        out = (out & !(ones << sh)) | (r << sh);
+    let &(_, op, w, n) = FORMS.get(usize::from(index).checked_sub(1)?)?;
+    match (w, n) {
+        (64, 1) => Some(d & !(u64::MAX as u128) | lane64(op, d as u64, s as u64)? as u128),
+        (64, 2) => {
+            let lo = lane64(op, d as u64, s as u64)?;
+            let hi = lane64(op, (d >> 64) as u64, (s >> 64) as u64)?;
+            Some(lo as u128 | (hi as u128) << 64)
+        }
+        (32, 1) => Some(d & !(u32::MAX as u128) | lane32(op, d as u32, s as u32)? as u128),
+        _ => {
+            let mut out = 0u128;
+            for k in 0..4 {
+                let r = lane32(op, (d >> (32 * k)) as u32, (s >> (32 * k)) as u32)?;
+                out |= (r as u128) << (32 * k);
+            }
+            Some(out)
+        }
     }
-    Some(out)
+}
+
+/// [`run_form`] by mnemonic.
+pub fn run(m: Mnemonic, d: u128, s: u128, csr: u32) -> Option<u128> {
+    run_form(form_index(m), d, s, csr)
 }
 
 /// One 64-bit lane: `a op b` (`sqrt b`), if it raises nothing but inexact.
@@ -255,7 +274,7 @@ mod tests {
         ];
         let mut s = 0x1234_5678_9abc_def1u64;
         for m in all {
-            let (_, w, _) = form(m).expect("a fast form");
+            let w = FORMS[usize::from(form_index(m)) - 1].2;
             let (mut answered, mut declined) = (0, 0);
             for _ in 0..20_000 {
                 let (d, src) = (value(&mut s, w), value(&mut s, w));

@@ -194,6 +194,7 @@ pub fn computed_into_xmm(m: Mnemonic) -> bool {
 }
 
 /// Raises the fault SSE instructions take in this mode (CR0.EM/TS, CR4.OSFXSR).
+#[inline(always)]
 pub fn guard<E: Emitter>(e: &mut E) -> Sem {
     // CR0.EM/TS and CR4.OSFXSR are part of the translation key, so this is static.
     if let Some(f) = e.sse_fault() {
@@ -203,9 +204,13 @@ pub fn guard<E: Emitter>(e: &mut E) -> Sem {
     Ok(())
 }
 
-/// Packs a helper operation: mnemonic, destination XMM register, auxiliary size.
+/// Packs a helper operation: mnemonic, destination XMM register, auxiliary size, and
+/// the form index of [`fast`] (0 for none).
 pub fn pack_op(m: Mnemonic, dst: usize, aux: u8) -> u64 {
-    m as u64 | ((dst as u64) & 0xff) << 16 | (aux as u64) << 24
+    m as u64
+        | ((dst as u64) & 0xff) << 16
+        | (aux as u64) << 24
+        | u64::from(fast::form_index(m)) << 32
 }
 
 /// Instructions computed by the helper, with where their result goes.
@@ -321,6 +326,15 @@ pub fn split(v: u128) -> [u64; 2] {
 pub(crate) extern "C" fn helper_sse(ctx: *mut Ctx, op: u64, lo: u64, hi: u64, imm: u64) -> u64 {
     // SAFETY: helpers receive the live, exclusive context pointer.
     let ctx = unsafe { &mut *ctx };
+    let fast = (op >> 32) as u8;
+    if fast != 0 && check_enabled(ctx).is_ok() {
+        let dst = ((op >> 16) & 15) as usize;
+        let [dlo, dhi] = ctx.state.xmm[dst];
+        if let Some(v) = fast::run_form(fast, join(dlo, dhi), join(lo, hi), ctx.state.mxcsr) {
+            ctx.state.xmm[dst] = split(v);
+            return 0;
+        }
+    }
     match run(ctx, op, join(lo, hi), imm as u8) {
         Ok(v) => v,
         Err(f) => {
@@ -353,10 +367,6 @@ fn run(ctx: &mut Ctx, op: u64, src: u128, imm: u8) -> Result<u64, Fault> {
     let put = |ctx: &mut Ctx, v: u128| ctx.state.xmm[dst] = split(v);
     // Floating-point arithmetic first: it is what numeric code runs most.
     if float::handles(m) {
-        if let Some(v) = fast::run(m, d, src, ctx.state.mxcsr) {
-            put(ctx, v);
-            return Ok(0);
-        }
         return on_host(ctx, m, dst, float::run(m, d, src, imm, ctx.state.mxcsr));
     }
     if let Some(r) = int::run(m, d, src, imm) {
