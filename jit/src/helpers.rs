@@ -18,6 +18,7 @@ macro_rules! helpers {
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub enum Helper { $($name,)* }
         impl Helper {
+            #[inline(always)]
             pub fn func(self) -> HelperFn {
                 match self { $(Helper::$name => $func,)* }
             }

@@ -187,6 +187,7 @@ impl Emitter for Interp<'_> {
         self.stop |= self.ctx.exit != exit::NONE;
         r
     }
+    #[inline]
     fn helper(&mut self, h: Helper, args: &[u64]) -> Sem<u64> {
         let v = helpers::call(self.ctx, h, args);
         if self.ctx.exit == exit::FAULT {

@@ -152,6 +152,11 @@ pub fn run(m: Mnemonic, d: u128, s: u128, csr: u32) -> Option<u128> {
 fn lane64(op: Op, a: u64, b: u64) -> Option<u64> {
     let (x, y) = (f64::from_bits(a), f64::from_bits(b));
     let r = compute!(op, x, y).to_bits();
+    // The common case first: every value normal (biased exponent 1..=0x7fe).
+    let normal = |v: u64| (v << 1).wrapping_sub(1 << 53) < 0x7fe << 53;
+    if (normal(a) || op == Op::Sqrt) && normal(b) && normal(r) {
+        return Some(r);
+    }
     let class = |v: u64| Class::of(v >> 52 & 0x7ff, 0x7ff, v << 1 == 0);
     quiet(op, class(a), class(b), class(r)).then_some(r)
 }
@@ -161,6 +166,10 @@ fn lane64(op: Op, a: u64, b: u64) -> Option<u64> {
 fn lane32(op: Op, a: u32, b: u32) -> Option<u32> {
     let (x, y) = (f32::from_bits(a), f32::from_bits(b));
     let r = compute!(op, x, y).to_bits();
+    let normal = |v: u32| (v << 1).wrapping_sub(1 << 24) < 0xfe << 24;
+    if (normal(a) || op == Op::Sqrt) && normal(b) && normal(r) {
+        return Some(r);
+    }
     let class = |v: u32| Class::of(u64::from(v >> 23 & 0xff), 0xff, v << 1 == 0);
     quiet(op, class(a), class(b), class(r)).then_some(r)
 }

@@ -7,11 +7,13 @@ use super::mxcsr::{run_csr, under_guest_csr, Computed, Value, FLAGS};
 use core::arch::x86_64::__m128i;
 use iced_x86::Mnemonic;
 
+#[inline(always)]
 pub fn to_m(v: u128) -> __m128i {
     // SAFETY: u128 and __m128i are both 16 plain bytes; every bit pattern is valid.
     unsafe { core::mem::transmute::<u128, __m128i>(v) }
 }
 
+#[inline(always)]
 pub fn from_m(v: __m128i) -> u128 {
     // SAFETY: as in `to_m`.
     unsafe { core::mem::transmute::<__m128i, u128>(v) }

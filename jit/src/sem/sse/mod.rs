@@ -300,6 +300,7 @@ fn via_helper<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Option<()>> {
 }
 
 /// Checks CR0.EM, CR4.OSFXSR (#UD) and CR0.TS (#NM).
+#[inline(always)]
 pub fn check_enabled(ctx: &Ctx) -> Result<(), Fault> {
     let st = &ctx.state;
     if st.cr0 & CR0_EM != 0 || st.cr4 & CR4_OSFXSR == 0 {
@@ -312,29 +313,45 @@ pub fn check_enabled(ctx: &Ctx) -> Result<(), Fault> {
 }
 
 /// A 128-bit value from its halves.
+#[inline(always)]
 pub fn join(lo: u64, hi: u64) -> u128 {
     lo as u128 | (hi as u128) << 64
 }
 
 /// The halves of a 128-bit value.
+#[inline(always)]
 pub fn split(v: u128) -> [u64; 2] {
     [v as u64, (v >> 64) as u64]
 }
 
 /// Helper entry point (see `crate::helpers`): `op` from [`pack_op`], the source
 /// operand's halves and the immediate.
+///
+/// Small enough to inline into the interpreter: the arithmetic [`fast`] computes is
+/// done here, everything else in [`helper_sse_slow`].
+#[inline]
 pub(crate) extern "C" fn helper_sse(ctx: *mut Ctx, op: u64, lo: u64, hi: u64, imm: u64) -> u64 {
-    // SAFETY: helpers receive the live, exclusive context pointer.
-    let ctx = unsafe { &mut *ctx };
     let fast = (op >> 32) as u8;
-    if fast != 0 && check_enabled(ctx).is_ok() {
+    if fast != 0 {
+        // SAFETY: helpers receive the live, exclusive context pointer.
+        let c = unsafe { &mut *ctx };
         let dst = ((op >> 16) & 15) as usize;
-        let [dlo, dhi] = ctx.state.xmm[dst];
-        if let Some(v) = fast::run_form(fast, join(dlo, dhi), join(lo, hi), ctx.state.mxcsr) {
-            ctx.state.xmm[dst] = split(v);
-            return 0;
+        let [dlo, dhi] = c.state.xmm[dst];
+        if check_enabled(c).is_ok() {
+            if let Some(v) = fast::run_form(fast, join(dlo, dhi), join(lo, hi), c.state.mxcsr) {
+                c.state.xmm[dst] = split(v);
+                return 0;
+            }
         }
     }
+    helper_sse_slow(ctx, op, lo, hi, imm)
+}
+
+/// [`helper_sse`] past the arithmetic fast path.
+#[inline(never)]
+fn helper_sse_slow(ctx: *mut Ctx, op: u64, lo: u64, hi: u64, imm: u64) -> u64 {
+    // SAFETY: helpers receive the live, exclusive context pointer.
+    let ctx = unsafe { &mut *ctx };
     match run(ctx, op, join(lo, hi), imm as u8) {
         Ok(v) => v,
         Err(f) => {
