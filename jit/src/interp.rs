@@ -81,6 +81,11 @@ impl<'a> Interp<'a> {
 }
 
 impl sem::pre::PreEmitter for Interp<'_> {
+    #[inline(always)]
+    fn sse_fast(&mut self, form: u8, dst: usize, lo: u64, hi: u64) -> bool {
+        sem::sse::fast_into(self.ctx, form, dst, lo, hi)
+    }
+
     /// The condition straight from the stored flag record
     /// ([`crate::flags::cond_concrete`], the shared `cond_static` with the common
     /// recorded operations as constants).

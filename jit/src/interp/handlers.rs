@@ -95,6 +95,16 @@ macro_rules! sse {
     };
 }
 
+/// The handlers of `Kind::XArith(form)`, with the form index (one of `$n`) a constant.
+macro_rules! arith {
+    ($form:expr, $shape:expr, [$($n:literal),*]) => {
+        match $form {
+            $($n => sse!(Kind::XArith($n), $shape),)*
+            _ => generic,
+        }
+    };
+}
+
 /// `$m!(kind(Cond::X), shape)` for the condition `$c`.
 macro_rules! by_cond {
     ($c:expr, $m:ident, $kind:path, $shape:expr) => {
@@ -178,5 +188,13 @@ pub fn of(p: &Pre) -> Handler {
             }
         }
         Kind::XHelper => sse!(Kind::XHelper, s),
+        Kind::XArith(form) => arith!(
+            form,
+            s,
+            [
+                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
+                24, 25, 26, 27, 28
+            ]
+        ),
     }
 }

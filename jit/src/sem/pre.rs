@@ -70,6 +70,9 @@ pub enum Kind {
     /// An SSE operation the SSE helper computes into XMM `a` from `b`: `target` holds
     /// the helper's packed operation, `imm` the immediate.
     XHelper,
+    /// [`Kind::XHelper`] for an arithmetic form the helper may compute without MXCSR
+    /// (its index in `sse::fast`, as a constant in the interpreter's handler).
+    XArith(u8),
 }
 
 /// The operand shapes [`exec`] has specialised copies of the semantic functions for:
@@ -402,6 +405,9 @@ impl Pre {
             _ if two && to_xmm && sse::logic::op_of(m).is_some() => {
                 Kind::XLogic(sse::logic::op_of(m)?)
             }
+            _ if to_xmm && two && sse::fast::form_index(m) != 0 => {
+                Kind::XArith(sse::fast::form_index(m))
+            }
             _ if to_xmm && (two || imm3) && sse::computed_into_xmm(m) => Kind::XHelper,
             _ => return None,
         };
@@ -441,7 +447,7 @@ impl Pre {
             }
             (p.disp, p.base, p.index, p.scale) = (mm.disp, mm.base, mm.index, mm.shift);
         }
-        if matches!(p.kind, Kind::XHelper) {
+        if matches!(p.kind, Kind::XHelper | Kind::XArith(_)) {
             p.target = sse::pack_op(m, p.ra as usize, 0);
             p.imm = if imm3 { i.immediate(2) } else { 0 };
         }
@@ -455,7 +461,11 @@ impl Kind {
     pub fn is_sse(self) -> bool {
         matches!(
             self,
-            Kind::XMov { .. } | Kind::XMovScalar | Kind::XLogic(_) | Kind::XHelper
+            Kind::XMov { .. }
+                | Kind::XMovScalar
+                | Kind::XLogic(_)
+                | Kind::XHelper
+                | Kind::XArith(_)
         )
     }
 }
@@ -638,6 +648,15 @@ fn exec_sse<E: PreEmitter>(e: &mut E, p: &Pre, kind: Kind, shape: Shape) -> Sem 
         Kind::XHelper => xshaped!(p, shape, |_a, b| sse::helper_to_xmm(
             e, p.target, b, true, p.imm
         )),
+        // The helper call of `XHelper`, unless the emitter computes the form at once.
+        Kind::XArith(form) => xshaped!(p, shape, |_a, b| {
+            let (lo, hi) = sse::read_helper_src(e, b, true)?;
+            if e.sse_fast(form, p.ra as usize & 15, lo, hi) {
+                Ok(())
+            } else {
+                sse::call_to_xmm(e, p.target, lo, hi, p.imm)
+            }
+        }),
         _ => Ok(()),
     }
 }
@@ -649,6 +668,14 @@ pub trait PreEmitter: Emitter + Sized {
     #[inline(always)]
     fn cond_fast(&mut self, c: Cond) -> Sem<Self::V> {
         super::cond(self, c)
+    }
+
+    /// The SSE helper's MXCSR-free arithmetic ([`sse::fast_into`]) done at once: true
+    /// when done, false to call the helper (which tries the same path first).
+    #[inline(always)]
+    fn sse_fast(&mut self, form: u8, dst: usize, lo: Self::V, hi: Self::V) -> bool {
+        let _ = (form, dst, lo, hi);
+        false
     }
 }
 
@@ -717,9 +744,11 @@ pub fn exec_as<E: PreEmitter>(e: &mut E, p: &Pre, kind: Kind, shape: Shape) -> S
             control::call(e, LONG_STACK, &Target::Direct(p.target), 8, p.next)
         }
         Kind::Ret if p.stk == LONG_STACK && p.size == 8 => control::ret(e, LONG_STACK, 8, p.target),
-        Kind::XMov { .. } | Kind::XMovScalar | Kind::XLogic(_) | Kind::XHelper => {
-            exec_sse(e, p, kind, shape)
-        }
+        Kind::XMov { .. }
+        | Kind::XMovScalar
+        | Kind::XLogic(_)
+        | Kind::XHelper
+        | Kind::XArith(_) => exec_sse(e, p, kind, shape),
         _ => exec_any(e, p),
     }
 }
@@ -756,8 +785,10 @@ fn exec_any<E: PreEmitter>(e: &mut E, p: &Pre) -> Sem {
         Kind::Setcc(c) => data::setcc(e, c, &p.a),
         Kind::Cmov(c) => data::cmov(e, c, &p.a, &p.b),
         Kind::Nop => Ok(()),
-        Kind::XMov { .. } | Kind::XMovScalar | Kind::XLogic(_) | Kind::XHelper => {
-            exec_sse(e, p, p.kind, p.shape)
-        }
+        Kind::XMov { .. }
+        | Kind::XMovScalar
+        | Kind::XLogic(_)
+        | Kind::XHelper
+        | Kind::XArith(_) => exec_sse(e, p, p.kind, p.shape),
     }
 }

@@ -173,15 +173,47 @@ pub fn read_x<E: Emitter>(e: &mut E, o: &XOpnd, aligned: bool) -> Sem<(E::V, E::
 /// operand's faults taken) before the helper runs; the mode's SSE faults come first.
 #[inline(always)]
 pub fn helper_to_xmm<E: Emitter>(e: &mut E, op: u64, src: &XOpnd, aligned: bool, imm: u64) -> Sem {
+    let (lo, hi) = read_helper_src(e, src, aligned)?;
+    call_to_xmm(e, op, lo, hi, imm)
+}
+
+/// [`helper_to_xmm`]'s first part: the source operand (after the mode's SSE faults
+/// when it is memory).
+#[inline(always)]
+pub fn read_helper_src<E: Emitter>(e: &mut E, src: &XOpnd, aligned: bool) -> Sem<(E::V, E::V)> {
     if matches!(src, XOpnd::Mem(_)) {
         // Precondition faults take priority over memory faults.
         guard(e)?;
     }
-    let (lo, hi) = read_x(e, src, aligned)?;
+    read_x(e, src, aligned)
+}
+
+/// [`helper_to_xmm`]'s second part: the helper call on the source's halves.
+#[inline(always)]
+pub fn call_to_xmm<E: Emitter>(e: &mut E, op: u64, lo: E::V, hi: E::V, imm: u64) -> Sem {
     let imm = e.imm(imm);
     let op = e.imm(op);
     e.helper(Helper::Sse, &[op, lo, hi, imm])?;
     Ok(())
+}
+
+/// The SSE helper's MXCSR-free arithmetic: form `form` ([`fast::form_index`]) into XMM
+/// `dst` from source halves `lo`, `hi`. True when it was done; false (nothing
+/// changed) when the instruction needs the rest of the helper: SSE disabled, another
+/// MXCSR control, or operands outside the fast path.
+#[inline(always)]
+pub fn fast_into(ctx: &mut Ctx, form: u8, dst: usize, lo: u64, hi: u64) -> bool {
+    if form == 0 || check_enabled(ctx).is_err() {
+        return false;
+    }
+    let [dlo, dhi] = ctx.state.xmm[dst & 15];
+    match fast::run_form(form, join(dlo, dhi), join(lo, hi), ctx.state.mxcsr) {
+        Some(v) => {
+            ctx.state.xmm[dst & 15] = split(v);
+            true
+        }
+        None => false,
+    }
 }
 
 /// True for the SSE operations [`helper_to_xmm`] computes from an XMM or memory
@@ -335,13 +367,8 @@ pub(crate) extern "C" fn helper_sse(ctx: *mut Ctx, op: u64, lo: u64, hi: u64, im
     if fast != 0 {
         // SAFETY: helpers receive the live, exclusive context pointer.
         let c = unsafe { &mut *ctx };
-        let dst = ((op >> 16) & 15) as usize;
-        let [dlo, dhi] = c.state.xmm[dst];
-        if check_enabled(c).is_ok() {
-            if let Some(v) = fast::run_form(fast, join(dlo, dhi), join(lo, hi), c.state.mxcsr) {
-                c.state.xmm[dst] = split(v);
-                return 0;
-            }
+        if fast_into(c, fast, ((op >> 16) & 15) as usize, lo, hi) {
+            return 0;
         }
     }
     helper_sse_slow(ctx, op, lo, hi, imm)
