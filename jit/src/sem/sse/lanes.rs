@@ -69,36 +69,26 @@ fn binary(m: Mnemonic) -> bool {
     )
 }
 
+/// The lane shifts (inline with an immediate count).
+fn is_lane_shift(m: Mnemonic) -> bool {
+    use Mnemonic::*;
+    matches!(
+        m,
+        Psllw | Pslld | Psllq | Psrlw | Psrld | Psrlq | Psraw | Psrad
+    )
+}
+
 /// True for the mnemonics [`emit`] may handle (some only with certain operands).
 pub fn inline(m: Mnemonic) -> bool {
     use Mnemonic::*;
-    binary(m)
-        || matches!(
-            m,
-            Psllw
-                | Pslld
-                | Psllq
-                | Psrlw
-                | Psrld
-                | Psrlq
-                | Psraw
-                | Psrad
-                | Pslldq
-                | Psrldq
-                | Pmovmskb
-                | Movmskps
-                | Movmskpd
-        )
+    binary(m) || is_lane_shift(m) || matches!(m, Pslldq | Psrldq | Pmovmskb | Movmskps | Movmskpd)
 }
 
 pub fn emit<E: Emitter>(e: &mut E, i: &Instruction) -> Sem<Option<()>> {
     use Mnemonic::*;
     let m = i.mnemonic();
-    let imm_shift = matches!(
-        m,
-        Psllw | Pslld | Psllq | Psrlw | Psrld | Psrlq | Psraw | Psrad
-    ) && i.op_kind(1) != OpKind::Register
-        && i.op_kind(1) != OpKind::Memory;
+    let imm_shift =
+        is_lane_shift(m) && i.op_kind(1) != OpKind::Register && i.op_kind(1) != OpKind::Memory;
     let binary = binary(m);
     if matches!(m, Pmovmskb | Movmskps | Movmskpd) {
         return mask_to_gpr(e, i);
