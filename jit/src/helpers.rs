@@ -45,9 +45,22 @@ helpers! {
     System => crate::sem::system::helper_system, can_exit: true, syncs: true;
     StringOp => crate::sem::string::helper_string, can_exit: true, syncs: true;
     Sse => crate::sem::sse::helper_sse, can_exit: true, syncs: true;
+    SseXmm => crate::sem::sse::helper_sse, can_exit: true, syncs: true;
     X87 => crate::sem::x87::helper_x87, can_exit: true, syncs: true;
     Interrupt => crate::sem::interrupt::helper_interrupt, can_exit: true, syncs: true;
     Random => random, can_exit: true, syncs: true;
+}
+
+impl Helper {
+    /// True for helpers whose only state access is XMM registers, MXCSR and the
+    /// CR0/CR4 bits of the mode (and recording a fault): the SSE helper called for an
+    /// operation into an XMM register from a value operand (`sse::call_to_xmm`). The
+    /// JIT writes back and reloads only the XMM registers around them, and such calls
+    /// do not keep a loop from becoming a region.
+    #[inline(always)]
+    pub fn syncs_only_xmm(self) -> bool {
+        matches!(self, Helper::SseXmm)
+    }
 }
 
 /// Calls a helper from Rust (the interpreter tier).

@@ -193,7 +193,8 @@ pub fn read_helper_src<E: Emitter>(e: &mut E, src: &XOpnd, aligned: bool) -> Sem
 pub fn call_to_xmm<E: Emitter>(e: &mut E, op: u64, lo: E::V, hi: E::V, imm: u64) -> Sem {
     let imm = e.imm(imm);
     let op = e.imm(op);
-    e.helper(Helper::Sse, &[op, lo, hi, imm])?;
+    // These operations read and write only XMM `dst` and MXCSR.
+    e.helper(Helper::SseXmm, &[op, lo, hi, imm])?;
     Ok(())
 }
 
