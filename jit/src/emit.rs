@@ -148,6 +148,15 @@ pub trait Emitter: Alu {
     /// The mode this code runs in (static: part of the translation key).
     fn mode(&self) -> Mode;
 
+    /// [`Emitter::helper`] for a helper whose only architectural state access is XMM
+    /// register `xmm`, MXCSR and the mode's CR0/CR4 bits (plus recording a fault):
+    /// [`Helper::syncs_only_xmm`]. An emitter that caches guest state may write back
+    /// and reload just that register around the call.
+    fn helper_on_xmm(&mut self, h: Helper, xmm: usize, args: &[Self::V]) -> Sem<Self::V> {
+        let _ = xmm;
+        self.helper(h, args)
+    }
+
     /// The fault an SSE instruction takes in this mode ([`Mode::sse_fault`]); an
     /// emitter may answer without working out the whole mode.
     fn sse_fault(&self) -> Option<crate::exception::Fault> {

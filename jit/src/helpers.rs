@@ -52,11 +52,11 @@ helpers! {
 }
 
 impl Helper {
-    /// True for helpers whose only state access is XMM registers, MXCSR and the
+    /// True for helpers whose only state access is one XMM register, MXCSR and the
     /// CR0/CR4 bits of the mode (and recording a fault): the SSE helper called for an
-    /// operation into an XMM register from a value operand (`sse::call_to_xmm`). The
-    /// JIT writes back and reloads only the XMM registers around them, and such calls
-    /// do not keep a loop from becoming a region.
+    /// operation into an XMM register from a value operand (`sse::call_to_xmm`,
+    /// through `Emitter::helper_on_xmm`). The JIT writes back and reloads only that
+    /// register around them, and such calls do not keep a loop from becoming a region.
     #[inline(always)]
     pub fn syncs_only_xmm(self) -> bool {
         matches!(self, Helper::SseXmm)

@@ -452,37 +452,6 @@ impl<'a, 'f> ClEmitter<'a, 'f> {
         self.b.switch_to_block(cont);
     }
 
-    /// A helper that touches only the XMM registers of the architectural state
-    /// ([`Helper::syncs_only_xmm`]): the XMM halves this code changed are written back
-    /// before it, and the cached ones forgotten after it (reloaded at once where a
-    /// region keeps them live). Everything else stays in SSA values; a fault leaves
-    /// through [`Self::fault_exit`], which writes back the rest.
-    fn helper_on_xmm(&mut self, h: Helper, args: &[Value]) -> Value {
-        const XMM: u64 = ((1u64 << 32) - 1) << V_XMM;
-        let mut d = self.dirty & XMM;
-        while d != 0 {
-            let v = d.trailing_zeros() as usize;
-            d &= d - 1;
-            let x = self.b.use_var(self.vars[v]);
-            self.st(x, var_offset(v));
-        }
-        let r = self.call_helper_ptr(h.func() as usize as u64, args);
-        self.side_effects = true;
-        self.loaded &= !XMM;
-        self.dirty &= !XMM;
-        let mut keep = self.preloaded & XMM;
-        while keep != 0 {
-            let v = keep.trailing_zeros() as usize;
-            keep &= keep - 1;
-            self.use_state(v);
-        }
-        self.dirty |= self.pinned & XMM;
-        if h.can_exit() {
-            self.check_exit_after_call();
-        }
-        r
-    }
-
     /// Leaves because of a fault recorded in the context at the current instruction.
     fn fault_exit(&mut self) {
         let (idx, ip) = (self.pos.index, self.pos.ip);
@@ -915,9 +884,6 @@ impl Emitter for ClEmitter<'_, '_> {
     }
 
     fn helper(&mut self, h: Helper, args: &[Value]) -> Sem<Value> {
-        if h.syncs_only_xmm() {
-            return Ok(self.helper_on_xmm(h, args));
-        }
         let idx = self.pos.index;
         if h.syncs_state() {
             self.syncing_calls += 1;
@@ -946,6 +912,40 @@ impl Emitter for ClEmitter<'_, '_> {
             }
             self.b.def_var(self.budget, base);
         }
+        if h.can_exit() {
+            self.check_exit_after_call();
+        }
+        Ok(r)
+    }
+
+    /// Only XMM register `xmm` is written back before the call (if this code changed
+    /// it) and forgotten after it (reloaded at once where a region keeps it live).
+    /// Everything else stays in SSA values, and the call does not count as syncing (a
+    /// loop with it may become a region); a fault leaves through the fault exit, which
+    /// writes back the rest.
+    fn helper_on_xmm(&mut self, h: Helper, xmm: usize, args: &[Value]) -> Sem<Value> {
+        if !h.syncs_only_xmm() {
+            return self.helper(h, args);
+        }
+        let halves = 3u64 << (V_XMM + 2 * (xmm & 15));
+        let mut d = self.dirty & halves;
+        while d != 0 {
+            let v = d.trailing_zeros() as usize;
+            d &= d - 1;
+            let x = self.b.use_var(self.vars[v]);
+            self.st(x, var_offset(v));
+        }
+        let r = self.call_helper_ptr(h.func() as usize as u64, args);
+        self.side_effects = true;
+        self.loaded &= !halves;
+        self.dirty &= !halves;
+        let mut keep = self.preloaded & halves;
+        while keep != 0 {
+            let v = keep.trailing_zeros() as usize;
+            keep &= keep - 1;
+            self.use_state(v);
+        }
+        self.dirty |= self.pinned & halves;
         if h.can_exit() {
             self.check_exit_after_call();
         }

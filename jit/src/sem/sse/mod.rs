@@ -192,9 +192,10 @@ pub fn read_helper_src<E: Emitter>(e: &mut E, src: &XOpnd, aligned: bool) -> Sem
 #[inline(always)]
 pub fn call_to_xmm<E: Emitter>(e: &mut E, op: u64, lo: E::V, hi: E::V, imm: u64) -> Sem {
     let imm = e.imm(imm);
+    let dst = ((op >> 16) & 15) as usize;
     let op = e.imm(op);
     // These operations read and write only XMM `dst` and MXCSR.
-    e.helper(Helper::SseXmm, &[op, lo, hi, imm])?;
+    e.helper_on_xmm(Helper::SseXmm, dst, &[op, lo, hi, imm])?;
     Ok(())
 }
 
