@@ -5,8 +5,11 @@
 //! arbitrary instruction counts in the middle of the loops (the budget check on every
 //! jump inside a region).
 
+mod tier_pair;
+
 use iced_x86::code_asm::*;
 use reprise_jit::{boot, Cpu, CpuConfig, EmptyBus, GuestRam, RunExit, Tier};
+use tier_pair::{assert_same, cut_at_limits};
 
 const CODE: u64 = 0x10_0000;
 const DATA: u64 = 0x18_0000;
@@ -145,15 +148,6 @@ fn sorted(cpu: &Cpu) -> bool {
     v.windows(2).all(|w| w[0] <= w[1])
 }
 
-fn assert_same(a: &Cpu, b: &Cpu, what: &str) {
-    let (sa, sb) = (a.state(), b.state());
-    assert_eq!(sa.gpr, sb.gpr, "{what}: registers differ");
-    assert_eq!(sa.rip, sb.rip, "{what}: RIP differs");
-    assert_eq!(sa.rflags(), sb.rflags(), "{what}: RFLAGS differ");
-    assert_eq!(sa.icount, sb.icount, "{what}: instruction counts differ");
-    assert_eq!(a.digest(), b.digest(), "{what}: state digests differ");
-}
-
 #[test]
 fn quicksort_agrees_between_tiers() {
     let halted = RunExit::Halted {
@@ -180,18 +174,7 @@ fn quicksort_stops_exactly_at_every_limit() {
     };
     let mut a = machine(Tier::Interpreter);
     let mut b = machine(Tier::Tiered);
-    let mut limit = 0;
-    for step in (0..60).map(|k| 97 + k * 1_013) {
-        limit += step;
-        let ra = a.run(&mut EmptyBus, limit);
-        let rb = b.run(&mut EmptyBus, limit);
-        assert_eq!(ra, rb, "exit at limit {limit}");
-        if ra != RunExit::IcountLimit {
-            break;
-        }
-        assert_eq!(b.state().icount, limit, "tiered overshot limit {limit}");
-        assert_same(&a, &b, &format!("limit {limit}"));
-    }
+    cut_at_limits(&mut a, &mut b, (0..60).map(|k| 97 + k * 1_013));
     assert!(
         b.stats().blocks_compiled >= 3,
         "the loops were not compiled"

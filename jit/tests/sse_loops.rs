@@ -7,8 +7,11 @@
 //! unmasked (#XM in the middle of the loop, with general registers changed earlier in
 //! the same iteration), and with the run cut at many instruction counts.
 
+mod tier_pair;
+
 use iced_x86::code_asm::*;
 use reprise_jit::{boot, Cpu, CpuConfig, EmptyBus, GuestRam, RunExit, Tier};
+use tier_pair::{assert_same, cut_at_limits};
 
 const CODE: u64 = 0x10_0000;
 const DATA: u64 = 0x18_0000;
@@ -68,17 +71,6 @@ fn machine(tier: Tier, mxcsr: u32) -> Cpu {
     cpu
 }
 
-fn assert_same(a: &Cpu, b: &Cpu, what: &str) {
-    let (sa, sb) = (a.state(), b.state());
-    assert_eq!(sa.gpr, sb.gpr, "{what}: registers differ");
-    assert_eq!(sa.xmm, sb.xmm, "{what}: XMM registers differ");
-    assert_eq!(sa.mxcsr, sb.mxcsr, "{what}: MXCSR differs");
-    assert_eq!(sa.rip, sb.rip, "{what}: RIP differs");
-    assert_eq!(sa.rflags(), sb.rflags(), "{what}: RFLAGS differ");
-    assert_eq!(sa.icount, sb.icount, "{what}: instruction counts differ");
-    assert_eq!(a.digest(), b.digest(), "{what}: state digests differ");
-}
-
 const HALTED: RunExit = RunExit::Halted {
     interrupts_enabled: false,
 };
@@ -119,18 +111,7 @@ fn unmasked_divide_by_zero_faults_at_the_same_place() {
 fn float_loop_stops_exactly_at_every_limit() {
     let mut a = machine(Tier::Interpreter, 0x1f80);
     let mut b = machine(Tier::Tiered, 0x1f80);
-    let mut limit = 0;
-    for step in (0..40).map(|k| 89 + k * 997) {
-        limit += step;
-        let ra = a.run(&mut EmptyBus, limit);
-        let rb = b.run(&mut EmptyBus, limit);
-        assert_eq!(ra, rb, "exit at limit {limit}");
-        if ra != RunExit::IcountLimit {
-            break;
-        }
-        assert_eq!(b.state().icount, limit, "tiered overshot limit {limit}");
-        assert_same(&a, &b, &format!("limit {limit}"));
-    }
+    cut_at_limits(&mut a, &mut b, (0..40).map(|k| 89 + k * 997));
     assert_eq!(a.run(&mut EmptyBus, 10_000_000), HALTED);
     assert_eq!(b.run(&mut EmptyBus, 10_000_000), HALTED);
     assert_same(&a, &b, "after the limits");
