@@ -8,10 +8,9 @@
 mod tier_pair;
 
 use iced_x86::code_asm::*;
-use reprise_jit::{boot, Cpu, CpuConfig, EmptyBus, GuestRam, RunExit, Tier};
-use tier_pair::{assert_same, cut_at_limits};
+use reprise_jit::{Cpu, EmptyBus, RunExit, Tier};
+use tier_pair::{assert_same, cut_at_limits, CODE};
 
-const CODE: u64 = 0x10_0000;
 const DATA: u64 = 0x18_0000;
 /// 32-bit elements sorted.
 const N: u64 = 3000;
@@ -113,8 +112,6 @@ fn program() -> Vec<u8> {
 }
 
 fn machine(tier: Tier) -> Cpu {
-    let mut ram = GuestRam::new(2).unwrap();
-    assert!(ram.write_at(CODE, &program()));
     let mut x: u32 = 12345;
     let data: Vec<u8> = (0..N)
         .flat_map(|_| {
@@ -122,18 +119,11 @@ fn machine(tier: Tier) -> Cpu {
             (x ^ (x >> 16)).to_le_bytes()
         })
         .collect();
-    assert!(ram.write_at(DATA, &data));
-    let mut st = reprise_jit::CpuState::default();
-    boot::enter_long_mode(&mut ram, &mut st, CODE);
-    st.gpr[4] = 0x8_0000;
-    let cfg = CpuConfig {
+    tier_pair::machine(
+        &program(),
         tier,
-        hot_threshold: 3,
-        ..Default::default()
-    };
-    let mut cpu = Cpu::new(ram, cfg).unwrap();
-    *cpu.state_mut() = st;
-    cpu
+        |ram, _| assert!(ram.write_at(DATA, &data)),
+    )
 }
 
 fn sorted(cpu: &Cpu) -> bool {

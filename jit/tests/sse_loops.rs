@@ -10,10 +10,9 @@
 mod tier_pair;
 
 use iced_x86::code_asm::*;
-use reprise_jit::{boot, Cpu, CpuConfig, EmptyBus, GuestRam, RunExit, Tier};
-use tier_pair::{assert_same, cut_at_limits};
+use reprise_jit::{Cpu, EmptyBus, RunExit, Tier};
+use tier_pair::{assert_same, cut_at_limits, CODE};
 
-const CODE: u64 = 0x10_0000;
 const DATA: u64 = 0x18_0000;
 /// Iterations; the divisor is zero in iteration `ZERO_AT`.
 const N: i32 = 3000;
@@ -55,20 +54,7 @@ fn program() -> Vec<u8> {
 }
 
 fn machine(tier: Tier, mxcsr: u32) -> Cpu {
-    let mut ram = GuestRam::new(2).unwrap();
-    assert!(ram.write_at(CODE, &program()));
-    let mut st = reprise_jit::CpuState::default();
-    boot::enter_long_mode(&mut ram, &mut st, CODE);
-    st.gpr[4] = 0x8_0000;
-    st.mxcsr = mxcsr;
-    let cfg = CpuConfig {
-        tier,
-        hot_threshold: 3,
-        ..Default::default()
-    };
-    let mut cpu = Cpu::new(ram, cfg).unwrap();
-    *cpu.state_mut() = st;
-    cpu
+    tier_pair::machine(&program(), tier, |_, st| st.mxcsr = mxcsr)
 }
 
 const HALTED: RunExit = RunExit::Halted {

@@ -1,6 +1,33 @@
 //! Comparing an interpreter-only machine with a tiered one running the same program.
 
-use reprise_jit::{Cpu, EmptyBus, RunExit};
+use reprise_jit::{boot, Cpu, CpuConfig, CpuState, EmptyBus, GuestRam, RunExit, Tier};
+
+/// Where [`machine`] loads the program (and starts it, in long mode).
+pub const CODE: u64 = 0x10_0000;
+
+/// A 2-MiB machine of `tier` running `program` (assembled at [`CODE`]) in 64-bit mode
+/// with RSP at 0x80000, compiling blocks after three runs; `prepare` may fill RAM
+/// and adjust the state first.
+pub fn machine(
+    program: &[u8],
+    tier: Tier,
+    prepare: impl FnOnce(&mut GuestRam, &mut CpuState),
+) -> Cpu {
+    let mut ram = GuestRam::new(2).unwrap();
+    assert!(ram.write_at(CODE, program));
+    let mut st = CpuState::default();
+    boot::enter_long_mode(&mut ram, &mut st, CODE);
+    st.gpr[4] = 0x8_0000;
+    prepare(&mut ram, &mut st);
+    let cfg = CpuConfig {
+        tier,
+        hot_threshold: 3,
+        ..Default::default()
+    };
+    let mut cpu = Cpu::new(ram, cfg).unwrap();
+    *cpu.state_mut() = st;
+    cpu
+}
 
 /// Asserts that the two machines are in the same architectural state.
 pub fn assert_same(a: &Cpu, b: &Cpu, what: &str) {
