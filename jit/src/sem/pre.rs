@@ -250,21 +250,9 @@ impl Pre {
         use Mnemonic::*;
         let m = i.mnemonic();
         let mut p = Pre {
-            kind: Kind::Nop,
-            shape: Shape::Any,
-            ra: 0,
-            rb: 0,
-            a: Opnd::Other,
-            b: Opnd::Other,
-            size: 0,
             stk: Stk::of(i),
-            target: 0,
             next: i.next_ip(),
-            disp: 0,
-            base: NO_REG,
-            index: NO_REG,
-            scale: 0,
-            imm: 0,
+            ..Pre::EMPTY
         };
         let ops = |p: &mut Pre| {
             p.a = Opnd::of(i, 0);
