@@ -148,7 +148,7 @@ impl Cpu {
             }
             let ctx = &*it.ctx;
             let st = &ctx.state;
-            if st.interrupt_shadow & crate::interrupts::SHADOW != 0 || st.rflags_sys & fl::TF != 0 {
+            if must_stop_after(st) {
                 break;
             }
             let Some((next, n)) = next_in(chain, cache, ctx.jmp_epoch, st.rip, mode, false) else {
@@ -175,7 +175,7 @@ impl Cpu {
                 break;
             }
             let st = &self.ctx.state;
-            if st.interrupt_shadow & crate::interrupts::SHADOW != 0 || st.rflags_sys & fl::TF != 0 {
+            if must_stop_after(st) {
                 break;
             }
             let Some((next, n)) = self.chain_next(st.rip, mode) else {
@@ -217,6 +217,13 @@ fn next_in(
         return None;
     }
     Some((id, b.insns.len() as u64))
+}
+
+/// True when the dispatcher must run before the next block: an interrupt shadow to
+/// expire, or single-stepping (TF).
+#[inline(always)]
+fn must_stop_after(st: &crate::state::CpuState) -> bool {
+    st.interrupt_shadow & crate::interrupts::SHADOW != 0 || st.rflags_sys & fl::TF != 0
 }
 
 #[cfg(test)]
